@@ -1,0 +1,123 @@
+/**
+ * Every app setting, declared once with its default and its documentation. Names are Celery's settings
+ * in camelCase and units are Celery's (seconds), so Celery's documentation carries over. The options
+ * table in docs/options.md is generated from this file (`npm run docs:options`); edit here, not there.
+ */
+import { ConfigError } from '../errors.js';
+import { hint } from '../util/suggest.js';
+
+export const settingDefaults = {
+  /**
+   * Broker URL: `sqlite://./celeriac.db` (embedded default), `memory://`, `redis://`, `amqp://`.
+   * Falls back to the environment variable CELERIAC_BROKER_URL.
+   * @defaultValue 'sqlite://./celeriac.db'
+   */
+  brokerUrl: 'sqlite://./celeriac.db' as string,
+  /**
+   * Result backend URL; same schemes as the broker plus `rpc://`. Falls back to CELERIAC_RESULT_BACKEND,
+   * then to the broker URL when that scheme can store results.
+   * @defaultValue null (same as the broker)
+   */
+  resultBackend: null as string | null,
+  /** Transport options passed to the broker adapter (e.g. `{ visibilityTimeout: 3600 }`). @defaultValue {} */
+  brokerTransportOptions: {} as Record<string, unknown>,
+  /** Options passed to the result backend adapter (e.g. `{ globalKeyprefix: 'x' }`). @defaultValue {} */
+  resultBackendTransportOptions: {} as Record<string, unknown>,
+  /** Queue used when a task and the routes name none. @defaultValue 'celery' */
+  taskDefaultQueue: 'celery',
+  /** Routes: task name (or glob like 'feeds.*') to `{ queue }` or a queue name. @defaultValue {} */
+  taskRoutes: {} as Record<string, string | { queue: string }>,
+  /** Serializer of task messages. Only 'json' ships; others register through the serializer registry. @defaultValue 'json' */
+  taskSerializer: 'json',
+  /** Serializer of results. @defaultValue 'json' */
+  resultSerializer: 'json',
+  /** Content types a worker will decode; anything else fails the task with ContentDisallowed. @defaultValue ['json'] */
+  acceptContent: ['json'] as string[],
+  /** Compress task bodies: null or 'zlib'/'gzip' (both write a zlib stream labelled application/x-gzip as Celery does). @defaultValue null */
+  taskCompression: null as string | null,
+  /** Celery protocol version to send (1 or 2). Workers read both. @defaultValue 2 */
+  taskProtocol: 2 as 1 | 2,
+  /** Seconds a stored result lives (0 or null: forever). @defaultValue 86400 (1 day) */
+  resultExpires: 86_400 as number | null,
+  /** Store name, args, kwargs, worker, retries and queue with each result, as Celery's result_extended. @defaultValue false */
+  resultExtended: false,
+  /** Ack after the task ran instead of when it started. @defaultValue false */
+  taskAcksLate: false,
+  /** With acksLate: ack failed and timed-out tasks too (false: reject them). @defaultValue true */
+  taskAcksOnFailureOrTimeout: true,
+  /** With acksLate: requeue a task whose process died instead of failing it with WorkerLostError. @defaultValue false */
+  taskRejectOnWorkerLost: false,
+  /** Store a STARTED state when a task begins. @defaultValue false */
+  taskTrackStarted: false,
+  /** Do not store results of any task unless the task says otherwise. @defaultValue false */
+  taskIgnoreResult: false,
+  /** Hard time limit in seconds for every task (null: none). @defaultValue null */
+  taskTimeLimit: null as number | null,
+  /** Soft time limit in seconds for every task (null: none). @defaultValue null */
+  taskSoftTimeLimit: null as number | null,
+  /** Default retry delay in seconds for `retry()` without countdown. @defaultValue 180 */
+  taskDefaultRetryDelay: 180,
+  /** Default maximum number of retries (null: unlimited). @defaultValue 3 */
+  taskMaxRetries: 3 as number | null,
+  /** Default priority of published tasks (null: none sent, i.e. 0). @defaultValue null */
+  taskDefaultPriority: null as number | null,
+  /** Messages prefetched per pool slot: prefetch = concurrency × this (0: unlimited). @defaultValue 4 */
+  workerPrefetchMultiplier: 4,
+  /** Largest task message body a worker accepts, in bytes; larger ones fail with MessageTooLarge. @defaultValue 16 MiB */
+  workerMessageSizeLimit: 16 * 1024 * 1024,
+  /** Seconds a warm shutdown waits for running tasks before it turns cold. @defaultValue 30 */
+  workerShutdownTimeout: 30,
+  /** Ignore every rate limit (saves a little per task). @defaultValue false */
+  workerDisableRateLimits: false,
+  /** Event-loop stall, in milliseconds, that the worker reports and blames on the tasks running. @defaultValue 100 */
+  workerBlockingThreshold: 100,
+  /** Log level of workers started from code: 'debug' | 'info' | 'warn' | 'error'. @defaultValue 'warn' */
+  workerLogLevel: 'warn' as LogLevel,
+  /** Node name used in results and logs (`%h` is the host name). @defaultValue 'celeriac@%h' */
+  workerHostname: 'celeriac@%h',
+  /** Timezone of naive ETAs. Only 'UTC' is supported. @defaultValue 'UTC' */
+  timezone: 'UTC',
+};
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type Settings = typeof settingDefaults;
+export type SettingsInput = Partial<Settings> & {
+  /** Shorthand for brokerUrl. */
+  broker?: string;
+  /** Shorthand for resultBackend. */
+  backend?: string | null;
+};
+
+const SHORTHANDS = new Set(['broker', 'backend']);
+
+/** Validate user settings eagerly: an unknown key fails with a did-you-mean. */
+export function resolveSettings(
+  input: SettingsInput = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Readonly<Settings> {
+  const known = Object.keys(settingDefaults);
+  for (const key of Object.keys(input)) {
+    if (!(key in settingDefaults) && !SHORTHANDS.has(key)) {
+      throw new ConfigError(`Unknown setting "${key}"${hint(key, [...known, ...SHORTHANDS])}`);
+    }
+  }
+  const { broker, backend, ...rest } = input;
+  const settings: Settings = { ...settingDefaults, ...(rest as Partial<Settings>) };
+  settings.brokerUrl = broker ?? rest.brokerUrl ?? env.CELERIAC_BROKER_URL ?? settingDefaults.brokerUrl;
+  settings.resultBackend = backend ?? rest.resultBackend ?? env.CELERIAC_RESULT_BACKEND ?? null;
+  if (!Number.isFinite(settings.workerPrefetchMultiplier) || settings.workerPrefetchMultiplier < 0) {
+    throw new ConfigError('workerPrefetchMultiplier must be a number >= 0');
+  }
+  if (settings.taskProtocol !== 1 && settings.taskProtocol !== 2) {
+    throw new ConfigError('taskProtocol must be 1 or 2');
+  }
+  return Object.freeze(settings);
+}
+
+/** Check an options object against the keys a definition owns; unknown keys fail with a did-you-mean. */
+export function checkKeys(what: string, input: object, allowed: Iterable<string>): void {
+  const set = new Set(allowed);
+  for (const key of Object.keys(input)) {
+    if (!set.has(key)) throw new ConfigError(`Unknown ${what} "${key}"${hint(key, set)}`);
+  }
+}

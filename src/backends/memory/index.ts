@@ -1,0 +1,99 @@
+/**
+ * memory:// result backend, for unit tests and examples. Results with the same URL name are shared in
+ * one process; expiry is honoured lazily on read. Waiters are woken by an in-process event, no polling.
+ */
+import { EventEmitter } from 'node:events';
+import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
+import type { ResultBackend, StoreOptions } from '../backend.js';
+
+interface Stored {
+  meta: ResultMeta;
+  expiresAt: number;
+}
+
+class MemoryResults {
+  readonly results = new Map<string, Stored>();
+  readonly groups = new Map<string, { ids: string[]; expiresAt: number }>();
+  readonly events = new EventEmitter();
+  constructor() {
+    this.events.setMaxListeners(0);
+  }
+}
+
+const namespaces = new Map<string, MemoryResults>();
+
+const expiry = (o: StoreOptions) => (o.expires ? Date.now() + o.expires * 1000 : Number.POSITIVE_INFINITY);
+
+export class MemoryBackend implements ResultBackend {
+  readonly transport = 'memory';
+  readonly #ns: MemoryResults;
+
+  constructor(name = '') {
+    let ns = namespaces.get(name);
+    if (!ns) {
+      ns = new MemoryResults();
+      namespaces.set(name, ns);
+    }
+    this.#ns = ns;
+  }
+
+  async connect(): Promise<void> {}
+
+  async store(meta: ResultMeta, options: StoreOptions): Promise<void> {
+    this.#ns.results.set(meta.task_id, { meta, expiresAt: expiry(options) });
+    this.#ns.events.emit(meta.task_id, meta);
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    const s = this.#ns.results.get(taskId);
+    if (!s) return null;
+    if (s.expiresAt <= Date.now()) {
+      this.#ns.results.delete(taskId);
+      return null;
+    }
+    return s.meta;
+  }
+
+  async waitFor(
+    taskId: string,
+    options: { timeoutMs: number | null; signal?: AbortSignal },
+  ): Promise<ResultMeta | null> {
+    const now = await this.get(taskId);
+    if (now && READY_STATES.has(now.status)) return now;
+    return new Promise((resolve) => {
+      const events = this.#ns.events;
+      const finish = (meta: ResultMeta | null) => {
+        events.off(taskId, onMeta);
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve(meta);
+      };
+      const onMeta = (meta: ResultMeta) => {
+        if (READY_STATES.has(meta.status)) finish(meta);
+      };
+      const onAbort = () => finish(null);
+      const timer = options.timeoutMs === null ? null : setTimeout(() => finish(null), options.timeoutMs);
+      events.on(taskId, onMeta);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async forget(taskId: string): Promise<void> {
+    this.#ns.results.delete(taskId);
+  }
+
+  async saveGroup(groupId: string, taskIds: readonly string[], options: StoreOptions): Promise<void> {
+    this.#ns.groups.set(groupId, { ids: [...taskIds], expiresAt: expiry(options) });
+  }
+
+  async getGroup(groupId: string): Promise<string[] | null> {
+    const g = this.#ns.groups.get(groupId);
+    return g && g.expiresAt > Date.now() ? [...g.ids] : null;
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function createMemoryBackend(url: URL): MemoryBackend {
+  return new MemoryBackend(url.host + url.pathname.replace(/^\/+$/, ''));
+}

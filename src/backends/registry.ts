@@ -1,0 +1,37 @@
+/** URL scheme → result backend adapter, loaded lazily (see brokers/registry.ts). */
+
+import { parseUrl } from '../brokers/registry.js';
+import { ConfigError } from '../errors.js';
+import { hint } from '../util/suggest.js';
+import type { ResultBackend } from './backend.js';
+
+export type BackendFactory = (
+  url: URL,
+  options: Record<string, unknown>,
+) => ResultBackend | Promise<ResultBackend>;
+
+const loaders = new Map<string, () => Promise<BackendFactory>>([
+  ['memory', async () => (await import('./memory/index.js')).createMemoryBackend],
+]);
+
+export function registerBackend(scheme: string, load: () => Promise<BackendFactory>): void {
+  loaders.set(scheme, load);
+}
+
+export function backendSchemes(): string[] {
+  return [...loaders.keys()];
+}
+
+export async function createBackend(
+  url: string,
+  options: Record<string, unknown> = {},
+): Promise<ResultBackend> {
+  const parsed = parseUrl(url, 'result backend');
+  const scheme = parsed.protocol.replace(/:$/, '');
+  const load = loaders.get(scheme);
+  if (!load)
+    throw new ConfigError(
+      `Unknown result backend scheme "${scheme}://"${hint(scheme, loaders.keys())}; known: ${[...loaders.keys()].join(', ')}`,
+    );
+  return (await load())(parsed, options);
+}

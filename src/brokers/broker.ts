@@ -1,0 +1,65 @@
+/**
+ * The broker contract. Every transport (memory, sqlite, redis, amqp) implements this and runs the broker
+ * conformance suite (test/conformance/broker.ts). It is deliberately small: publish, consume with a
+ * prefetch window, ack/reject, purge, size. Routing beyond "a queue name" belongs to the adapter.
+ */
+import type { WireMessage } from '../protocol/message.js';
+
+export interface BrokerCapabilities {
+  /**
+   * Which end of the 0–9 priority scale is served first: 'low-first' (Redis/kombu, SQLite, memory: 0 is
+   * highest), 'high-first' (RabbitMQ with x-max-priority: 9 is highest), or 'none'.
+   */
+  priority: 'low-first' | 'high-first' | 'none';
+  /** Unacked messages of a consumer that died come back on their own (channel close, visibility timeout). */
+  redeliversUnacked: boolean;
+}
+
+export interface ConsumeOptions {
+  /** Most unacked deliveries handed out at once; 0 means unlimited. */
+  prefetch: number;
+  /** Called when the consume loop hits an error it will retry (logged by the worker). */
+  onError?: (err: Error) => void;
+}
+
+export interface Delivery {
+  readonly message: WireMessage;
+  /** The queue the message was taken from. */
+  readonly queue: string;
+  /** True when the broker delivered this message before (restored, requeued or after a visibility timeout). */
+  readonly redelivered: boolean;
+  /** Remove the message for good. Idempotent: later calls of ack/reject are ignored. */
+  ack(): Promise<void>;
+  /**
+   * requeue=true: return it to its queue (to the front where the store allows, so it runs next).
+   * requeue=false: drop it, or dead-letter it where the queue has a dead-letter target.
+   */
+  reject(requeue: boolean): Promise<void>;
+}
+
+export interface Consumer {
+  /** Change the prefetch window (the worker raises it while it holds ETA messages). */
+  setPrefetch(prefetch: number): void;
+  /** Stop taking messages. Deliveries already handed out can still be acked or rejected. */
+  cancel(): Promise<void>;
+}
+
+export interface Broker {
+  readonly transport: string;
+  readonly capabilities: BrokerCapabilities;
+  connect(): Promise<void>;
+  /** Resolves once the broker has accepted the message. */
+  publish(queue: string, message: WireMessage): Promise<void>;
+  /** Publish many messages with as few round trips as the transport allows. */
+  publishMany(items: ReadonlyArray<{ queue: string; message: WireMessage }>): Promise<void>;
+  consume(
+    queues: readonly string[],
+    onMessage: (delivery: Delivery) => void,
+    options: ConsumeOptions,
+  ): Promise<Consumer>;
+  /** Delete every ready message of a queue; returns how many. */
+  purge(queue: string): Promise<number>;
+  /** Ready (not unacked) messages in a queue. */
+  size(queue: string): Promise<number>;
+  close(): Promise<void>;
+}

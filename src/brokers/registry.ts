@@ -1,0 +1,37 @@
+/**
+ * URL scheme → broker adapter. Adapters load lazily, so a user of Redis never loads amqplib and a missing
+ * driver fails with the package to install (DriverMissingError), not a stack trace.
+ */
+import { ConfigError } from '../errors.js';
+import { hint } from '../util/suggest.js';
+import type { Broker } from './broker.js';
+
+export type BrokerFactory = (url: URL, options: Record<string, unknown>) => Broker | Promise<Broker>;
+
+const loaders = new Map<string, () => Promise<BrokerFactory>>([
+  ['memory', async () => (await import('./memory/index.js')).createMemoryBroker],
+]);
+
+/** Register a broker adapter for a URL scheme (without the colon). */
+export function registerBroker(scheme: string, load: () => Promise<BrokerFactory>): void {
+  loaders.set(scheme, load);
+}
+
+export function parseUrl(url: string, what: string): URL {
+  try {
+    return new URL(url);
+  } catch {
+    throw new ConfigError(`Invalid ${what} URL "${url}" (expected e.g. redis://localhost:6379/0)`);
+  }
+}
+
+export async function createBroker(url: string, options: Record<string, unknown> = {}): Promise<Broker> {
+  const parsed = parseUrl(url, 'broker');
+  const scheme = parsed.protocol.replace(/:$/, '');
+  const load = loaders.get(scheme);
+  if (!load)
+    throw new ConfigError(
+      `Unknown broker scheme "${scheme}://"${hint(scheme, loaders.keys())}; known: ${[...loaders.keys()].join(', ')}`,
+    );
+  return (await load())(parsed, options);
+}

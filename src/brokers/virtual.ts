@@ -1,0 +1,263 @@
+/**
+ * AMQP-like semantics emulated once over a few storage primitives (the idea of kombu's virtual
+ * transport), so memory, SQLite and Redis stores only move bytes. This class owns:
+ *  - the consume loop: take up to the free prefetch window, hand deliveries out, wait when idle;
+ *  - QoS: never more than `prefetch` unacked deliveries per consumer;
+ *  - ack/reject batching: acks issued in one tick reach the store in one call;
+ *  - failure containment: a store error is reported, backed off and retried; the loop never dies silently.
+ */
+import type { WireMessage } from '../protocol/message.js';
+import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './broker.js';
+
+export interface Taken {
+  /** Store-unique id of this delivery (kombu's delivery_tag). */
+  tag: string;
+  queue: string;
+  message: WireMessage;
+  redelivered: boolean;
+}
+
+/** The storage primitives a virtual transport provides. */
+export interface VirtualStore {
+  readonly transport: string;
+  readonly capabilities: BrokerCapabilities;
+  connect(): Promise<void>;
+  put(items: ReadonlyArray<{ queue: string; message: WireMessage }>): Promise<void>;
+  /**
+   * Move up to `max` ready messages from `queues` into the unacked set and return them, highest priority
+   * first. When none is ready, wait up to `waitMs` for one (without busy polling), then return [].
+   */
+  take(queues: readonly string[], max: number, waitMs: number): Promise<Taken[]>;
+  ack(tags: readonly string[]): Promise<void>;
+  /** Put unacked messages back at the front of their queues. */
+  requeue(tags: readonly string[]): Promise<void>;
+  /** Drop unacked messages that were rejected without requeue (or dead-letter them). */
+  discard(tags: readonly string[]): Promise<void>;
+  purge(queue: string): Promise<number>;
+  size(queue: string): Promise<number>;
+  /** Wake any take() waiting now, so cancel and close do not wait out `waitMs`. */
+  interrupt?(): void;
+  close(): Promise<void>;
+}
+
+const TAKE_BATCH = 256;
+const IDLE_WAIT_MS = 1000;
+
+export class VirtualBroker implements Broker {
+  readonly #store: VirtualStore;
+  readonly #consumers = new Set<VirtualConsumer>();
+  #pendingAcks: string[] = [];
+  #pendingRequeues: string[] = [];
+  #pendingDiscards: string[] = [];
+  #flushScheduled = false;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(store: VirtualStore) {
+    this.#store = store;
+  }
+
+  get transport(): string {
+    return this.#store.transport;
+  }
+  get capabilities(): BrokerCapabilities {
+    return this.#store.capabilities;
+  }
+  /** The underlying store, for adapter-specific operations and tests. */
+  get store(): VirtualStore {
+    return this.#store;
+  }
+
+  connect(): Promise<void> {
+    return this.#store.connect();
+  }
+
+  publish(queue: string, message: WireMessage): Promise<void> {
+    return this.#store.put([{ queue, message }]);
+  }
+
+  publishMany(items: ReadonlyArray<{ queue: string; message: WireMessage }>): Promise<void> {
+    return items.length ? this.#store.put(items) : Promise.resolve();
+  }
+
+  async consume(
+    queues: readonly string[],
+    onMessage: (d: Delivery) => void,
+    options: ConsumeOptions,
+  ): Promise<Consumer> {
+    const consumer = new VirtualConsumer(this, this.#store, [...queues], onMessage, options);
+    this.#consumers.add(consumer);
+    consumer.start(() => this.#consumers.delete(consumer));
+    return consumer;
+  }
+
+  purge(queue: string): Promise<number> {
+    return this.#store.purge(queue);
+  }
+
+  size(queue: string): Promise<number> {
+    return this.#store.size(queue);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#consumers].map((c) => c.cancel()));
+    await this.flush();
+    await this.#store.close();
+  }
+
+  /** Queue an ack/requeue/discard for the next flush; one store call per kind per tick. */
+  settle(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
+    if (kind === 'ack') this.#pendingAcks.push(tag);
+    else if (kind === 'requeue') this.#pendingRequeues.push(tag);
+    else this.#pendingDiscards.push(tag);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      this.#flushing = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          this.#flushScheduled = false;
+          this.flush().then(resolve, reject);
+        });
+      });
+    }
+    return this.#flushing;
+  }
+
+  async flush(): Promise<void> {
+    const acks = this.#pendingAcks;
+    const requeues = this.#pendingRequeues;
+    const discards = this.#pendingDiscards;
+    this.#pendingAcks = [];
+    this.#pendingRequeues = [];
+    this.#pendingDiscards = [];
+    const ops: Promise<void>[] = [];
+    if (acks.length) ops.push(this.#store.ack(acks));
+    if (requeues.length) ops.push(this.#store.requeue(requeues));
+    if (discards.length) ops.push(this.#store.discard(discards));
+    await Promise.all(ops);
+  }
+}
+
+class VirtualConsumer implements Consumer {
+  readonly #broker: VirtualBroker;
+  readonly #store: VirtualStore;
+  readonly #queues: string[];
+  readonly #onMessage: (d: Delivery) => void;
+  readonly #onError: ((err: Error) => void) | undefined;
+  #prefetch: number;
+  #inflight = 0;
+  #active = true;
+  #wake: (() => void) | null = null;
+  #loop: Promise<void> = Promise.resolve();
+
+  constructor(
+    broker: VirtualBroker,
+    store: VirtualStore,
+    queues: string[],
+    onMessage: (d: Delivery) => void,
+    options: ConsumeOptions,
+  ) {
+    this.#broker = broker;
+    this.#store = store;
+    this.#queues = queues;
+    this.#onMessage = onMessage;
+    this.#onError = options.onError;
+    this.#prefetch = options.prefetch;
+  }
+
+  start(onEnd: () => void): void {
+    this.#loop = this.#run().finally(onEnd);
+  }
+
+  setPrefetch(prefetch: number): void {
+    this.#prefetch = prefetch;
+    this.#signal();
+  }
+
+  async cancel(): Promise<void> {
+    if (!this.#active) return this.#loop;
+    this.#active = false;
+    this.#signal();
+    this.#store.interrupt?.();
+    await this.#loop;
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  #room(): number {
+    if (this.#prefetch <= 0) return TAKE_BATCH;
+    return Math.min(TAKE_BATCH, this.#prefetch - this.#inflight);
+  }
+
+  async #run(): Promise<void> {
+    let backoff = 100;
+    while (this.#active) {
+      const room = this.#room();
+      if (room <= 0) {
+        // QoS: the window is full; wait for an ack/reject to free a slot.
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+        });
+        continue;
+      }
+      let taken: Taken[];
+      try {
+        taken = await this.#store.take(this.#queues, room, IDLE_WAIT_MS);
+        backoff = 100;
+      } catch (err) {
+        // The store failed (connection lost, database busy): report, back off, try again.
+        this.#onError?.(err as Error);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      if (!this.#active) {
+        // Cancelled while taking: these were never handed out, so they go straight back.
+        if (taken.length) await this.#store.requeue(taken.map((t) => t.tag));
+        break;
+      }
+      for (const t of taken) {
+        this.#inflight++;
+        this.#onMessage(new VirtualDelivery(t, this));
+      }
+    }
+  }
+
+  settle(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
+    this.#inflight--;
+    this.#signal();
+    return this.#broker.settle(kind, tag);
+  }
+}
+
+class VirtualDelivery implements Delivery {
+  readonly #taken: Taken;
+  readonly #consumer: VirtualConsumer;
+  #settled = false;
+
+  constructor(taken: Taken, consumer: VirtualConsumer) {
+    this.#taken = taken;
+    this.#consumer = consumer;
+  }
+  get message(): WireMessage {
+    return this.#taken.message;
+  }
+  get queue(): string {
+    return this.#taken.queue;
+  }
+  get redelivered(): boolean {
+    return this.#taken.redelivered;
+  }
+  ack(): Promise<void> {
+    if (this.#settled) return Promise.resolve();
+    this.#settled = true;
+    return this.#consumer.settle('ack', this.#taken.tag);
+  }
+  reject(requeue: boolean): Promise<void> {
+    if (this.#settled) return Promise.resolve();
+    this.#settled = true;
+    return this.#consumer.settle(requeue ? 'requeue' : 'discard', this.#taken.tag);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * JSON as kombu speaks it. We write plain JSON (Celery 5.2 workers cannot decode kombu >= 5.3's type
+ * markers), so a Date becomes an ISO string. We read the markers `{"__type__": …, "__value__": …}` that
+ * kombu >= 5.3 writes: datetime becomes a Date, base64 a Buffer, uuid a canonical string, and decimal,
+ * date, time and bytes keep their text (JavaScript has no lossless equivalent). Pure: no I/O.
+ */
+import { ProtocolError } from '../errors.js';
+
+export function encodeJson(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+function uuidFromHex(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function reviveMarker(value: Record<string, unknown>): unknown {
+  const type = value.__type__;
+  const v = value.__value__;
+  switch (type) {
+    case 'datetime':
+      return parseIsoDate(String(v));
+    case 'date':
+    case 'time':
+    case 'decimal':
+    case 'bytes':
+      return String(v);
+    case 'uuid': {
+      const hex = typeof v === 'object' && v !== null ? (v as { hex?: unknown }).hex : v;
+      return uuidFromHex(String(hex).replace(/-/g, ''));
+    }
+    case 'base64':
+      return Buffer.from(String(v), 'base64');
+    default:
+      throw new ProtocolError(`unknown kombu JSON type marker "${String(type)}"`);
+  }
+}
+
+function reviver(_key: string, value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    if (keys.length === 2 && '__type__' in value && '__value__' in value) {
+      return reviveMarker(value as Record<string, unknown>);
+    }
+  }
+  return value;
+}
+
+export function decodeJson(text: string): unknown {
+  // The reviver costs a call per value; only pay it when a marker can be present.
+  return text.includes('"__type__"') ? JSON.parse(text, reviver) : JSON.parse(text);
+}
+
+/**
+ * Parse an ISO-8601 timestamp as Celery writes it (microseconds, `+00:00` offset). A naive timestamp
+ * (no offset) is read as UTC, the default `timezone` setting, never as the machine's local time.
+ */
+export function parseIsoDate(text: string): Date {
+  const hasOffset = /(?:[zZ]|[+-]\d\d:?\d\d)$/.test(text);
+  const d = new Date(hasOffset ? text : `${text}Z`);
+  if (Number.isNaN(d.getTime())) throw new ProtocolError(`invalid ISO-8601 timestamp "${text}"`);
+  return d;
+}
+
+/** Format as Python's `datetime.isoformat()` of an aware UTC datetime: `2026-11-23T23:08:07.278000+00:00`. */
+export function toIsoUtc(d: Date): string {
+  const s = d.toISOString(); // 2026-11-23T23:08:07.278Z
+  return `${s.slice(0, -1)}000+00:00`;
+}

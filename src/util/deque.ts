@@ -1,0 +1,45 @@
+/** A growable ring buffer: O(1) push/unshift/shift, where Array#shift is O(n). */
+export class Deque<T> {
+  #items: (T | undefined)[] = new Array(16);
+  #head = 0;
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  push(item: T): void {
+    if (this.#length === this.#items.length) this.#grow();
+    this.#items[(this.#head + this.#length) % this.#items.length] = item;
+    this.#length++;
+  }
+
+  unshift(item: T): void {
+    if (this.#length === this.#items.length) this.#grow();
+    this.#head = (this.#head - 1 + this.#items.length) % this.#items.length;
+    this.#items[this.#head] = item;
+    this.#length++;
+  }
+
+  shift(): T | undefined {
+    if (this.#length === 0) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#items.length;
+    this.#length--;
+    return item;
+  }
+
+  clear(): void {
+    this.#items = new Array(16);
+    this.#head = 0;
+    this.#length = 0;
+  }
+
+  #grow(): void {
+    const next = new Array<T | undefined>(this.#items.length * 2);
+    for (let i = 0; i < this.#length; i++) next[i] = this.#items[(this.#head + i) % this.#items.length];
+    this.#items = next;
+    this.#head = 0;
+  }
+}

@@ -83,10 +83,12 @@ export class AsyncPool implements Pool {
   }
 
   grow(n: number): void {
+    if (this.implementation === 'solo') return; // solo is one slot by definition, as in Celery
     this.#concurrency += n;
   }
 
   shrink(n: number): void {
+    if (this.implementation === 'solo') return;
     this.#concurrency = Math.max(1, this.#concurrency - n);
   }
 

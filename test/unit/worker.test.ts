@@ -129,7 +129,14 @@ describe('tasks and results', () => {
     });
     await t.startWorker();
     const r = await job.delay();
-    await waitUntil(async () => (await r.refresh(), r.state === 'PROGRESS'), 5000, 'PROGRESS state');
+    await waitUntil(
+      async () => {
+        await r.refresh();
+        return r.state === 'PROGRESS';
+      },
+      5000,
+      'PROGRESS state',
+    );
     expect(r.info).toEqual({ done: 3, total: 10 });
     release();
     expect(await r.get({ timeout: 5 })).toBe('done');

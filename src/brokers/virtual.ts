@@ -226,9 +226,23 @@ class VirtualConsumer implements Consumer {
   }
 
   settle(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
-    this.#inflight--;
-    this.#signal();
-    return this.#broker.settle(kind, tag);
+    const done = this.#broker.settle(kind, tag);
+    if (kind === 'ack') {
+      // An ack frees the slot at once: the message is gone whatever the flush's timing.
+      this.#inflight--;
+      this.#signal();
+      return done;
+    }
+    // A requeued message must be back in its queue before the slot refills, or the next take would
+    // overtake it; so the slot opens only once the store has it.
+    const release = () => {
+      this.#inflight--;
+      this.#signal();
+    };
+    return done.then(release, (err) => {
+      release();
+      throw err;
+    });
   }
 }
 

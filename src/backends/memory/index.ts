@@ -54,12 +54,11 @@ export class MemoryBackend implements ResultBackend {
     return s.meta;
   }
 
-  async waitFor(
+  waitFor(
     taskId: string,
     options: { timeoutMs: number | null; signal?: AbortSignal },
   ): Promise<ResultMeta | null> {
-    const now = await this.get(taskId);
-    if (now && READY_STATES.has(now.status)) return now;
+    // Subscribe before reading, so a result stored between the read and the subscription is not missed.
     return new Promise((resolve) => {
       const events = this.#ns.events;
       const finish = (meta: ResultMeta | null) => {
@@ -75,6 +74,8 @@ export class MemoryBackend implements ResultBackend {
       const timer = options.timeoutMs === null ? null : setTimeout(() => finish(null), options.timeoutMs);
       events.on(taskId, onMeta);
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      const s = this.#ns.results.get(taskId);
+      if (s && s.expiresAt > Date.now()) onMeta(s.meta);
     });
   }
 

@@ -1,0 +1,106 @@
+/**
+ * The result backend conformance suite: every ResultBackend adapter runs it. The factory returns a new
+ * backend on an isolated namespace; `create()` twice gives two connections to the same store.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ResultBackend } from '../../src/backends/backend.js';
+import { buildMeta, type ResultMeta } from '../../src/protocol/result.js';
+import { uniq } from '../helpers/services.js';
+
+export interface BackendHarness {
+  create(): Promise<ResultBackend>;
+  cleanup?(): Promise<void>;
+}
+
+const meta = (id: string, status: string, result: unknown): ResultMeta =>
+  buildMeta(id, status, result, null, new Date());
+
+export function backendConformance(
+  label: string,
+  harness: () => Promise<BackendHarness>,
+  opts: { skip?: boolean; expiry?: boolean } = {},
+): void {
+  describe.skipIf(opts.skip)(`backend conformance: ${label}`, () => {
+    const open: ResultBackend[] = [];
+    let h: BackendHarness;
+    const make = async () => {
+      h ??= await harness();
+      const b = await h.create();
+      await b.connect();
+      open.push(b);
+      return b;
+    };
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((b) => b.close().catch(() => {})));
+      await h?.cleanup?.();
+    });
+
+    it('returns null for an unknown id and round-trips a meta', async () => {
+      const b = await make();
+      const id = uniq('t');
+      expect(await b.get(id)).toBeNull();
+      const m = { ...meta(id, 'SUCCESS', { a: [1, 'é'] }), children: [] };
+      await b.store(m, { expires: 60 });
+      expect(await b.get(id)).toEqual(m);
+    });
+
+    it('wakes a waiter when another connection stores a ready state, not before', async () => {
+      const [waiter, writer] = [await make(), await make()];
+      const id = uniq('w');
+      const pending = waiter.waitFor(id, { timeoutMs: 10_000 });
+      await writer.store(meta(id, 'STARTED', { pid: 1 }), { expires: 60 });
+      await writer.store(meta(id, 'SUCCESS', 42), { expires: 60 });
+      const got = await pending;
+      expect(got?.status).toBe('SUCCESS');
+      expect(got?.result).toBe(42);
+    });
+
+    it('resolves at once when the result is already there, and null on timeout', async () => {
+      const b = await make();
+      const id = uniq('t');
+      await b.store(
+        meta(id, 'FAILURE', { exc_type: 'ValueError', exc_message: ['boom'], exc_module: 'builtins' }),
+        { expires: 60 },
+      );
+      expect((await b.waitFor(id, { timeoutMs: 1000 }))?.status).toBe('FAILURE');
+      expect(await b.waitFor(uniq('none'), { timeoutMs: 50, intervalMs: 10 })).toBeNull();
+    });
+
+    it('serves a thousand concurrent waiters', async () => {
+      const [waiter, writer] = [await make(), await make()];
+      const ids = Array.from({ length: 1000 }, () => uniq('many'));
+      const waits = ids.map((id) => waiter.waitFor(id, { timeoutMs: 20_000, intervalMs: 50 }));
+      for (const id of ids) await writer.store(meta(id, 'SUCCESS', id), { expires: 60 });
+      const got = await Promise.all(waits);
+      expect(got.map((m) => m?.result)).toEqual(ids);
+    });
+
+    it('forgets a result', async () => {
+      const b = await make();
+      const id = uniq('f');
+      await b.store(meta(id, 'SUCCESS', 1), { expires: 60 });
+      await b.forget(id);
+      expect(await b.get(id)).toBeNull();
+    });
+
+    it('saves and reads a group', async () => {
+      const b = await make();
+      const gid = uniq('g');
+      await b.saveGroup(gid, ['a', 'b', 'c'], { expires: 60 });
+      expect(await b.getGroup(gid)).toEqual(['a', 'b', 'c']);
+      expect(await b.getGroup(uniq('nog'))).toBeNull();
+    });
+
+    it.skipIf(opts.expiry === false)('expires results after their lifetime', async () => {
+      const b = await make();
+      const id = uniq('exp');
+      await b.store(meta(id, 'SUCCESS', 1), { expires: 1 });
+      expect(await b.get(id)).not.toBeNull();
+      const deadline = Date.now() + 5000;
+      while ((await b.get(id)) !== null) {
+        if (Date.now() > deadline) throw new Error('result did not expire within 5 s of a 1 s lifetime');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+  });
+}

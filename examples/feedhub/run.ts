@@ -1,0 +1,302 @@
+/**
+ * The feed hub, end to end on one machine: a local feed farm, a worker, and a producer that enqueues N
+ * `feeds.fetch` tasks and waits for every summary.
+ *
+ *   npx tsx examples/feedhub/run.ts                      # 2000 feeds, -P async -c 1000, child worker, SQLite
+ *   npx tsx examples/feedhub/run.ts --compare            # then 100 feeds on -P solo, side by side
+ *   npx tsx examples/feedhub/run.ts --worker inproc --broker memory://
+ *
+ * Flags: --feeds N (2000) --concurrency C (1000) --pool P (async) --latency MS (100) --broker URL
+ * (default: an SQLite file in a temp dir) --worker child|inproc (child) --batch B (500) --compare
+ * --solo-feeds N (100) --json (one JSON line per run on stdout).
+ *
+ * Measured: feeds/s = feeds / (last result seen − first enqueue); task latency = worker finish − enqueue
+ * (both Date.now() on this machine, so result polling does not blur it). Every summary is checked against
+ * what the feed server generated.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fmt, percentile, progress, resolveBroker } from '../lib/cli.js';
+import { describeFeed, startFeedServer } from './server.js';
+import { createFeedHub, type FeedResult } from './tasks.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface RunOptions {
+  feeds: number;
+  pool: string;
+  concurrency: number;
+  broker: string;
+  /** Run the worker in this process or as `celeriac worker` in a child process. */
+  worker: 'inproc' | 'child';
+  batch: number;
+  feedUrl(i: number): string;
+  /** Items per feed the server renders (for verification). @defaultValue 20 */
+  items?: number;
+  /** Seconds to wait for all results. @defaultValue 300 */
+  waitSeconds?: number;
+  quiet?: boolean;
+}
+
+export interface RunResult {
+  pool: string;
+  concurrency: number;
+  feeds: number;
+  seconds: number;
+  feedsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  /** Summaries identical to what the server generated. */
+  verified: number;
+  /** CPU seconds the worker used (user + system), when measurable. */
+  workerCpuSeconds: number | null;
+  firstError: string | null;
+}
+
+/** CPU seconds of a Linux process from /proc (utime + stime, in clock ticks of 1/100 s). */
+function procCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Start `celeriac worker` and resolve once it prints its ready line. */
+async function startChildWorker(o: RunOptions, queue: string): Promise<ChildProcess> {
+  const args = [
+    'bin/celeriac.js',
+    'worker',
+    '-A',
+    'examples/feedhub/tasks.ts',
+    '-P',
+    o.pool,
+    '-c',
+    String(o.concurrency),
+    '-Q',
+    queue,
+    '-b',
+    o.broker,
+    '--result-backend',
+    o.broker,
+  ];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let buf = '';
+    const onData = (chunk: Buffer): void => {
+      buf += chunk.toString();
+      let nl = buf.indexOf('\n');
+      while (nl !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (/ ready: /.test(line)) {
+          if (!o.quiet) process.stderr.write(`worker: ${line}\n`);
+          resolve();
+        } else {
+          process.stderr.write(`[worker] ${line}\n`);
+        }
+        nl = buf.indexOf('\n');
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) =>
+      reject(new Error(`the worker exited with code ${code} before it was ready`)),
+    );
+  });
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM'); // warm shutdown: the CLI finishes running tasks and exits
+  await exited;
+}
+
+let runCounter = 0;
+
+/** One measured run: start a worker, enqueue `feeds` fetches in batches, wait for every result. */
+export async function runFeedHub(o: RunOptions): Promise<RunResult> {
+  const queue = `feedhub.${process.pid}.${++runCounter}`;
+  const hub = createFeedHub({ broker: o.broker, backend: o.broker });
+  let child: ChildProcess | null = null;
+  const worker =
+    o.worker === 'inproc'
+      ? hub.app.worker({ pool: o.pool, concurrency: o.concurrency, queues: [queue] })
+      : null;
+  if (worker) await worker.start();
+  else child = await startChildWorker(o, queue);
+  const cpu0 = worker ? process.cpuUsage() : null;
+  const childCpu0 = child?.pid ? procCpuSeconds(child.pid) : null;
+
+  const bar = o.quiet ? null : progress(`${o.pool} -c ${o.concurrency}`, o.feeds);
+  const latencies: number[] = [];
+  let errors = 0;
+  let verified = 0;
+  let firstError: string | null = null;
+  let lastSeen = 0;
+  const waits: Promise<void>[] = [];
+  let workerCpuSeconds: number | null = null;
+  const t0 = Date.now();
+  try {
+    for (let start = 0; start < o.feeds; start += o.batch) {
+      const ids = Array.from({ length: Math.min(o.batch, o.feeds - start) }, (_, k) => start + k);
+      const enqueuedAt = Date.now();
+      const handles = await hub.fetchFeedTask.applyMany(
+        ids.map((i) => [o.feedUrl(i)]),
+        { queue },
+      );
+      handles.forEach((r, k) => {
+        const i = ids[k]!;
+        waits.push(
+          r.get({ timeout: o.waitSeconds ?? 300, interval: 0.05 }).then(
+            (res: FeedResult) => {
+              lastSeen = Date.now();
+              latencies.push(res.doneAt - enqueuedAt);
+              const want = describeFeed(i, o.items);
+              if (
+                res.title === want.title &&
+                res.items === want.items &&
+                res.newest?.title === want.newest.title &&
+                res.newest.link === want.newest.link &&
+                res.newest.date === want.newest.date
+              ) {
+                verified++;
+              }
+              bar?.tick();
+            },
+            (err: Error) => {
+              lastSeen = Date.now();
+              errors++;
+              firstError ??= `${err.name}: ${err.message}`;
+              bar?.tick();
+            },
+          ),
+        );
+      });
+    }
+    await Promise.all(waits);
+  } finally {
+    bar?.done();
+    const cpu = cpu0 ? process.cpuUsage(cpu0) : null;
+    const childCpu1 = child?.pid ? procCpuSeconds(child.pid) : null;
+    if (worker) await worker.stop();
+    if (child) await stopChild(child);
+    await hub.app.close();
+    workerCpuSeconds =
+      cpu !== null
+        ? (cpu.user + cpu.system) / 1e6
+        : childCpu0 !== null && childCpu1 !== null
+          ? childCpu1 - childCpu0
+          : null;
+  }
+  latencies.sort((a, b) => a - b);
+  const seconds = (lastSeen - t0) / 1000;
+  return {
+    pool: o.pool,
+    concurrency: o.pool === 'solo' ? 1 : o.concurrency,
+    feeds: o.feeds,
+    seconds,
+    feedsPerSecond: o.feeds / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    errors,
+    verified,
+    workerCpuSeconds,
+    firstError,
+  };
+}
+
+function report(r: RunResult): string {
+  return (
+    `${`-P ${r.pool} -c ${r.concurrency}`.padEnd(20)} ${String(r.feeds).padStart(5)} feeds in ${fmt(r.seconds, 2).padStart(6)} s` +
+    ` = ${fmt(r.feedsPerSecond, 1).padStart(7)} feeds/s | latency p50 ${fmt(r.p50Ms).padStart(5)} ms` +
+    ` p99 ${fmt(r.p99Ms).padStart(5)} ms | errors ${r.errors} | verified ${r.verified}/${r.feeds}` +
+    (r.workerCpuSeconds !== null ? ` | worker CPU ${fmt(r.workerCpuSeconds, 2)} s` : '')
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      feeds: { type: 'string', default: '2000' },
+      concurrency: { type: 'string', short: 'c', default: '1000' },
+      pool: { type: 'string', short: 'P', default: 'async' },
+      latency: { type: 'string', default: '100' },
+      broker: { type: 'string', short: 'b' },
+      worker: { type: 'string', default: 'child' },
+      batch: { type: 'string', default: '500' },
+      compare: { type: 'boolean', default: false },
+      'solo-feeds': { type: 'string', default: '100' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const feeds = Number(values.feeds);
+  const soloFeeds = Number(values['solo-feeds']);
+  const server = await startFeedServer({
+    feeds: Math.max(feeds, soloFeeds),
+    latencyMs: Number(values.latency),
+  });
+  const broker = await resolveBroker(values.broker, 'feedhub');
+  let workerMode = values.worker === 'inproc' ? 'inproc' : ('child' as 'inproc' | 'child');
+  if (broker.url.startsWith('memory:') && workerMode === 'child') {
+    workerMode = 'inproc'; // a memory:// broker lives in this process; a child could not see it
+  }
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  if (!values.json) {
+    out(`feed hub: ${feeds} feeds from ${server.baseUrl}, ${values.latency} ms per answer`);
+    out(
+      `broker:   ${broker.url}${broker.note ? ` (${broker.note})` : ''}; worker: ${workerMode === 'child' ? 'child process (celeriac worker)' : 'in this process'}`,
+    );
+  }
+  const common = {
+    broker: broker.url,
+    worker: workerMode,
+    batch: Number(values.batch),
+    feedUrl: server.feedUrl,
+    quiet: values.json,
+  };
+  const results: RunResult[] = [];
+  try {
+    results.push(
+      await runFeedHub({ ...common, feeds, pool: values.pool, concurrency: Number(values.concurrency) }),
+    );
+    if (values.compare)
+      results.push(await runFeedHub({ ...common, feeds: soloFeeds, pool: 'solo', concurrency: 1 }));
+  } finally {
+    await server.close();
+    broker.cleanup();
+  }
+  for (const r of results) {
+    if (values.json)
+      out(
+        JSON.stringify({
+          ...r,
+          latencyMs: Number(values.latency),
+          broker: broker.url.split(':')[0],
+          worker: workerMode,
+        }),
+      );
+    else out(report(r));
+  }
+  if (!values.json && results.length === 2) {
+    const [a, s] = results as [RunResult, RunResult];
+    out(
+      `speed-up: ${fmt(a.feedsPerSecond / s.feedsPerSecond, 1)}x (${s.feeds} feeds on solo take ${fmt(s.seconds, 1)} s)`,
+    );
+  }
+  for (const r of results) if (r.firstError) out(`first error (${r.pool}): ${r.firstError}`);
+  process.exitCode = results.some((r) => r.errors > 0 || r.verified !== r.feeds) ? 1 : 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Small helpers shared by the example runners: a progress display (a bar on a TTY, plain lines in logs
+ * and CI), percentiles, and the default broker (an SQLite file in a fresh temp dir).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createBroker } from '../../src/brokers/registry.js';
+
+/** Value at quantile q (0..1) of an ascending array; NaN when empty. Nearest-rank. */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export interface Progress {
+  tick(n?: number): void;
+  done(): void;
+}
+
+/**
+ * A progress display on stderr. On a TTY: one redrawn bar, at most 10 redraws a second. Otherwise: a
+ * plain line at every 10%, so logs stay readable.
+ */
+export function progress(
+  label: string,
+  total: number,
+  stream: NodeJS.WriteStream = process.stderr,
+): Progress {
+  const t0 = performance.now();
+  let count = 0;
+  let lastDraw = 0;
+  let lastDecile = -1;
+  let drawnCount = -1;
+  const tty = stream.isTTY === true;
+  const line = (): string => {
+    const secs = (performance.now() - t0) / 1000;
+    const rate = secs > 0 ? count / secs : 0;
+    return `${label} ${count}/${total} (${Math.round((100 * count) / Math.max(1, total))}%) ${rate.toFixed(0)}/s`;
+  };
+  const draw = (force: boolean): void => {
+    if (force && count === drawnCount) return;
+    if (tty) {
+      const now = performance.now();
+      if (!force && now - lastDraw < 100) return;
+      lastDraw = now;
+      drawnCount = count;
+      const width = 30;
+      const filled = Math.round((width * count) / Math.max(1, total));
+      stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${line()}\x1b[K`);
+    } else {
+      const decile = Math.floor((10 * count) / Math.max(1, total));
+      if (decile === lastDecile && !force) return;
+      lastDecile = decile;
+      drawnCount = count;
+      stream.write(`${line()}\n`);
+    }
+  };
+  return {
+    tick(n = 1) {
+      count += n;
+      draw(false);
+    },
+    done() {
+      draw(true);
+      if (tty) stream.write('\n');
+    },
+  };
+}
+
+export interface TempBroker {
+  url: string;
+  /** A sentence for the output when the default had to fall back. */
+  note: string | null;
+  cleanup(): void;
+}
+
+/**
+ * The broker URL to use: the one given, or an SQLite file in a new temp dir (the embedded default).
+ * Falls back to memory:// only when this build has no sqlite:// adapter, and says so.
+ */
+export async function resolveBroker(given: string | undefined, name: string): Promise<TempBroker> {
+  if (given) return { url: given, note: null, cleanup: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), `celeriac-${name}-`));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const url = `sqlite://${join(dir, `${name}.db`)}`;
+  try {
+    const probe = await createBroker(url);
+    await probe.close();
+    return { url, note: null, cleanup };
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'E_CONFIG') throw err;
+    cleanup();
+    return {
+      url: `memory://${name}`,
+      note: 'the sqlite:// broker is not in this build yet; using memory:// (in-process worker only)',
+      cleanup: () => {},
+    };
+  }
+}
+
+export function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '-';
+}

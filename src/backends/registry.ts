@@ -12,6 +12,8 @@ export type BackendFactory = (
 
 const loaders = new Map<string, () => Promise<BackendFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBackend],
+  ['redis', async () => (await import('./redis/index.js')).createRedisBackend],
+  ['rediss', async () => (await import('./redis/index.js')).createRedisBackend],
 ]);
 
 export function registerBackend(scheme: string, load: () => Promise<BackendFactory>): void {

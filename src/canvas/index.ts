@@ -70,7 +70,7 @@ export async function applyChain<R = unknown>(
   sigs: readonly SignatureJson[],
 ): Promise<AsyncResult<R>> {
   if (!sigs.length) throw new TypeError('chain() needs at least one signature');
-  const steps = sigs.map((s) => ({
+  const steps: SignatureJson[] = sigs.map((s) => ({
     ...s,
     options: { ...(s.options ?? {}), task_id: (s.options?.task_id as string | undefined) ?? uuid() },
   }));

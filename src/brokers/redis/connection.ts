@@ -143,8 +143,8 @@ export type ConnectionRole = 'command' | 'blocking' | 'subscriber';
 /**
  * A new ioredis client (not yet connected). Roles differ in how a lost connection treats commands in
  * flight:
- *  - command: queued while offline and sent after the reconnect, but commands that were already sent are
- *    failed rather than resent (a resent Lua take could pop messages twice);
+ *  - command: queued while offline and sent after the reconnect; commands in flight when the connection
+ *    dropped are resent (ioredis would otherwise leave their promises pending forever);
  *  - blocking (BRPOP): failed at once on disconnect, so the consume loop notices, backs off and retries;
  *  - subscriber: subscriptions are restored by ioredis after a reconnect.
  */
@@ -162,7 +162,10 @@ export function newClient(
     retryStrategy: reconnectDelay,
     enableReadyCheck: true,
     autoResubscribe: role === 'subscriber',
-    autoResendUnfulfilledCommands: false,
+    // ioredis silently drops (never settles) commands in flight at a disconnect when resending is off,
+    // so the command and subscriber connections resend them; every command we send is idempotent or
+    // made so (the take script keeps a receipt). A blocking BRPOP is failed instead (maxRetries 0).
+    autoResendUnfulfilledCommands: role !== 'blocking',
     maxRetriesPerRequest: role === 'blocking' ? 0 : 10,
     enableOfflineQueue: true,
     keepAlive: 30_000,

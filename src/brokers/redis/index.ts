@@ -33,6 +33,8 @@ import { parseRedisUrl, resolveOptions } from './connection.js';
 import { type RedisBrokerOptions, redisBrokerDefaults, validateBrokerOptions } from './options.js';
 import { RedisStore } from './store.js';
 
+export type { FanoutHandler, FanoutMessage } from './fanout.js';
+export { RedisFanout } from './fanout.js';
 export { BrokerKeys, priorityStep } from './keys.js';
 export type { RedisBrokerOptions } from './options.js';
 export { redisBrokerDefaults } from './options.js';

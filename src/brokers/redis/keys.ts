@@ -10,6 +10,8 @@
  *   unacked_index                    zset  delivery_tag → epoch seconds of delivery (or of our last renewal)
  *   unacked_mutex                    string, lock held while restoring timed-out deliveries
  *   /<db>.<exchange>[/<routing_key>] PUB/SUB channel of a fanout exchange (PSUBSCRIBE, `#` → `*`)
+ *   _celeriac.take.<uuid>            (ours, lives 60 s) receipt of one take, so a take script resent after a
+ *                                    lost reply returns the same messages instead of popping more
  *
  * Result backend (Celery, its own prefix; `_` is appended unless it ends in one of `:_-.`):
  *   celery-task-meta-<task_id>       string JSON meta, and the pub/sub channel of the same name
@@ -84,6 +86,11 @@ export class BrokerKeys {
     const out: { key: string; queue: string }[] = [];
     for (const s of this.steps) for (const q of queues) out.push({ key: this.queue(q, s), queue: q });
     return out;
+  }
+
+  /** Receipt of one take (Celeriac only; kombu never reads it). */
+  takeReceipt(takeId: string): string {
+    return `${this.prefix}_celeriac.take.${takeId}`;
   }
 
   binding(exchange: string): string {

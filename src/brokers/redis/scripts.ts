@@ -34,24 +34,42 @@ export async function runScript(
 /**
  * take — move up to `max` ready messages into the unacked hash and index in one atomic step, so no crash
  * can lose a message between the pop and the bookkeeping (kombu does the two in separate round trips).
+ * The script is resent when the connection drops with its reply in flight; the receipt makes the resend
+ * return the same messages (those still unacked) instead of popping more and stranding the first batch.
  *
  * KEYS[1]    unacked        (hash: tag → [envelope, exchange, routing_key])
  * KEYS[2]    unacked_index  (zset: tag → delivery time)
- * KEYS[3..]  bucket lists, in the order to serve them (priority-major)
+ * KEYS[3]    this take's receipt (string, 60 s)
+ * KEYS[4..]  bucket lists, in the order to serve them (priority-major)
  * ARGV[1]    max messages to take
  * ARGV[2]    now, epoch seconds (the unacked_index score)
  * ARGV[3]    an envelope BRPOP already popped, or '' for none
  * ARGV[4]    the KEYS index that envelope came from
- * ARGV[5..]  the queue name of each bucket list (ARGV[5] for KEYS[3], …), used as routing key of
+ * ARGV[5..]  the queue name of each bucket list (ARGV[5] for KEYS[4], …), used as routing key of
  *            envelopes that carry no delivery_info
  * Returns    a flat array {keys index, delivery tag, envelope, …}. A tag of '' means the envelope could not
- *            be decoded; it was popped but not recorded.
+ *            be decoded; it was popped but not recorded. From a receipt (resent script) the index is
+ *            negative and the third item is the whole unacked entry [envelope, exchange, routing_key].
  */
 export const TAKE = script(
   'take',
   `
-local max = tonumber(ARGV[1])
 local out = {}
+local prev = redis.call('GET', KEYS[3])
+if prev then
+  local r = cjson.decode(prev)
+  for i = 1, #r, 2 do
+    local entry = redis.call('HGET', KEYS[1], r[i + 1])
+    if entry then
+      out[#out + 1] = -r[i]
+      out[#out + 1] = r[i + 1]
+      out[#out + 1] = entry
+    end
+  end
+  return out
+end
+local max = tonumber(ARGV[1])
+local receipt = {}
 local n = 0
 local function record(idx, raw)
   local tag = ''
@@ -64,10 +82,12 @@ local function record(idx, raw)
       if type(p.delivery_info.exchange) == 'string' then ex = p.delivery_info.exchange end
       if type(p.delivery_info.routing_key) == 'string' then rk = p.delivery_info.routing_key end
     end
-    if ex == '' and rk == '' then rk = ARGV[idx + 2] end
+    if ex == '' and rk == '' then rk = ARGV[idx + 1] end
     if tag ~= '' then
       redis.call('ZADD', KEYS[2], ARGV[2], tag)
       redis.call('HSET', KEYS[1], tag, '[' .. raw .. ',' .. cjson.encode(ex) .. ',' .. cjson.encode(rk) .. ']')
+      receipt[#receipt + 1] = idx
+      receipt[#receipt + 1] = tag
     end
   end
   out[#out + 1] = idx
@@ -76,7 +96,7 @@ local function record(idx, raw)
   n = n + 1
 end
 if ARGV[3] ~= '' then record(tonumber(ARGV[4]), ARGV[3]) end
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   while n < max do
     local raw = redis.call('RPOP', KEYS[i])
     if not raw then break end
@@ -84,6 +104,7 @@ for i = 3, #KEYS do
   end
   if n >= max then break end
 end
+if #receipt > 0 then redis.call('SET', KEYS[3], cjson.encode(receipt), 'EX', 60) end
 return out
 `,
 );

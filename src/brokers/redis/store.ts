@@ -48,6 +48,8 @@ export class RedisStore implements VirtualStore {
   readonly #idleBlocking: Redis[] = [];
   readonly #busyBlocking = new Set<Redis>();
   readonly #clientIds = new WeakMap<Redis, number>();
+  readonly #interrupted = new WeakSet<Redis>();
+  #interrupts = 0;
   readonly #held = new Map<string, Held>();
   readonly #lost = new Set<string>();
   readonly #declared = new Set<string>();
@@ -112,6 +114,7 @@ export class RedisStore implements VirtualStore {
 
   async take(queues: readonly string[], max: number, waitMs: number): Promise<Taken[]> {
     this.#startMaintenance();
+    const generation = this.#interrupts;
     const sig = queues.join('\0');
     const order = this.keys.brpopOrder(this.#cycle(sig, queues));
     // After a wait that found nothing, go straight to BRPOP: an idle consumer costs one command per wait.
@@ -119,7 +122,8 @@ export class RedisStore implements VirtualStore {
       const now = await this.#takeNow(order, max, null);
       if (now.length || waitMs <= 0) return this.#served(sig, now);
     }
-    if (waitMs <= 0) return [];
+    // interrupt() came while the script ran: do not start a wait the caller no longer wants.
+    if (waitMs <= 0 || generation !== this.#interrupts) return [];
     const popped = await this.#brpop(
       order.map((o) => o.key),
       waitMs,
@@ -160,9 +164,13 @@ export class RedisStore implements VirtualStore {
     max: number,
     popped: [string, string] | null,
   ): Promise<Taken[]> {
-    const keys = [this.keys.unacked, this.keys.unackedIndex, ...order.map((o) => o.key)];
-    let poppedIdx = 0;
-    if (popped) poppedIdx = keys.indexOf(popped[0], 2) + 1;
+    const keys = [
+      this.keys.unacked,
+      this.keys.unackedIndex,
+      this.keys.takeReceipt(randomUUID()),
+      ...order.map((o) => o.key),
+    ];
+    const poppedIdx = popped ? keys.indexOf(popped[0], 3) + 1 : 0;
     const args = [max, nowSeconds(), popped ? popped[1] : '', poppedIdx, ...order.map((o) => o.queue)];
     let reply: unknown;
     try {
@@ -173,12 +181,15 @@ export class RedisStore implements VirtualStore {
     const flat = reply as (number | string)[];
     const out: Taken[] = [];
     for (let i = 0; i + 2 < flat.length; i += 3) {
-      const entry = order[Number(flat[i]) - 3];
+      const idx = Number(flat[i]);
+      const entry = order[Math.abs(idx) - 4];
       const tag = String(flat[i + 1]);
-      const raw = String(flat[i + 2]);
+      let raw = String(flat[i + 2]);
       if (!entry) continue;
       let parsed: ReturnType<typeof parseEnvelope>;
       try {
+        // From a receipt (the script was resent after a lost reply), the item is the whole unacked entry.
+        if (idx < 0) raw = JSON.stringify(parseUnackedEntry(raw).envelope);
         parsed = parseEnvelope(raw);
       } catch (err) {
         // Not a kombu envelope: it was popped but not recorded. Dropping it is all we can do (kombu
@@ -245,9 +256,12 @@ export class RedisStore implements VirtualStore {
       });
       return await Promise.race([pop, timeout]);
     } catch (err) {
+      // Interrupted on purpose (cancel/close): an empty take, not an error.
+      if (this.#interrupted.has(conn)) return null;
       throw brokerError('BRPOP', err);
     } finally {
       clearTimeout(watchdog);
+      this.#interrupted.delete(conn);
       this.#releaseBlocking(conn);
     }
   }
@@ -267,15 +281,31 @@ export class RedisStore implements VirtualStore {
 
   #releaseBlocking(conn: Redis): void {
     this.#busyBlocking.delete(conn);
-    if (this.#closed) conn.disconnect();
+    if (this.#closed || conn.status === 'end') conn.disconnect();
     else this.#idleBlocking.push(conn);
   }
 
+  /**
+   * Wake every take() blocked in BRPOP: CLIENT UNBLOCK when the server is known to have it blocked,
+   * otherwise (id not known yet, or BRPOP still on its way) drop that blocking connection.
+   */
   interrupt(): void {
+    this.#interrupts++;
     for (const conn of this.#busyBlocking) {
+      this.#interrupted.add(conn);
       const id = this.#clientIds.get(conn);
-      if (id !== undefined && this.#cmd?.status === 'ready')
-        void this.#cmd.client('UNBLOCK', id).catch(() => {});
+      const cmd = this.#cmd;
+      if (id === undefined || cmd?.status !== 'ready') {
+        conn.disconnect();
+        continue;
+      }
+      void cmd.client('UNBLOCK', id).then(
+        (n) => {
+          if (Number(n) === 0 && this.#busyBlocking.has(conn) && this.#interrupted.has(conn))
+            conn.disconnect();
+        },
+        () => conn.disconnect(),
+      );
     }
   }
 

@@ -29,6 +29,8 @@ const { positionals, values: a } = parseArgs({
     task: { type: 'string', default: 'noop' },
     mode: { type: 'string', default: 'one' },
     urls: { type: 'string' },
+    ids: { type: 'string' }, // accepted for a uniform driver interface; BullMQ waits by count
+    'ids-out': { type: 'string' },
     warmup: { type: 'string', default: '20' },
     timeout: { type: 'string', default: '600' },
   },
@@ -123,7 +125,13 @@ async function main() {
       const count = urls ? urls.length : n;
       const r = await enqueue(queue, count, 'batch', a.task, (i) => (urls ? { url: urls[i] } : {}));
       const w = await waitDone(queue, connection, count);
-      out({ n: count, start: r.start / 1000, enqueue_seconds: r.seconds, wall: w.end - r.start / 1000, ...w });
+      out({
+        n: count,
+        start: r.start / 1000,
+        enqueue_seconds: r.seconds,
+        wall: w.end - r.start / 1000,
+        ...w,
+      });
     } else if (cmd === 'roundtrip') {
       const eventsConnection = connect();
       const events = new QueueEvents(queueName, { connection: eventsConnection });

@@ -132,11 +132,17 @@ def main():
     elif a.cmd == "roundtrip":
         task = app.tasks[task_name]
         lat = []
+        ids = []
         for i in range(a.warmup + a.n):
             p0 = time.perf_counter()
-            task.apply_async(queue=a.queue).get(timeout=30)
+            res = task.apply_async(queue=a.queue)
+            res.get(timeout=30)
             if i >= a.warmup:
                 lat.append((time.perf_counter() - p0) * 1000.0)
+            ids.append(res.id)
+        r = redis.Redis.from_url(REDIS_URL)
+        r.delete(*[PREFIX + i for i in ids])
+        r.close()
         out({"n": a.n, "latencies_ms": lat})
     elif a.cmd == "purge":
         out({"removed": purge(a.queue)})

@@ -75,13 +75,16 @@ async function main(): Promise<void> {
       out({ n: count, start: r.start, enqueue_seconds: r.seconds, wall: w.end - r.start, ...w });
     } else if (cmd === 'roundtrip') {
       const lat: number[] = [];
+      const keys: string[] = [];
       const warm = Number(a.warmup);
       for (let i = 0; i < warm + n; i++) {
         const p0 = performance.now();
         const r = await noop.applyAsync([], { queue: a.queue });
         await r.get({ timeout: 30 });
         if (i >= warm) lat.push(performance.now() - p0);
+        keys.push(`celery-task-meta-${r.id}`);
       }
+      await redis.del(...keys);
       out({ n, latencies_ms: lat });
     } else if (cmd === 'purge') {
       out({ removed: await purgeQueue(redis, a.queue) });

@@ -26,7 +26,11 @@ function epoch(iso: string): number {
   return Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(iso) ? iso : `${iso}Z`) / 1000;
 }
 
-export async function waitForResults(redis: Redis, ids: readonly string[], timeoutS: number): Promise<WaitResult> {
+export async function waitForResults(
+  redis: Redis,
+  ids: readonly string[],
+  timeoutS: number,
+): Promise<WaitResult> {
   const deadline = Date.now() + timeoutS * 1000;
   let idx = 0;
   while (idx < ids.length) {
@@ -47,7 +51,11 @@ export async function waitForResults(redis: Redis, ids: readonly string[], timeo
     const keys = ids.slice(k, k + 1000).map((id) => PREFIX + id);
     const raws = await redis.mget(...keys);
     for (const raw of raws) {
-      const meta = JSON.parse(raw ?? 'null') as { status?: string; result?: unknown; date_done?: string } | null;
+      const meta = JSON.parse(raw ?? 'null') as {
+        status?: string;
+        result?: unknown;
+        date_done?: string;
+      } | null;
       if (meta?.status !== 'SUCCESS') failed++;
       if (k === 0 && sample === null) sample = meta?.result ?? null;
       if (meta?.date_done) {
@@ -64,7 +72,17 @@ export async function waitForResults(redis: Redis, ids: readonly string[], timeo
 /** Delete a kombu-layout queue: its list, its priority sub-lists and its exchange binding set. */
 export async function purgeQueue(redis: Redis, queue: string): Promise<number> {
   const keys = [queue, `_kombu.binding.${queue}`];
-  for (const p of ['\x06\x161', '\x06\x162', '\x06\x163', '\x06\x164', '\x06\x165', '\x06\x166', '\x06\x167', '\x06\x168', '\x06\x169']) {
+  for (const p of [
+    '\x06\x161',
+    '\x06\x162',
+    '\x06\x163',
+    '\x06\x164',
+    '\x06\x165',
+    '\x06\x166',
+    '\x06\x167',
+    '\x06\x168',
+    '\x06\x169',
+  ]) {
     keys.push(queue + p);
   }
   return redis.del(...keys);

@@ -99,6 +99,7 @@ def main():
     ap.add_argument("--queue")
     ap.add_argument("--n", type=int, default=0)
     ap.add_argument("--task", default="noop")
+    ap.add_argument("--mode", default="one", choices=["one"])  # Celery has no batched publish
     ap.add_argument("--ids")
     ap.add_argument("--ids-out")
     ap.add_argument("--urls")

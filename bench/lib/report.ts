@@ -72,6 +72,7 @@ export function lowerIsBetter(metric: string): boolean {
 export function fmt(x: number | undefined): string {
   if (x === undefined || !Number.isFinite(x)) return '—';
   const a = Math.abs(x);
+  if (Number.isInteger(x)) return x.toLocaleString('en-US');
   if (a >= 100) return Math.round(x).toLocaleString('en-US');
   if (a >= 10) return x.toFixed(1);
   if (a >= 1) return x.toFixed(2);

@@ -110,10 +110,7 @@ function queueCase(cfg: WorkerConfig, n: number): Case {
 function ceilingCase(lang: 'node' | 'python', n: number, concurrency: number): Case {
   return {
     id: `feedhub-${n}/ceiling-${lang}-${concurrency}`,
-    label:
-      lang === 'node'
-        ? `no queue: Node (undici + fast-xml-parser) c=${concurrency}`
-        : `no queue: Python eventlet (requests + ElementTree) c=${concurrency}`,
+    label: lang === 'node' ? `no queue, Node c=${concurrency}` : `no queue, Python eventlet c=${concurrency}`,
     system: 'ceiling',
     group: `N=${n}`,
     async run(ctx) {

@@ -24,6 +24,7 @@ import {
   type BenchContext,
   type FeedFarm,
   type RunRecord,
+  Skip,
   type SystemOrCeiling,
   startFeedFarm,
   uniqueQueue,
@@ -143,8 +144,13 @@ try {
             .join(' ')}`,
         );
       } catch (err) {
-        rec.error = (err as Error).message;
-        log(`    FAILED: ${rec.error.split('\n').slice(0, 6).join('\n    ')}`);
+        if (err instanceof Skip) {
+          rec.skipped = err.message;
+          log(`    skipped: ${err.message}`);
+        } else {
+          rec.error = (err as Error).message;
+          log(`    FAILED: ${rec.error.split('\n').slice(0, 6).join('\n    ')}`);
+        }
       }
       records.push(rec);
     }

@@ -30,6 +30,9 @@ export interface Workload {
   cases(ctx: BenchContext): Case[];
 }
 
+/** Thrown by a case that cannot run in this checkout (e.g. a worker flag not implemented yet). */
+export class Skip extends Error {}
+
 export interface RunRecord {
   workload: string;
   group: string;
@@ -39,6 +42,7 @@ export interface RunRecord {
   rep: number;
   metrics: Metrics;
   error?: string;
+  skipped?: string;
 }
 
 export interface FeedFarm {
@@ -83,6 +87,8 @@ export async function withWorker<T>(
   fn: (w: WorkerHandle) => Promise<T>,
 ): Promise<T> {
   const sys = SYSTEMS[cfg.system];
+  const missing = await sys.unsupported(cfg);
+  if (missing) throw new Skip(missing);
   const logPath = join(ctx.tmp, `${queue}.log`);
   ctx.log(`    start ${configLabel(cfg)} (log ${logPath})`);
   const w = await startWorker(sys.worker(cfg, queue, task), sys.ready, logPath);

@@ -26,6 +26,7 @@ export interface Row {
   system: SystemOrCeiling;
   metrics: Record<string, Summary>;
   errors: string[];
+  skipped: string | null;
   runs: number;
 }
 
@@ -44,10 +45,15 @@ export function aggregate(records: readonly RunRecord[]): Row[] {
         system: r.system,
         metrics: {},
         errors: [],
+        skipped: null,
         runs: 0,
       };
       rows.set(r.case, row);
       values.set(r.case, new Map());
+    }
+    if (r.skipped) {
+      row.skipped = r.skipped;
+      continue;
     }
     row.runs++;
     if (r.error) row.errors.push(r.error);
@@ -176,7 +182,7 @@ function table(rows: Row[], workload: string): string {
   const out: string[] = [];
   const groups = [...new Set(rows.filter((r) => r.workload === workload).map((r) => r.group))];
   for (const g of groups) {
-    const rs = rows.filter((r) => r.workload === workload && r.group === g);
+    const rs = rows.filter((r) => r.workload === workload && r.group === g && r.runs > 0);
     const used = cols.filter((c) => rs.some((r) => r.metrics[c.metric]?.n));
     out.push(`**${g}**`, '');
     out.push(`| system | ${used.map((c) => c.title).join(' | ')} | vs best anchor |`);
@@ -398,6 +404,12 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
   for (const [id, title, desc] of workloads) {
     if (!rows.some((r) => r.workload === id)) continue;
     out.push(`## ${title}`, '', desc, '', table(rows, id));
+  }
+  const skipped = rows.filter((r) => r.skipped);
+  if (skipped.length) {
+    out.push('## Not measured in this checkout', '');
+    for (const r of skipped) out.push(`- ${r.label} (${r.group}): ${r.skipped}`);
+    out.push('');
   }
   const errs = rows.filter((r) => r.errors.length);
   if (errs.length) {

@@ -39,6 +39,8 @@ export interface SystemDef {
   driver(args: string[]): Spec;
   /** null when usable, else why not. */
   check(): Promise<string | null>;
+  /** null when this build's worker takes `cfg`'s flags, else what is missing. */
+  unsupported(cfg: WorkerConfig): Promise<string | null>;
   version(): Promise<string>;
 }
 
@@ -48,6 +50,18 @@ export function configLabel(c: WorkerConfig): string {
   const extra = c.extra?.length ? ` ${c.extra.join(' ')}` : '';
   return c.pool === 'solo' ? `${sys} solo${extra}` : `${sys} ${c.pool} -c${c.concurrency}${extra}`;
 }
+
+let celeriacHelp: Promise<string> | null = null;
+
+/** Flags of `cfg.extra` that `celeriac worker --help` does not list (features still to land). */
+async function celeriacUnsupported(cfg: WorkerConfig): Promise<string | null> {
+  celeriacHelp ??= capture(process.execPath, ['bin/celeriac.js', 'worker', '--help'], ROOT);
+  const help = await celeriacHelp;
+  const missing = (cfg.extra ?? []).filter((f) => f.startsWith('--') && !help.includes(f));
+  return missing.length ? `this build's \`celeriac worker\` has no ${missing.join(', ')}` : null;
+}
+
+const none = async () => null;
 
 const celeriac: SystemDef = {
   id: 'celeriac',
@@ -80,6 +94,7 @@ const celeriac: SystemDef = {
     args: ['--import', 'tsx', 'bench/celeriac/driver.ts', ...args],
     cwd: ROOT,
   }),
+  unsupported: celeriacUnsupported,
   check: async () =>
     existsSync(join(ROOT, 'src/brokers/redis')) ? null : 'no Redis broker in this checkout',
   version: async () => {
@@ -124,6 +139,7 @@ const celery: SystemDef = {
     env: { PYTHONDONTWRITEBYTECODE: '1' },
   }),
   driver: (args) => ({ cmd: PYTHON, args: ['celery_driver.py', ...args], cwd: ANCHORS }),
+  unsupported: none,
   check: async () =>
     (await capture(PYTHON, ['-c', 'import celery, eventlet, gevent, requests, redis; print(1)'])) === '1'
       ? null
@@ -155,6 +171,7 @@ const bullmq: SystemDef = {
     cwd: ANCHORS,
   }),
   driver: (args) => ({ cmd: process.execPath, args: ['bullmq.mjs', ...args], cwd: ANCHORS }),
+  unsupported: none,
   check: async () =>
     existsSync(join(ANCHORS, 'node_modules/bullmq/package.json'))
       ? null

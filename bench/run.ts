@@ -79,6 +79,14 @@ log('installing anchors if missing (bench/anchors/setup.sh)');
 execFileSync('bash', [join(ROOT, 'bench/anchors/setup.sh')], { stdio: 'inherit' });
 
 const notes: string[] = [];
+const dirty = (await capture('git', ['status', '--porcelain', '--', 'src', 'bin', 'examples', 'bench'], ROOT))
+  .split('\n')
+  .filter((l) => l && !l.includes('bench/results/'));
+if (dirty.length) {
+  notes.push(
+    `Measured on a working tree with uncommitted changes: ${dirty.map((l) => `\`${l.slice(3)}\``).join(', ')}.`,
+  );
+}
 if ((await capture('redis-cli', ['-u', redisUrl, 'ping'])) !== 'PONG') {
   console.error(`Redis is not answering at ${redisUrl}`);
   process.exit(1);

@@ -331,7 +331,7 @@ function goalsTable(rows: Row[]): string {
       .filter((r) => (r.system === 'celery' || r.system === 'bullmq') && r.metrics[g.metric]?.n)
       .map(
         (r) =>
-          `${r.label}: ${fmt(r.metrics[g.metric]!.median)} → ${v !== undefined && Number.isFinite(v) ? `${ratio(g.metric, v, r.metrics[g.metric]!.median).toFixed(2)}×` : '—'}`,
+          `${r.label}: ${g.metric.endsWith('frac') ? fracCell(r.metrics[g.metric]) : fmt(r.metrics[g.metric]!.median)} → ${v !== undefined && Number.isFinite(v) ? `${ratio(g.metric, v, r.metrics[g.metric]!.median).toFixed(2)}×` : '—'}`,
       );
     const shown =
       v === undefined || !Number.isFinite(v)

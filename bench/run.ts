@@ -82,9 +82,10 @@ const notes: string[] = [];
 const dirty = (await capture('git', ['status', '--porcelain', '--', 'src', 'bin', 'examples', 'bench'], ROOT))
   .split('\n')
   .filter((l) => l && !l.includes('bench/results/'));
+if (process.env.BENCH_NOTE) notes.push(process.env.BENCH_NOTE);
 if (dirty.length) {
   notes.push(
-    `Measured on a working tree with uncommitted changes: ${dirty.map((l) => `\`${l.slice(3)}\``).join(', ')}.`,
+    `Measured on a working tree with uncommitted changes: ${dirty.map((l) => `\`${l.trim().replace(/^\S+\s+/, '')}\``).join(', ')}.`,
   );
 }
 if ((await capture('redis-cli', ['-u', redisUrl, 'ping'])) !== 'PONG') {

@@ -30,7 +30,7 @@ import {
   uniqueQueue,
   type Workload,
 } from './lib/context.js';
-import { capture } from './lib/proc.js';
+import { capture, installCleanup } from './lib/proc.js';
 import { aggregate, derive, type Meta, renderReport } from './lib/report.js';
 import { ROOT, SYSTEM_IDS, SYSTEMS } from './lib/systems.js';
 import { FEED_LATENCY_MS, feedhub } from './workloads/feedhub.js';
@@ -72,6 +72,7 @@ process.env.BENCH_REDIS_URL = redisUrl;
 const tmp = join(ROOT, 'bench', 'results', 'tmp');
 mkdirSync(tmp, { recursive: true });
 const started = Date.now();
+installCleanup();
 const log = (msg: string) =>
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}\n`);
 

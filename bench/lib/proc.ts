@@ -140,12 +140,15 @@ function killEverything(): void {
   }
   for (const c of live) c.kill('SIGKILL');
 }
-process.on('exit', killEverything);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    killEverything();
-    process.exit(130);
-  });
+/** Kill every process started here when the harness exits or is interrupted (called by run.ts). */
+export function installCleanup(): void {
+  process.on('exit', killEverything);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killEverything();
+      process.exit(130);
+    });
+  }
 }
 
 export interface WorkerHandle {

@@ -8,6 +8,7 @@
  *   --systems celeriac,bullmq   systems to run (celeriac, celery, bullmq, ceiling)
  *   --reps 3                repetitions per case (median and min-max are reported)
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
+ *   --profile               write V8 CPU profiles of Celeriac's workers to bench/results/tmp/profiles/
  *
  * It installs the anchors (bench/anchors/setup.sh), starts and stops every worker itself, samples each
  * worker's CPU and RSS from /proc, interleaves the systems repetition by repetition, and writes
@@ -47,6 +48,7 @@ const { values: opts } = parseArgs({
     systems: { type: 'string' },
     reps: { type: 'string' },
     report: { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
 
@@ -71,6 +73,10 @@ const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
 process.env.BENCH_REDIS_URL = redisUrl;
 const tmp = join(ROOT, 'bench', 'results', 'tmp');
 mkdirSync(tmp, { recursive: true });
+if (opts.profile) {
+  process.env.BENCH_CPU_PROF = join(tmp, 'profiles');
+  mkdirSync(process.env.BENCH_CPU_PROF, { recursive: true });
+}
 const started = Date.now();
 installCleanup();
 const log = (msg: string) =>

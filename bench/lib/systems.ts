@@ -71,6 +71,8 @@ const celeriac: SystemDef = {
   worker: (cfg, queue) => ({
     cmd: process.execPath,
     args: [
+      // --profile: V8 CPU profiles of Celeriac's workers, written when they exit (open in Chrome DevTools).
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
       'bin/celeriac.js',
       'worker',
       '-A',

@@ -8,6 +8,7 @@
  *   --systems celeriac,bullmq   systems to run (celeriac, celery, bullmq, ceiling)
  *   --reps 3                repetitions per case (median and min-max are reported)
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
+ *   --render results.json   rewrite the report and chart from a saved run, measuring nothing
  *   --profile               write V8 CPU profiles of Celeriac's workers to bench/results/tmp/profiles/
  *
  * It installs the anchors (bench/anchors/setup.sh), starts and stops every worker itself, samples each
@@ -49,8 +50,41 @@ const { values: opts } = parseArgs({
     reps: { type: 'string' },
     report: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    render: { type: 'string' },
   },
 });
+
+/** Aggregate, then write the markdown report and the SVG chart next to it. */
+function writeReport(meta: Meta, records: RunRecord[], notes: string[], reportPath: string): string {
+  const rows = aggregate(records);
+  derive(rows);
+  mkdirSync(dirname(reportPath), { recursive: true });
+  writeFileSync(reportPath, `${renderReport(meta, rows, notes)}\n`);
+  const svgPath = reportPath.replace(/\.md$/, '.svg');
+  const subtitle = `${meta.machine.cpu}, ${meta.machine.nproc} cores · ${meta.date.slice(0, 10)} · ${meta.command}`;
+  writeFileSync(svgPath, renderChart(rows, subtitle));
+  return svgPath;
+}
+
+const loadNote = (meta: Meta) =>
+  `Load average (1, 5, 15 min) before / after: ${meta.machine.loadBefore} / ${meta.machine.loadAfter} on ${meta.machine.nproc} cores. The cores are shared with other work; numbers from a loaded machine are lower and noisier than on an idle one.`;
+
+// --render results.json: rewrite the report and chart from a saved run (no measurement).
+if (opts.render) {
+  const saved = JSON.parse(readFileSync(opts.render, 'utf8')) as {
+    meta: Meta;
+    records: RunRecord[];
+    notes?: string[];
+  };
+  const notes = saved.notes ?? [loadNote(saved.meta)];
+  if (process.env.BENCH_NOTE) notes.unshift(process.env.BENCH_NOTE);
+  const reportPath = opts.report ?? join(ROOT, 'docs', 'benchmarks.md');
+  const svgPath = writeReport(saved.meta, saved.records, notes, reportPath);
+  process.stderr.write(
+    `wrote ${relative(ROOT, reportPath)} and ${relative(ROOT, svgPath)} from ${opts.render}\n`,
+  );
+  process.exit(0);
+}
 
 const smoke = opts.smoke ?? false;
 const reps = Number(opts.reps ?? (smoke ? 1 : 3));
@@ -209,24 +243,15 @@ const meta: Meta = {
   redisUrl,
 };
 
-const rows = aggregate(records);
-derive(rows);
 const stamp = date.replace(/[:.]/g, '-').slice(0, 19);
 const resultsPath = smoke
   ? join(tmp, `smoke-${stamp}.json`)
   : join(ROOT, 'bench', 'results', `${stamp}.json`);
-writeFileSync(resultsPath, `${JSON.stringify({ meta, records }, null, 1)}\n`);
+notes.push(loadNote(meta));
+writeFileSync(resultsPath, `${JSON.stringify({ meta, notes, records }, null, 1)}\n`);
 const reportPath =
   opts.report ?? (smoke ? join(tmp, 'benchmarks-smoke.md') : join(ROOT, 'docs', 'benchmarks.md'));
-mkdirSync(dirname(reportPath), { recursive: true });
-const loadNote = `Load average before/after: ${meta.machine.loadBefore} / ${meta.machine.loadAfter} on ${meta.machine.nproc} cores.`;
-notes.push(loadNote);
-writeFileSync(reportPath, `${renderReport(meta, rows, notes)}\n`);
-const svgPath = reportPath.replace(/\.md$/, '.svg');
-writeFileSync(
-  svgPath,
-  renderChart(rows, `${meta.machine.cpu}, ${meta.machine.nproc} cores · ${date.slice(0, 10)} · ${command}`),
-);
+const svgPath = writeReport(meta, records, notes, reportPath);
 const failed = records.filter((r) => r.error).length;
 log(`wrote ${relative(ROOT, resultsPath)}, ${relative(ROOT, reportPath)}, ${relative(ROOT, svgPath)}`);
 log(`${records.length - failed} runs ok, ${failed} failed`);

@@ -10,6 +10,7 @@
  *    backend's own completion times, (N - 1) / (last done - first done), so worker start-up is not counted;
  *    worker CPU is taken from ready to the last result.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BenchContext, type Case, caseId, drive, withWorker } from '../lib/context.js';
 import { configLabel, SYSTEMS, type SystemId, type WorkerConfig } from '../lib/systems.js';
@@ -89,6 +90,7 @@ export const noop = {
             w.sampler.resetPeak();
             const cpu0 = w.sampler.cpu();
             const r = await drive<WaitOut>(sys, ['wait', '--queue', queue, '--n', String(n), '--ids', ids]);
+            rmSync(ids, { force: true });
             const cpu = w.sampler.cpu() - cpu0;
             return {
               ...metrics,

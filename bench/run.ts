@@ -33,7 +33,7 @@ import {
   type Workload,
 } from './lib/context.js';
 import { capture, installCleanup } from './lib/proc.js';
-import { aggregate, derive, type Meta, renderReport } from './lib/report.js';
+import { aggregate, deriveRecords, type Meta, renderReport } from './lib/report.js';
 import { ROOT, SYSTEM_IDS, SYSTEMS } from './lib/systems.js';
 import { FEED_LATENCY_MS, feedhub } from './workloads/feedhub.js';
 import { inflight } from './workloads/inflight.js';
@@ -56,8 +56,7 @@ const { values: opts } = parseArgs({
 
 /** Aggregate, then write the markdown report and the SVG chart next to it. */
 function writeReport(meta: Meta, records: RunRecord[], notes: string[], reportPath: string): string {
-  const rows = aggregate(records);
-  derive(rows);
+  const rows = aggregate(deriveRecords(records));
   mkdirSync(dirname(reportPath), { recursive: true });
   writeFileSync(reportPath, `${renderReport(meta, rows, notes)}\n`);
   const svgPath = reportPath.replace(/\.md$/, '.svg');

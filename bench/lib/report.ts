@@ -4,7 +4,7 @@
  * with the value measured and its ratio to each anchor.
  */
 import type { RunRecord, SystemOrCeiling } from './context.js';
-import { type Summary, summarize } from './stats.js';
+import { median, type Summary, summarize } from './stats.js';
 
 export interface Meta {
   date: string;
@@ -100,7 +100,8 @@ export function bestAnchor(rows: readonly Row[], metric: string): { value: numbe
     if (r.system !== 'celery' && r.system !== 'bullmq') continue;
     const v = r.metrics[metric]?.median;
     if (v === undefined || !Number.isFinite(v)) continue;
-    if (!best || (lower ? v < best.value : v > best.value)) best = { value: v, label: r.label };
+    const label = metric.startsWith('enqueue') ? (SYSTEM_LABEL[r.system] ?? r.label) : r.label;
+    if (!best || (lower ? v < best.value : v > best.value)) best = { value: v, label };
   }
   return best;
 }
@@ -149,32 +150,27 @@ export function ratio(metric: string, celeriac: number, anchor: number): number 
 }
 
 /** Derived metrics that need other rows: fraction of the own-language ceiling and queue overhead. */
-export function derive(rows: Row[]): void {
-  for (const r of rows) {
-    if (r.workload !== 'feedhub' || r.system === 'ceiling') continue;
+/**
+ * Metrics that need the no-queue ceiling, paired within each repetition (the ceiling run of the same N
+ * and repetition, minutes apart), so drifting machine load moves both sides of the ratio together.
+ * Celery is compared with the Python ceiling, Celeriac and BullMQ with the Node one.
+ */
+export function deriveRecords(records: readonly RunRecord[]): RunRecord[] {
+  return records.map((r) => {
+    if (r.workload !== 'feedhub' || r.system === 'ceiling' || r.error || r.skipped) return r;
     const lang = r.system === 'celery' ? 'python' : 'node';
-    const ceiling = rows.find((c) => c.group === r.group && c.case.includes(`/ceiling-${lang}-`));
+    const c = records.find(
+      (x) => x.rep === r.rep && x.group === r.group && x.case.includes(`/ceiling-${lang}-`) && !x.error,
+    );
     const fps = r.metrics.feeds_per_s;
     const cpu = r.metrics.cpu_ms_per_feed;
-    const cFps = ceiling?.metrics.feeds_per_s?.median;
-    const cCpu = ceiling?.metrics.cpu_ms_per_feed?.median;
-    if (fps && cFps) {
-      r.metrics.ceiling_frac = {
-        ...fps,
-        median: fps.median / cFps,
-        min: fps.min / cFps,
-        max: fps.max / cFps,
-      };
+    const metrics = { ...r.metrics };
+    if (c && fps !== undefined && c.metrics.feeds_per_s) metrics.ceiling_frac = fps / c.metrics.feeds_per_s;
+    if (c && cpu !== undefined && c.metrics.cpu_ms_per_feed !== undefined) {
+      metrics.overhead_ms_per_feed = cpu - c.metrics.cpu_ms_per_feed;
     }
-    if (cpu && cCpu !== undefined) {
-      r.metrics.overhead_ms_per_feed = {
-        ...cpu,
-        median: cpu.median - cCpu,
-        min: cpu.min - cCpu,
-        max: cpu.max - cCpu,
-      };
-    }
-  }
+    return { ...r, metrics };
+  });
 }
 
 function table(rows: Row[], workload: string): string {
@@ -310,6 +306,24 @@ export const GOALS: Goal[] = [
   },
 ];
 
+const SYSTEM_LABEL: Record<string, string> = { celery: 'Celery', bullmq: 'BullMQ', celeriac: 'Celeriac' };
+
+/** Anchor values for a goal: per row, except enqueue rates, which belong to the client (one per system). */
+function anchorValues(rows: readonly Row[], metric: string): { label: string; value: number }[] {
+  const anchors = rows.filter(
+    (r) => (r.system === 'celery' || r.system === 'bullmq') && r.metrics[metric]?.n,
+  );
+  if (!metric.startsWith('enqueue')) {
+    return anchors.map((r) => ({ label: r.label, value: r.metrics[metric]!.median }));
+  }
+  const out: { label: string; value: number }[] = [];
+  for (const sys of ['celery', 'bullmq']) {
+    const vals = anchors.filter((r) => r.system === sys).map((r) => r.metrics[metric]!.median);
+    if (vals.length) out.push({ label: SYSTEM_LABEL[sys]!, value: median(vals) });
+  }
+  return out;
+}
+
 function goalsTable(rows: Row[]): string {
   const out = [
     '| goal | target | Celeriac (median) | met | vs each anchor (>1 = Celeriac better) |',
@@ -327,19 +341,21 @@ function goalsTable(rows: Row[]): string {
         met = s !== undefined ? (v > s ? 'yes' : 'no') : '?';
       } else met = g.met(v) ? 'yes' : 'no';
     }
-    const anchors = rs
-      .filter((r) => (r.system === 'celery' || r.system === 'bullmq') && r.metrics[g.metric]?.n)
-      .map(
-        (r) =>
-          `${r.label}: ${g.metric.endsWith('frac') ? fracCell(r.metrics[g.metric]) : fmt(r.metrics[g.metric]!.median)} → ${v !== undefined && Number.isFinite(v) ? `${ratio(g.metric, v, r.metrics[g.metric]!.median).toFixed(2)}×` : '—'}`,
-      );
+    const measured = v !== undefined && Number.isFinite(v);
+    const anchors = measured ? anchorValues(rs, g.metric) : [];
+    const cells = anchors.map((a) => {
+      const shownA = g.metric.endsWith('frac') ? `${(a.value * 100).toFixed(1)} %` : fmt(a.value);
+      // A ratio of two differences near zero (queue overhead) says nothing: show it only when both are positive.
+      const r = v! > 0 && a.value > 0 ? `${ratio(g.metric, v!, a.value).toFixed(2)}×` : 'n/a';
+      return `${a.label}: ${shownA} → ${r}`;
+    });
     const shown =
       v === undefined || !Number.isFinite(v)
         ? 'not measured'
         : g.metric.endsWith('frac')
           ? fracCell(c?.metrics[g.metric])
           : fmt(v);
-    out.push(`| ${g.name} | ${g.target} | ${shown} | ${met || '—'} | ${anchors.join('; ') || '—'} |`);
+    out.push(`| ${g.name} | ${g.target} | ${shown} | ${met || '—'} | ${cells.join('; ') || '—'} |`);
   }
   return out.join('\n');
 }

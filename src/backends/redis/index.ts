@@ -368,7 +368,8 @@ async function execOrThrow(
 
 export function createRedisBackend(url: URL, options: Record<string, unknown> = {}): RedisBackend {
   const target = parseRedisUrl(url);
-  const ignore = new Set(['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile']);
+  // TLS options belong to the connection; brokerUrl and oid are context the app gives every backend.
+  const ignore = new Set(['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'brokerUrl', 'oid']);
   const o = resolveOptions('Redis result backend', redisBackendDefaults, target.query, options, ignore);
   return new RedisBackend(target, o, url.protocol.replace(/:$/, ''));
 }

@@ -39,8 +39,20 @@ function sig(task: string, args: unknown[]): SignatureJson {
 
 const quiet = () => createLogger('error', () => {});
 
+/**
+ * Remove what a suite leaves behind in its DB: its queues (all priority buckets; Celery 5.2's eventlet
+ * worker even puts the last message it ran back on warm shutdown), their bindings and our dead letters.
+ */
+async function cleanup(db: number, queues: string[]): Promise<void> {
+  const raw = rawClient(db);
+  const keys = queues.flatMap((q) => [q, ...[3, 6, 9].map((p) => `${q}\x06\x16${p}`), `_kombu.binding.${q}`]);
+  await raw.del(...keys, 'celeriac.dead-letter', '_kombu.binding.celeriac.dead-letter');
+  raw.disconnect();
+}
+
 describe.skipIf(skip)('interop (redis): Python Celery 5.2 client → Celeriac worker', () => {
   const queue = uniq('py2ts');
+  const prioQueue = uniq('py2ts-prio');
   let app: Celeriac;
   let worker: Worker;
   let py: PyDriver;
@@ -55,6 +67,7 @@ describe.skipIf(skip)('interop (redis): Python Celery 5.2 client → Celeriac wo
     await py?.close();
     await worker?.stop();
     await app?.close();
+    await cleanup(DB, [queue, prioQueue]);
   });
 
   it('runs positional args', async () => {
@@ -115,7 +128,7 @@ describe.skipIf(skip)('interop (redis): Python Celery 5.2 client → Celeriac wo
   });
 
   it('serves Python priorities in kombu order (0 first)', async () => {
-    const pq = uniq('py2ts-prio');
+    const pq = prioQueue;
     started.length = 0;
     const ids: string[] = [];
     for (const p of [9, 6, 3, 0])
@@ -175,6 +188,7 @@ for (const pool of ['eventlet', 'prefork'] as const) {
       await py?.close();
       await pyWorker?.stop();
       await app?.close();
+      await cleanup(DB, [queue]);
     });
 
     const call = (name: string, args: unknown[] = [], kwargs = {}, options = {}) =>
@@ -299,6 +313,7 @@ describe.skipIf(skip)('interop (redis): kill -9 of a Celeriac worker holding ack
     await Promise.all(workers.map((w) => w.stop()));
     await app?.close();
     raw?.disconnect();
+    await cleanup(KILL_DB, [queue]);
   });
 
   it('completes every task after the worker is killed and restarted', async () => {

@@ -12,6 +12,7 @@ export type BackendFactory = (
 
 const loaders = new Map<string, () => Promise<BackendFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBackend],
+  ['rpc', async () => (await import('./rpc/index.js')).createRpcBackend],
 ]);
 
 export function registerBackend(scheme: string, load: () => Promise<BackendFactory>): void {

@@ -13,6 +13,12 @@ export interface BrokerCapabilities {
   priority: 'low-first' | 'high-first' | 'none';
   /** Unacked messages of a consumer that died come back on their own (channel close, visibility timeout). */
   redeliversUnacked: boolean;
+  /**
+   * The broker can hold a message until its ETA itself (`publishDelayed`), so a worker need not keep a
+   * far-future ETA message unacked (RabbitMQ closes channels whose deliveries stay unacked longer than
+   * its consumer_timeout, 30 min by default: celery/celery#6760). Absent means false.
+   */
+  delayedDelivery?: boolean;
 }
 
 export interface ConsumeOptions {
@@ -57,6 +63,12 @@ export interface Broker {
     onMessage: (delivery: Delivery) => void,
     options: ConsumeOptions,
   ): Promise<Consumer>;
+  /**
+   * Optional (capabilities.delayedDelivery): publish `message` so that it reaches `queue` at `eta`, not
+   * before (at second granularity; a past or near ETA publishes at once). Resolves once the broker holds
+   * it. A worker holding a far-future ETA message calls this, then acks the original delivery.
+   */
+  publishDelayed?(queue: string, message: WireMessage, eta: Date): Promise<void>;
   /** Delete every ready message of a queue; returns how many. */
   purge(queue: string): Promise<number>;
   /** Ready (not unacked) messages in a queue. */

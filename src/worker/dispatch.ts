@@ -330,6 +330,8 @@ export class Dispatcher {
       ),
       {
         expires: this.#d.app.conf.resultExpires,
+        replyTo: r.request.replyTo,
+        correlationId: r.request.correlationId,
       },
     );
   }
@@ -373,6 +375,9 @@ export class Dispatcher {
       await backend
         .store(buildMeta(id, 'FAILURE', serializeError(err), null, new Date(), extras), {
           expires: this.#d.app.conf.resultExpires,
+          // rpc:// sends the result to the client's reply queue; the raw property serves when parsing failed.
+          replyTo: req?.replyTo ?? stringProp(delivery.message.properties.reply_to),
+          correlationId: req?.correlationId ?? stringProp(delivery.message.properties.correlation_id),
         })
         .catch((e: Error) =>
           this.#d.logger.log('error', `could not store the failure of ${id}: ${e.message}`),
@@ -470,3 +475,5 @@ export class Dispatcher {
 function excRepr(exc: ExcInfo): string {
   return `${exc.exc_type}(${exc.exc_message.map((m) => pyRepr(m)).join(', ')})`;
 }
+
+const stringProp = (v: unknown): string | null => (typeof v === 'string' && v ? v : null);

@@ -145,6 +145,12 @@ export class AmqpBroker implements Broker {
     });
   }
 
+  /** Forget that `queue` was declared (it was deleted): the next use declares it again. */
+  forgetDeclared(queue: string): void {
+    this.#declared.delete(queue);
+    this.#declared.delete(`delayed:${queue}`);
+  }
+
   publish(queue: string, message: WireMessage): Promise<void> {
     return this.#publishAll([{ queue, routingKey: queue, exchange: '', message }]);
   }
@@ -293,7 +299,7 @@ export class AmqpBroker implements Broker {
 
   /** Delete a queue (tests and tooling); missing queues are fine. */
   async deleteQueue(queue: string): Promise<void> {
-    this.#declared.delete(queue);
+    this.forgetDeclared(queue);
     await this.#link
       .admin((ch) => ch.deleteQueue(queue))
       .catch((err) => {
@@ -401,7 +407,11 @@ class AmqpConsumer implements Consumer {
     await ch.prefetch(this.#prefetch, this.#global);
     for (const queue of this.#queues) {
       await this.#broker.declareQueue(queue);
-      await this.#consumeOne(ch, epoch, queue);
+      await this.#consumeOne(ch, epoch, queue).catch((err) => {
+        // Deleted since we declared it: declare again on the next attempt.
+        if (isNotFound(err)) this.#broker.forgetDeclared(queue);
+        throw err;
+      });
     }
   }
 
@@ -436,6 +446,7 @@ class AmqpConsumer implements Consumer {
           retryable: true,
         }),
       );
+      this.#broker.forgetDeclared(queue);
       setTimeout(() => {
         if (!this.#active || this.#channel !== ch) return;
         this.#broker

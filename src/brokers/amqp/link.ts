@@ -21,7 +21,15 @@ type UpHook = (generation: number) => Promise<void> | void;
 /** AMQP reply codes (and socket errors) that no reconnect will cure. */
 function isFatal(err: unknown): boolean {
   const msg = String((err as Error)?.message ?? err);
-  return /ACCESS.REFUSED|NOT.ALLOWED|ENOTFOUND/.test(msg);
+  return /ACCESS.REFUSED|NOT.ALLOWED|ENOTFOUND|ConnectionOpenOk; got <ConnectionClose/.test(msg);
+}
+
+/** amqplib reports a refused connection.open (unknown vhost, no permission) without the server's reason. */
+function explain(err: unknown, vhost: string): string {
+  const msg = String((err as Error)?.message ?? err);
+  return /ConnectionOpenOk; got <ConnectionClose/.test(msg)
+    ? `the server refused to open vhost "${vhost}" (NOT_ALLOWED: it does not exist, or the user has no permission on it)`
+    : msg;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -117,7 +125,7 @@ export class AmqpLink {
         if (fatal || (limit !== null && attempt > limit)) {
           this.#fail(
             new BrokerError(
-              `Cannot connect to ${safeUrl(this.#url)}: ${(err as Error).message}` +
+              `Cannot connect to ${safeUrl(this.#url)}: ${explain(err, this.#endpoint.vhost)}` +
                 (fatal ? '' : ` (gave up after ${attempt} attempts)`),
               { retryable: false, cause: err },
             ),

@@ -34,6 +34,12 @@ export interface Delivery {
   readonly queue: string;
   /** True when the broker delivered this message before (restored, requeued or after a visibility timeout). */
   readonly redelivered: boolean;
+  /**
+   * Optional: false once this delivery can no longer be settled because the channel or connection that
+   * carried it died; the broker has then requeued it already, so a worker should not start it. Absent
+   * means always settleable (stores that keep unacked messages across reconnects).
+   */
+  readonly valid?: boolean;
   /** Remove the message for good. Idempotent: later calls of ack/reject are ignored. */
   ack(): Promise<void>;
   /**

@@ -177,6 +177,12 @@ export class Dispatcher {
     const pool = this.#d.pool;
     while (pool.active < pool.concurrency && this.#ready.length > 0) {
       const r = this.#ready.shift() as Reservation;
+      if (r.delivery.valid === false) {
+        // Its channel died before it started: the broker has requeued it already (it comes back as a
+        // redelivery), so running it here too would run it twice. Celery drops such reservations too.
+        this.#track(r.delivery.reject(true));
+        continue;
+      }
       if (this.#revokedOrExpired(r)) continue;
       this.#start(r);
     }

@@ -467,9 +467,13 @@ class AmqpConsumer implements Consumer {
     this.#onMessage(new AmqpDelivery(this, ch, epoch, queue, m));
   }
 
+  owns(ch: Channel, epoch: number): boolean {
+    return epoch === this.#epoch && this.#channel === ch;
+  }
+
   /** ack/reject on the channel that delivered the message, if that channel still lives. */
   settle(ch: Channel, epoch: number, m: ConsumeMessage, how: 'ack' | 'requeue' | 'discard'): void {
-    if (epoch !== this.#epoch || this.#channel !== ch) {
+    if (!this.owns(ch, epoch)) {
       // That channel is gone, and with it this delivery: RabbitMQ has requeued it already (it will come
       // back with redelivered=true), and its tag means nothing on a newer channel.
       return;
@@ -527,6 +531,11 @@ class AmqpDelivery implements Delivery {
     this.queue = queue;
     this.redelivered = raw.fields.redelivered;
     this.message = wireMessage(raw);
+  }
+
+  /** False once the channel that delivered it is gone (RabbitMQ requeued it then). */
+  get valid(): boolean {
+    return this.#consumer.owns(this.#channel, this.#epoch);
   }
 
   ack(): Promise<void> {

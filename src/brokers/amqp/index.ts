@@ -356,6 +356,7 @@ class AmqpConsumer implements Consumer {
   #inflight = 0;
   #active = true;
   #reopening = false;
+  #opening: Promise<void> | null = null;
   #tags: string[] = [];
   #unhook: Array<() => void> = [];
   onEnd: () => void = () => {};
@@ -384,11 +385,20 @@ class AmqpConsumer implements Consumer {
   async start(): Promise<void> {
     // After a reconnect the old channel is gone with all its consumers: open a new one.
     this.#unhook.push(this.#link.onUp(() => this.#reopen(0)));
-    await this.#open();
+    this.#opening = this.#open();
+    try {
+      await this.#opening;
+    } finally {
+      this.#opening = null;
+    }
   }
 
   async #open(): Promise<void> {
     const ch = await this.#link.channel();
+    if (!this.#active) {
+      await ch.close().catch(() => {});
+      return;
+    }
     const epoch = ++this.#epoch;
     this.#channel = ch;
     this.#inflight = 0;
@@ -422,18 +432,28 @@ class AmqpConsumer implements Consumer {
     if (this.#channel === ch) this.#tags.push(consumerTag);
   }
 
+  /**
+   * Open a new channel after `delayMs`, unless one is open or opening, or the connection is down (the
+   * onUp hook reopens then: opening now would wait for the connection and race with it, leaving an
+   * orphan channel whose deliveries nobody could ack).
+   */
   #reopen(delayMs: number): void {
     if (!this.#active || this.#reopening) return;
     this.#reopening = true;
     setTimeout(() => {
       this.#reopening = false;
-      if (!this.#active || this.#channel) return;
-      this.#open().catch((err) => {
-        this.#onError(err as Error);
-        this.#channel?.close().catch(() => {});
-        this.#channel = null;
-        if (this.#link.isUp) this.#reopen(CHANNEL_RETRY_MS);
-      });
+      if (!this.#active || this.#channel || this.#opening || !this.#link.isUp) return;
+      this.#opening = this.#open()
+        .catch((err) => {
+          this.#onError(err as Error);
+          const ch = this.#channel;
+          this.#channel = null;
+          ch?.close().catch(() => {});
+          this.#reopen(CHANNEL_RETRY_MS);
+        })
+        .finally(() => {
+          this.#opening = null;
+        });
     }, delayMs);
   }
 

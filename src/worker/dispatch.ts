@@ -274,6 +274,8 @@ export class Dispatcher {
             timeLimit: req.timeLimit[0],
             softTimeLimit: req.timeLimit[1],
             ...(req.priority !== null ? { priority: req.priority } : {}),
+            // As Celery: the retry answers the same client (its rpc:// reply queue).
+            ...(req.replyTo ? { replyTo: req.replyTo } : {}),
             ...(req.embed.callbacks ? { link: req.embed.callbacks } : {}),
             ...(req.embed.errbacks ? { linkError: req.embed.errbacks } : {}),
             ...(req.embed.chain ? { chain: req.embed.chain } : {}),

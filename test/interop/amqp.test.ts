@@ -1,13 +1,16 @@
 /**
  * Interop with Python Celery 5.2 (Debian's, run with /usr/bin/python3) over RabbitMQ, results over rpc://,
  * in both directions: a Python client calling a Celeriac worker, and a Celeriac client calling Python
- * workers (-P eventlet and -P prefork). Python apps: test/interop/py/amqp_app.py, amqp_client.py.
+ * workers (-P eventlet and -P prefork); and AMQP header tables between amqplib and py-amqp. Python side:
+ * test/interop/py/amqp_app.py, amqp_client.py, amqp_wire.py.
  * Each run uses a private vhost. Skips locally without RabbitMQ or Python Celery; fails in CI.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AmqpBroker } from '../../src/brokers/amqp/index.js';
+import type { Delivery } from '../../src/brokers/broker.js';
 import { Celeriac, currentTask, TaskError } from '../../src/index.js';
 import { createLogger } from '../../src/worker/log.js';
 import type { Worker } from '../../src/worker/worker.js';
@@ -302,3 +305,60 @@ describe.skipIf(skip).each(['eventlet', 'prefork'])(
     }, 120_000);
   },
 );
+
+describe.skipIf(skip)('interop over RabbitMQ: header tables between amqplib and py-amqp', () => {
+  let broker: AmqpBroker;
+  beforeAll(async () => {
+    broker = new AmqpBroker(new URL(brokerUrl()), {});
+    await broker.connect();
+  }, 30_000);
+  afterAll(async () => {
+    await broker?.close();
+  });
+
+  it('sends headers that py-amqp reads back with the same values and Python types', async () => {
+    const q = uniq('wire-out');
+    const headers = {
+      retries: 200,
+      group_index: -1,
+      timelimit: [300, null],
+      big: 2 ** 40,
+      ratio: 1.5,
+      nested: { a: [1, 'x', null] },
+      ignore_result: false,
+      text: 'ünï ✓',
+    };
+    await broker.publish(q, {
+      body: Buffer.from('{}'),
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      headers,
+      properties: { priority: 0 },
+    });
+    const [line] = await python(['amqp_wire.py', 'read', q]).done();
+    const got = JSON.parse(line as string);
+    expect(got.headers).toEqual(headers);
+    expect(got.types).toEqual({
+      retries: 'int',
+      group_index: 'int',
+      timelimit: ['int', 'NoneType'],
+      big: 'int',
+      ratio: 'float',
+      nested: { a: ['int', 'str', 'NoneType'] },
+      ignore_result: 'bool',
+      text: 'str',
+    });
+  }, 30_000);
+
+  it("reads py-amqp's 64-bit integers (tag L) without losing the connection", async () => {
+    const q = uniq('wire-in');
+    await broker.declareQueue(q);
+    const [line] = await python(['amqp_wire.py', 'publish', q]).done();
+    const got: Delivery[] = [];
+    await broker.consume([q], (d) => got.push(d), { prefetch: 1 });
+    await waitUntil(() => got.length === 1, 10_000, 'the py-amqp message');
+    expect(got[0]?.message.headers).toEqual(JSON.parse(line as string));
+    await got[0]?.ack();
+    expect(broker.link.generation).toBe(1);
+  }, 30_000);
+});

@@ -24,7 +24,10 @@ export function renderOptionsDoc(): string {
       .filter(Boolean)
       .join(' ');
     const declared = /@defaultValue\s+(.*)$/.exec(lines)?.[1];
-    const text = lines.replace(/@defaultValue.*$/, '').trim().replace(/\|/g, '\\|');
+    const text = lines
+      .replace(/@defaultValue.*$/, '')
+      .trim()
+      .replace(/\|/g, '\\|');
     const value = (settingDefaults as Record<string, unknown>)[key];
     const def = declared ?? JSON.stringify(value);
     rows.push(`| \`${key}\` | \`${camelToSnake(key)}\` | ${def.replace(/\|/g, '\\|')} | ${text} |`);

@@ -288,6 +288,16 @@ describe.skipIf(skip).each(['eventlet', 'prefork'])(
       expect(unknown.excModule).toBe('celery.exceptions');
     }, 60_000);
 
+    it('runs a task that waited in the delay queues (publishDelayed, x-death headers and all)', async () => {
+      const eta = new Date(Date.now() + 2000);
+      const { id, message } = app.buildMessage('interop.when', [], { eta });
+      const broker = (await app.broker()) as AmqpBroker;
+      await app.backend(); // the reply queue exists before the worker answers
+      await broker.publishDelayed(queue, message, eta);
+      const ranAt = (await app.AsyncResult(id).get({ timeout: 30 })) as number;
+      expect(ranAt * 1000).toBeGreaterThanOrEqual(eta.getTime() - 10);
+    }, 60_000);
+
     it('serves higher priorities first (x-max-priority 10 on both sides)', async () => {
       const prio = uniq(`ts2py-prio-${pool}`);
       const results = await Promise.all(

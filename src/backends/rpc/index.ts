@@ -25,6 +25,7 @@ import { threadId } from 'node:worker_threads';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
 import { AmqpLink } from '../../brokers/amqp/link.js';
 import { type AmqpOptions, resolveAmqpOptions } from '../../brokers/amqp/options.js';
+import { toFieldTable } from '../../brokers/amqp/table.js';
 import { parseUrl } from '../../brokers/registry.js';
 import { ConfigError } from '../../errors.js';
 import { decodeJson, encodeJson } from '../../protocol/json.js';
@@ -111,7 +112,7 @@ export class RpcBackend implements ResultBackend {
           durable: false,
           autoDelete: false,
           exclusive: false,
-          arguments: this.#expires ? { 'x-expires': { '!': 'int', value: this.#expires * 1000 } } : {},
+          arguments: toFieldTable(this.#expires ? { 'x-expires': this.#expires * 1000 } : {}),
         });
       })
       .catch((err) => {

@@ -36,6 +36,9 @@ import {
 
 /** Times an unconfirmed publish is re-sent after its channel or connection was lost. */
 const PUBLISH_ATTEMPTS = 5;
+/** basic.qos prefetch_count is a 16-bit field; a larger window is sent as this (0 stays unlimited). */
+const MAX_PREFETCH = 65_535;
+const qos = (n: number) => Math.min(Math.max(0, Math.floor(n)), MAX_PREFETCH);
 /** Pause before re-opening a consumer channel the server closed while the connection stayed up. */
 const CHANNEL_RETRY_MS = 1000;
 
@@ -385,6 +388,12 @@ class AmqpConsumer implements Consumer {
   async start(): Promise<void> {
     // After a reconnect the old channel is gone with all its consumers: open a new one.
     this.#unhook.push(this.#link.onUp(() => this.#reopen(0)));
+    // The link gave up reconnecting: tell the worker, whose consumer is now dead for good.
+    this.#unhook.push(
+      this.#link.onDown((err) => {
+        if (err instanceof BrokerError && !err.retryable) this.#onError(err);
+      }),
+    );
     this.#opening = this.#open();
     try {
       await this.#opening;
@@ -414,7 +423,7 @@ class AmqpConsumer implements Consumer {
       if (this.#active && this.#link.isUp) this.#reopen(CHANNEL_RETRY_MS);
       if (!this.#active) this.onEnd();
     });
-    await ch.prefetch(this.#prefetch, this.#global);
+    await ch.prefetch(qos(this.#prefetch), this.#global);
     for (const queue of this.#queues) {
       await this.#broker.declareQueue(queue);
       await this.#consumeOne(ch, epoch, queue).catch((err) => {
@@ -508,7 +517,7 @@ class AmqpConsumer implements Consumer {
 
   setPrefetch(prefetch: number): void {
     this.#prefetch = prefetch;
-    this.#channel?.prefetch(prefetch, this.#global).catch((err) => this.#onError(err as Error));
+    this.#channel?.prefetch(qos(prefetch), this.#global).catch((err) => this.#onError(err as Error));
   }
 
   async cancel(): Promise<void> {

@@ -9,7 +9,7 @@
  *    `celery_delayed_<level>`; the queue of level L holds messages for 2^L seconds (queue TTL, so no head
  *    of line blocking) and dead-letters them to level L-1; a message is routed through the levels whose
  *    bit is set in its delay, written as 28 binary digits in front of its routing key. Level 0 ends in the
- *    topic exchange `celery_delayed_delivery`, to which each target queue is bound with `#.<queue>`.
+ *    topic exchange `celery_delayed_delivery`, to which each target queue is bound (bindDelayedTarget).
  *    Same names and arguments as Celery 5.5+, so a Celery client's delayed tasks reach our workers too.
  */
 import type { Channel } from 'amqplib';
@@ -72,7 +72,11 @@ export async function declareDelayTopology(ch: Channel, queueType: QueueType): P
   }
 }
 
-/** Route delayed messages for `queue` from the delivery exchange into it. */
+/**
+ * Route delayed messages for `queue` from the delivery exchange into it. Celery binds `#.<routing key>`,
+ * which also matches a queue whose name ends in `.<queue>`; 28 single-word wildcards match exactly the
+ * 28 delay digits, and still every message a Celery client delays for this queue.
+ */
 export async function bindDelayedTarget(ch: Channel, queue: string): Promise<void> {
-  await ch.bindQueue(queue, DELAYED_DELIVERY_EXCHANGE, `#.${queue}`);
+  await ch.bindQueue(queue, DELAYED_DELIVERY_EXCHANGE, `${'*.'.repeat(DELAY_LEVELS)}${queue}`);
 }

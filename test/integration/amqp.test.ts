@@ -4,12 +4,14 @@
  * connection force-closed by the server, and the URL/option grammar.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RpcBackend } from '../../src/backends/rpc/index.js';
 import { AmqpBroker } from '../../src/brokers/amqp/index.js';
 import { parseEndpoint, resolveAmqpOptions } from '../../src/brokers/amqp/options.js';
 import { delayedRoutingKey } from '../../src/brokers/amqp/topology.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/registry.js';
 import type { WireMessage } from '../../src/protocol/message.js';
+import { buildMeta } from '../../src/protocol/result.js';
 import { closeConnectionsNamed, privateVhost, RABBIT_PORT } from '../helpers/rabbit.js';
 import { skipUnless, uniq, waitUntil } from '../helpers/services.js';
 
@@ -190,5 +192,45 @@ describe.skipIf(skip)('AMQP broker', () => {
     await Promise.all(got.map((d) => d.ack()));
     await waitUntil(() => got.length === 6, 10_000, 'the last one');
     await got[5]?.ack();
+  });
+});
+
+describe.skipIf(skip)('rpc:// backend', () => {
+  it('keeps results sent while the client reconnects, and delivers them after', async () => {
+    if (!vhost) throw new Error('no vhost');
+    const name = uniq('rpc-conn');
+    const client = new RpcBackend(new URL('rpc://'), {
+      brokerUrl: vhost.url,
+      connectionName: name,
+      reconnectMin: 0.05,
+      reconnectMax: 0.5,
+    });
+    const worker = new RpcBackend(new URL('rpc://'), { brokerUrl: vhost.url });
+    await Promise.all([client.connect(), worker.connect()]);
+    try {
+      const [a, b] = [uniq('a'), uniq('b')];
+      const first = client.waitFor(a, { timeoutMs: 20_000 });
+      await worker.store(buildMeta(a, 'SUCCESS', 1, null, new Date()), { expires: 60, replyTo: client.oid });
+      expect((await first)?.result).toBe(1);
+      const second = client.waitFor(b, { timeoutMs: 20_000 });
+      const generation = client.link.generation;
+      expect(await closeConnectionsNamed(name)).toBe(1);
+      // Sent while the client is away: the reply queue is not auto-delete, so it is kept for it.
+      await worker.store(buildMeta(b, 'SUCCESS', 2, null, new Date()), { expires: 60, replyTo: client.oid });
+      expect((await second)?.result).toBe(2);
+      expect(client.link.generation).toBeGreaterThan(generation);
+      // No reply_to, no result (as Celery): nothing is sent.
+      await worker.store(buildMeta(uniq('c'), 'SUCCESS', 3, null, new Date()), { expires: 60 });
+    } finally {
+      await Promise.all([client.close(), worker.close()]);
+    }
+  });
+
+  it('says why without an AMQP broker URL, and refuses groups as Celery does', async () => {
+    expect(() => new RpcBackend(new URL('rpc://'), {})).toThrow(/needs options.brokerUrl = an amqp:\/\/ URL/);
+    expect(() => new RpcBackend(new URL('rpc://'), { brokerUrl: 'redis://x' })).toThrow(/amqp/);
+    const b = new RpcBackend(new URL('rpc://'), { brokerUrl: 'amqp://127.0.0.1/' });
+    await expect(b.saveGroup('g', ['a'], { expires: 1 })).rejects.toThrow(/cannot save groups/);
+    await b.close();
   });
 });

@@ -95,6 +95,11 @@ export class RpcBackend implements ResultBackend {
     });
   }
 
+  /** The AMQP connection (tests, tooling). */
+  get link(): AmqpLink {
+    return this.#link;
+  }
+
   set onError(fn: (err: Error) => void) {
     this.#link.onError = fn;
   }

@@ -24,6 +24,8 @@ function isFatal(err: unknown): boolean {
   return /ACCESS.REFUSED|NOT.ALLOWED|ENOTFOUND|ConnectionOpenOk; got <ConnectionClose/.test(msg);
 }
 
+export const isNotFound = (err: unknown): boolean => /NOT_FOUND|404/.test(String((err as Error)?.message));
+
 /** amqplib reports a refused connection.open (unknown vhost, no permission) without the server's reason. */
 function explain(err: unknown, vhost: string): string {
   const msg = String((err as Error)?.message ?? err);

@@ -132,6 +132,27 @@ export class Dispatcher {
       acksLate: task.options.acksLate ?? app.conf.taskAcksLate,
     };
     if (this.#revokedOrExpired(r)) return;
+    const broker = this.#d.broker;
+    if (
+      req.eta &&
+      broker.publishDelayed &&
+      broker.capabilities.delayedDelivery &&
+      req.eta.getTime() - Date.now() > app.conf.workerEtaHandoff * 1000
+    ) {
+      // A far-future ETA goes back to a broker that can hold it (RabbitMQ delay queues) instead of sitting
+      // unacked here past RabbitMQ's consumer_timeout (celery/celery#6760). Published before the ack: a
+      // crash in between duplicates the task, never loses it.
+      const eta = req.eta;
+      this.#track(
+        (async () => {
+          await broker.publishDelayed?.(delivery.queue, delivery.message, eta);
+          await delivery.ack();
+          if (logger.enabled('info'))
+            logger.log('info', `Task ${req.name}[${req.id}] handed to the broker until ${eta.toISOString()}`);
+        })(),
+      );
+      return;
+    }
     if (req.eta && req.eta.getTime() > Date.now()) {
       // Held unacked in the timer heap; the window grows by one so ETA tasks never starve the pool.
       this.#eta.add(req.eta.getTime(), r);
@@ -277,6 +298,7 @@ export class Dispatcher {
             kwargs: req.kwargs,
             eta: new Date(outcome.eta),
             retries: req.retries + 1,
+            ...(req.expires ? { expires: req.expires } : {}),
             rootId: req.rootId,
             parentId: req.id,
             group: req.group,

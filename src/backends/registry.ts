@@ -12,6 +12,7 @@ export type BackendFactory = (
 
 const loaders = new Map<string, () => Promise<BackendFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBackend],
+  ['sqlite', async () => (await import('./sqlite/index.js')).createSqliteBackend],
 ]);
 
 export function registerBackend(scheme: string, load: () => Promise<BackendFactory>): void {

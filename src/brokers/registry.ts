@@ -10,6 +10,7 @@ export type BrokerFactory = (url: URL, options: Record<string, unknown>) => Brok
 
 const loaders = new Map<string, () => Promise<BrokerFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBroker],
+  ['sqlite', async () => (await import('./sqlite/index.js')).createSqliteBroker],
 ]);
 
 /** Register a broker adapter for a URL scheme (without the colon). */

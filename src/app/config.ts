@@ -65,6 +65,12 @@ export const settingDefaults = {
   workerPrefetchMultiplier: 4,
   /** Largest task message body a worker accepts, in bytes; larger ones fail with MessageTooLarge. @defaultValue 16 MiB */
   workerMessageSizeLimit: 16 * 1024 * 1024,
+  /**
+   * Queue that receives messages a worker cannot run (undecodable, unknown task, over the size limit),
+   * with the reason in the `x-celeriac-dead-reason` header; null drops them after logging.
+   * @defaultValue 'celeriac.dead-letter'
+   */
+  workerDeadLetterQueue: 'celeriac.dead-letter' as string | null,
   /** Seconds a warm shutdown waits for running tasks before it turns cold. @defaultValue 30 */
   workerShutdownTimeout: 30,
   /** Ignore every rate limit (saves a little per task). @defaultValue false */

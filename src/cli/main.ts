@@ -1,0 +1,159 @@
+/**
+ * The `celeriac` command: worker, call, result, purge. `-A` works before or after the command, as in
+ * Celery (`celeriac -A ./tasks.ts worker` and `celeriac worker -A ./tasks.ts`). Errors a person can act
+ * on are printed without a stack trace and exit with status 1 (2 for usage errors).
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Celeriac } from '../app/celeriac.js';
+import { CeleriacError, TaskError } from '../errors.js';
+import type { SendOptions } from '../task/options.js';
+import { loadApp } from './load.js';
+import { addWorkerCommand } from './worker.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export const number = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+  return n;
+};
+
+function json(name: string) {
+  return (v: string) => {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      throw new InvalidArgumentError(
+        `${name} must be JSON, e.g. ${name === '--args' ? "'[2, 3]'" : `'{"y": 3}'`}`,
+      );
+    }
+  };
+}
+
+/** The app for client commands: from -A when given, else one built from the environment. */
+export async function appFor(cmd: Command): Promise<Celeriac> {
+  const opts = cmd.optsWithGlobals() as { app?: string; broker?: string; resultBackend?: string };
+  if (opts.broker) process.env.CELERIAC_BROKER_URL = opts.broker;
+  if (opts.resultBackend) process.env.CELERIAC_RESULT_BACKEND = opts.resultBackend;
+  if (opts.app) return (await loadApp(opts.app)).app;
+  return new Celeriac();
+}
+
+export function buildProgram(): Command {
+  const program = new Command('celeriac')
+    .description('Distributed task queue for TypeScript, speaking Celery’s protocol')
+    .version(pkg.version, '--version')
+    .option('-A, --app <module>', 'module exporting the app (./tasks.ts, ./tasks.js or a package)')
+    .option('-b, --broker <url>', 'broker URL (overrides CELERIAC_BROKER_URL and the app setting)')
+    .option('--result-backend <url>', 'result backend URL (overrides CELERIAC_RESULT_BACKEND)')
+    .enablePositionalOptions()
+    .showHelpAfterError();
+
+  addWorkerCommand(program);
+
+  program
+    .command('call <name>')
+    .description('publish a task by name and print its id')
+    .option('-A, --app <module>', 'module exporting the app')
+    .option('--args <json>', 'positional arguments as a JSON array', json('--args'), [])
+    .option('--kwargs <json>', 'keyword arguments as a JSON object', json('--kwargs'), {})
+    .option('--countdown <seconds>', 'run after this many seconds', number('--countdown'))
+    .option('--eta <iso>', 'run at this time (ISO 8601)')
+    .option('--expires <seconds>', 'discard if not started within this many seconds', number('--expires'))
+    .option('-Q, --queue <name>', 'queue to publish to')
+    .option('--priority <n>', 'message priority 0-9', number('--priority'))
+    .action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
+      if (!Array.isArray(o.args)) throw new InvalidArgumentError('--args must be a JSON array');
+      const app = await appFor(cmd);
+      const options: SendOptions = {};
+      if (o.countdown !== undefined) options.countdown = o.countdown as number;
+      if (o.eta !== undefined) options.eta = new Date(o.eta as string);
+      if (o.expires !== undefined) options.expires = o.expires as number;
+      if (o.queue !== undefined) options.queue = o.queue as string;
+      if (o.priority !== undefined) options.priority = o.priority as number;
+      try {
+        const r = await app.sendTask(name, o.args as unknown[], o.kwargs as Record<string, unknown>, options);
+        process.stdout.write(`${r.id}\n`);
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('result <id>')
+    .description('wait for a task result and print it as JSON')
+    .option('-A, --app <module>', 'module exporting the app')
+    .option('-t, --timeout <seconds>', 'give up after this many seconds', number('--timeout'))
+    .action(async (id: string, o: { timeout?: number }, cmd: Command) => {
+      const app = await appFor(cmd);
+      try {
+        const value = await app.AsyncResult(id).get(o.timeout !== undefined ? { timeout: o.timeout } : {});
+        process.stdout.write(`${JSON.stringify(value)}\n`);
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('purge')
+    .description('delete all ready messages of queues')
+    .option('-A, --app <module>', 'module exporting the app')
+    .option('-Q, --queues <names>', 'comma-separated queues (default: the default queue)')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (o: { queues?: string; force?: boolean }, cmd: Command) => {
+      const app = await appFor(cmd);
+      try {
+        const queues = o.queues ? o.queues.split(',').filter(Boolean) : [app.conf.taskDefaultQueue];
+        if (!o.force) {
+          if (!process.stdin.isTTY)
+            throw new CeleriacError(
+              'E_USAGE',
+              'purge deletes messages: pass -f to confirm when not on a terminal',
+            );
+          const { createInterface } = await import('node:readline/promises');
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          const answer = await rl.question(`Delete all messages in ${queues.join(', ')}? [y/N] `);
+          rl.close();
+          if (!/^y(es)?$/i.test(answer.trim())) return;
+        }
+        const broker = await app.broker();
+        let total = 0;
+        for (const q of queues) total += await broker.purge(q);
+        process.stdout.write(
+          `Purged ${total} message${total === 1 ? '' : 's'} from ${queues.length} known task queue${queues.length === 1 ? '' : 's'}.\n`,
+        );
+      } finally {
+        await app.close();
+      }
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof TaskError) {
+      process.stderr.write(`${err.excType}: ${err.excMessage.join(', ')}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    if (err instanceof CeleriacError) {
+      process.stderr.write(`Error: ${err.message}\n`);
+      process.exitCode = err.code === 'E_USAGE' ? 2 : 1;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main();

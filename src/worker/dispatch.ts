@@ -1,0 +1,472 @@
+/**
+ * From delivery to settled message. Responsibilities:
+ *  - vet each message (size, decoding, protocol, known task, revoked, expired) and apply the bad-input
+ *    policy: store a FAILURE result when the task id is known, move the message to the dead-letter queue
+ *    (`workerDeadLetterQueue`) with the reason, and keep serving;
+ *  - hold ETA tasks in one timer heap (raising the prefetch window meanwhile, as Celery does) and
+ *    rate-limited tasks until a token is free;
+ *  - start jobs only while the pool has a free slot;
+ *  - settle: store the result, publish retries and callbacks, then ack/reject by Celery's rules.
+ */
+import type { Celeriac } from '../app/celeriac.js';
+import type { ResultBackend } from '../backends/backend.js';
+import type { Broker, Delivery } from '../brokers/broker.js';
+import { MessageTooLarge, NotRegistered, TaskRevokedError } from '../errors.js';
+import { parseTaskMessage, type TaskRequest } from '../protocol/message.js';
+import { pyRepr } from '../protocol/repr.js';
+import { buildMeta, type ExcInfo, type MetaExtras, serializeError } from '../protocol/result.js';
+import type { AnyTask } from '../task/task.js';
+import { Deque } from '../util/deque.js';
+import type { Outcome } from './executor.js';
+import type { Logger } from './log.js';
+import type { Pool } from './pools/pool.js';
+import { parseRate, TokenBucket } from './ratelimit.js';
+import { TimerHeap } from './timers.js';
+
+interface Reservation {
+  delivery: Delivery;
+  request: TaskRequest;
+  task: AnyTask;
+  acksLate: boolean;
+  /** Set when a cold shutdown gave the message up: its outcome is ignored. */
+  abandoned?: boolean;
+}
+
+export interface DispatcherDeps {
+  app: Celeriac;
+  broker: Broker;
+  backend: ResultBackend | null;
+  pool: Pool;
+  logger: Logger;
+  hostname: string;
+  prefetch: number;
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+  setPrefetch(n: number): void;
+}
+
+export class Dispatcher {
+  readonly prefetch: number;
+  readonly #d: DispatcherDeps;
+  readonly #ready = new Deque<Reservation>();
+  readonly #eta: TimerHeap<Reservation>;
+  readonly #rateWait: TimerHeap<Reservation>;
+  readonly #buckets = new Map<string, TokenBucket | null>();
+  readonly #running = new Set<Reservation>();
+  readonly #settling = new Set<Promise<void>>();
+  readonly #revoked = new Set<string>();
+  readonly #total: Record<string, number> = {};
+  #drainWaiters: Array<() => void> = [];
+  #closing = false;
+
+  constructor(deps: DispatcherDeps) {
+    this.#d = deps;
+    this.prefetch = deps.prefetch;
+    this.#eta = new TimerHeap((r) => {
+      this.#adjustPrefetch();
+      this.#admit(r);
+    });
+    this.#rateWait = new TimerHeap((r) => this.#admit(r));
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      total: { ...this.#total },
+      active: this.#running.size,
+      reserved: this.#ready.length + this.#rateWait.size,
+      scheduled: this.#eta.size,
+    };
+  }
+
+  /** Ids of tasks that must not run (remote control revoke). */
+  revoke(id: string): void {
+    this.#revoked.add(id);
+  }
+
+  /** Entry point for every delivery. Never throws: anything unexpected is logged and the message dead-lettered. */
+  receive(delivery: Delivery): void {
+    try {
+      this.#vet(delivery);
+    } catch (err) {
+      this.#d.logger.log('error', `could not handle message: ${(err as Error).stack ?? err}`);
+      this.#track(this.#deadLetter(delivery, `internal error: ${(err as Error).message}`));
+    }
+  }
+
+  #vet(delivery: Delivery): void {
+    const { app, logger } = this.#d;
+    const msg = delivery.message;
+    const headerId = typeof msg.headers.id === 'string' ? msg.headers.id : null;
+    const headerName = typeof msg.headers.task === 'string' ? msg.headers.task : null;
+    if (msg.body.length > app.conf.workerMessageSizeLimit) {
+      const err = new MessageTooLarge(msg.body.length, app.conf.workerMessageSizeLimit);
+      logger.log('error', `Task ${headerName ?? '?'}[${headerId ?? '?'}] rejected: ${err.message}`);
+      this.#track(this.#failUnusable(delivery, headerId, err));
+      return;
+    }
+    const parsed = parseTaskMessage(msg, app.conf.acceptContent);
+    if (!parsed.ok) {
+      logger.log(
+        'error',
+        `Task ${parsed.name ?? '?'}[${parsed.id ?? '?'}] rejected: cannot decode message: ${parsed.error.message}`,
+      );
+      this.#track(this.#failUnusable(delivery, parsed.id, parsed.error));
+      return;
+    }
+    const req = parsed.request;
+    const task = app.tasks.get(req.name);
+    if (!task) {
+      // As Celery: a FAILURE result with NotRegistered under the task id, and the message taken off the queue.
+      logger.log(
+        'error',
+        `Received unregistered task of type '${req.name}' [${req.id}]; moved to the dead-letter queue`,
+      );
+      this.#track(this.#failUnusable(delivery, req.id, new NotRegistered(req.name), req));
+      return;
+    }
+    if (logger.enabled('info')) logger.log('info', `Task ${req.name}[${req.id}] received`);
+    const r: Reservation = {
+      delivery,
+      request: req,
+      task,
+      acksLate: task.options.acksLate ?? app.conf.taskAcksLate,
+    };
+    if (this.#revokedOrExpired(r)) return;
+    if (req.eta && req.eta.getTime() > Date.now()) {
+      // Held unacked in the timer heap; the window grows by one so ETA tasks never starve the pool.
+      this.#eta.add(req.eta.getTime(), r);
+      this.#adjustPrefetch();
+      return;
+    }
+    this.#admit(r);
+  }
+
+  #adjustPrefetch(): void {
+    if (this.prefetch > 0) this.#d.setPrefetch(this.prefetch + this.#eta.size);
+  }
+
+  /** Rate limit, then queue for a pool slot. */
+  #admit(r: Reservation): void {
+    if (this.#closing) {
+      this.#track(r.delivery.reject(true));
+      return;
+    }
+    const bucket = this.#bucket(r.task);
+    if (bucket) {
+      const ok = bucket.take();
+      if (ok !== true) {
+        this.#rateWait.add(ok, r);
+        return;
+      }
+    }
+    this.#ready.push(r);
+    this.#pump();
+  }
+
+  #bucket(task: AnyTask): TokenBucket | null {
+    let b = this.#buckets.get(task.name);
+    if (b === undefined) {
+      const rate = task.options.rateLimit;
+      b = rate && !this.#d.app.conf.workerDisableRateLimits ? new TokenBucket(parseRate(rate)) : null;
+      this.#buckets.set(task.name, b);
+    }
+    return b;
+  }
+
+  #pump(): void {
+    const pool = this.#d.pool;
+    while (pool.active < pool.concurrency && this.#ready.length > 0) {
+      const r = this.#ready.shift() as Reservation;
+      if (this.#revokedOrExpired(r)) continue;
+      this.#start(r);
+    }
+  }
+
+  #start(r: Reservation): void {
+    const { app, pool } = this.#d;
+    const req = r.request;
+    this.#running.add(r);
+    const hard = req.timeLimit[0] ?? r.task.options.timeLimit ?? this.#d.timeLimit ?? app.conf.taskTimeLimit;
+    const soft =
+      req.timeLimit[1] ?? r.task.options.softTimeLimit ?? this.#d.softTimeLimit ?? app.conf.taskSoftTimeLimit;
+    pool
+      .run({
+        request: req,
+        hardLimit: hard,
+        softLimit: soft,
+        onStart: () => {
+          // Default (acks early): the message is acked when the task starts, as Celery does.
+          if (!r.acksLate) this.#track(r.delivery.ack());
+          if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
+            this.#track(this.#store(r, 'STARTED', { pid: process.pid, hostname: this.#d.hostname }, null));
+          }
+        },
+        updateState: (state, meta) => this.#store(r, state, meta, null),
+      })
+      .then(
+        (outcome) => this.#track(this.#settle(r, outcome)),
+        (err: unknown) => this.#d.logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`),
+      )
+      .finally(() => {
+        this.#running.delete(r);
+        this.#pump();
+        this.#checkDrained();
+      });
+  }
+
+  async #settle(r: Reservation, outcome: Outcome): Promise<void> {
+    if (r.abandoned) return;
+    const { app, logger } = this.#d;
+    const req = r.request;
+    this.#total[req.name] = (this.#total[req.name] ?? 0) + 1;
+    try {
+      switch (outcome.kind) {
+        case 'success':
+          if (logger.enabled('info')) {
+            logger.log(
+              'info',
+              `Task ${req.name}[${req.id}] succeeded in ${outcome.runtime.toFixed(6)}s: ${pyRepr(outcome.value).slice(0, 256)}`,
+            );
+          }
+          await this.#store(r, 'SUCCESS', outcome.value, null);
+          await this.#followUp(r, outcome.value);
+          return void (await r.delivery.ack());
+        case 'failure': {
+          logger.log(
+            'error',
+            `Task ${req.name}[${req.id}] raised unexpected: ${excRepr(outcome.exc)}${outcome.traceback ? `\n${outcome.traceback}` : ''}`,
+          );
+          await this.#store(r, 'FAILURE', outcome.exc, outcome.traceback);
+          for (const eb of req.embed.errbacks ?? [])
+            await app.applySignature(eb, [req.id], { parentId: req.id, rootId: req.rootId });
+          if (!r.acksLate) return void (await r.delivery.ack());
+          if (outcome.reason === 'worker-lost') {
+            // acksLate + rejectOnWorkerLost: requeue for another try (at-least-once, may loop on a poison task).
+            const requeue = r.task.options.rejectOnWorkerLost ?? app.conf.taskRejectOnWorkerLost;
+            return void (await (requeue ? r.delivery.reject(true) : r.delivery.ack()));
+          }
+          // acksLate failure or timeout: ack by default (Celery's acks_on_failure_or_timeout); else reject
+          // (a timed-out task goes back to the queue, a failed one does not).
+          if (app.conf.taskAcksOnFailureOrTimeout) return void (await r.delivery.ack());
+          return void (await r.delivery.reject(outcome.reason === 'timeout'));
+        }
+        case 'retry': {
+          logger.log(
+            'info',
+            `Task ${req.name}[${req.id}] retry: Retry in ${Math.max(0, Math.round((outcome.eta - Date.now()) / 1000))}s: ${outcome.reason}`,
+          );
+          // Publish the retry before settling the original, so a crash in between duplicates, never loses.
+          const { message } = app.buildMessage(req.name, req.args, {
+            taskId: req.id,
+            kwargs: req.kwargs,
+            eta: new Date(outcome.eta),
+            retries: req.retries + 1,
+            rootId: req.rootId,
+            parentId: req.id,
+            group: req.group,
+            groupIndex: req.groupIndex,
+            timeLimit: req.timeLimit[0],
+            softTimeLimit: req.timeLimit[1],
+            ...(req.priority !== null ? { priority: req.priority } : {}),
+            ...(req.embed.callbacks ? { link: req.embed.callbacks } : {}),
+            ...(req.embed.errbacks ? { linkError: req.embed.errbacks } : {}),
+            ...(req.embed.chain ? { chain: req.embed.chain } : {}),
+          });
+          await this.#d.broker.publish(r.delivery.queue, message);
+          await this.#store(r, 'RETRY', outcome.exc, outcome.traceback);
+          return void (await r.delivery.ack());
+        }
+        case 'reject':
+          logger.log(
+            'warn',
+            `Task ${req.name}[${req.id}] rejected (requeue=${outcome.requeue}): ${outcome.reason}`,
+          );
+          return void (await r.delivery.reject(outcome.requeue));
+        case 'ignore':
+          return void (await r.delivery.ack());
+      }
+    } catch (err) {
+      // Storing or publishing failed (backend down). Do not ack an acksLate task whose outcome is not
+      // recorded: requeue it so it runs again rather than vanish.
+      logger.log(
+        'error',
+        `Task ${req.name}[${req.id}]: could not record the outcome: ${(err as Error).message}`,
+      );
+      await (r.acksLate ? r.delivery.reject(true) : r.delivery.ack()).catch(() => {});
+    }
+  }
+
+  /** Chain steps and link callbacks after a success. */
+  async #followUp(r: Reservation, value: unknown): Promise<void> {
+    const { app } = this.#d;
+    const req = r.request;
+    const chain = req.embed.chain ? [...req.embed.chain] : [];
+    const next = chain.pop();
+    if (next)
+      await app.applySignature(next, [value], {
+        parentId: req.id,
+        rootId: req.rootId,
+        ...(chain.length ? { chain } : {}),
+      });
+    for (const cb of req.embed.callbacks ?? [])
+      await app.applySignature(cb, [value], { parentId: req.id, rootId: req.rootId });
+  }
+
+  #ignoresResult(r: Reservation): boolean {
+    return r.request.ignoreResult || (r.task.options.ignoreResult ?? this.#d.app.conf.taskIgnoreResult);
+  }
+
+  async #store(r: Reservation, state: string, result: unknown, traceback: string | null): Promise<void> {
+    const backend = this.#d.backend;
+    if (!backend || this.#ignoresResult(r)) return;
+    await backend.store(
+      buildMeta(
+        r.request.id,
+        state,
+        result,
+        traceback,
+        new Date(),
+        this.#extras(r.request, r.delivery.queue),
+      ),
+      {
+        expires: this.#d.app.conf.resultExpires,
+      },
+    );
+  }
+
+  #extras(req: TaskRequest, queue: string): MetaExtras {
+    const extras: MetaExtras = { groupId: req.group, parentId: req.parentId };
+    if (this.#d.app.conf.resultExtended) {
+      extras.extended = {
+        name: req.name,
+        args: req.args,
+        kwargs: req.kwargs,
+        worker: this.#d.hostname,
+        retries: req.retries,
+        queue,
+      };
+    }
+    return extras;
+  }
+
+  /** Revoked or expired: ack, store REVOKED, and do not run. */
+  #revokedOrExpired(r: Reservation): boolean {
+    const req = r.request;
+    const expired = req.expires !== null && req.expires.getTime() <= Date.now();
+    if (!expired && !this.#revoked.has(req.id)) return false;
+    const reason = expired ? 'expired' : 'revoked';
+    this.#d.logger.log('info', `Discarding ${reason} task ${req.name}[${req.id}]`);
+    this.#track(
+      (async () => {
+        await this.#store(r, 'REVOKED', serializeError(new TaskRevokedError(reason)), null);
+        await r.delivery.ack();
+      })(),
+    );
+    return true;
+  }
+
+  /** A message we cannot run: FAILURE result when the id is known, then dead-letter it. */
+  async #failUnusable(delivery: Delivery, id: string | null, err: Error, req?: TaskRequest): Promise<void> {
+    const backend = this.#d.backend;
+    if (id && backend) {
+      const extras: MetaExtras = req ? { groupId: req.group, parentId: req.parentId } : {};
+      await backend
+        .store(buildMeta(id, 'FAILURE', serializeError(err), null, new Date(), extras), {
+          expires: this.#d.app.conf.resultExpires,
+        })
+        .catch((e: Error) =>
+          this.#d.logger.log('error', `could not store the failure of ${id}: ${e.message}`),
+        );
+    }
+    await this.#deadLetter(delivery, err.message);
+  }
+
+  async #deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    const queue = this.#d.app.conf.workerDeadLetterQueue;
+    if (queue) {
+      const msg = delivery.message;
+      try {
+        await this.#d.broker.publish(queue, {
+          ...msg,
+          headers: {
+            ...msg.headers,
+            'x-celeriac-dead-reason': reason,
+            'x-celeriac-from-queue': delivery.queue,
+          },
+        });
+      } catch (err) {
+        this.#d.logger.log(
+          'error',
+          `could not dead-letter a message (${reason}): ${(err as Error).message}; rejecting it`,
+        );
+      }
+    }
+    await delivery.reject(false);
+  }
+
+  #track(p: Promise<void>): void {
+    const tracked = p.catch((err: Error) =>
+      this.#d.logger.log('error', `settling a message failed: ${err.message}`),
+    );
+    this.#settling.add(tracked);
+    tracked.finally(() => this.#settling.delete(tracked));
+  }
+
+  /** Shutdown: messages not started yet (ready, ETA, rate-limited) go back to the broker. */
+  async releaseWaiting(): Promise<void> {
+    this.#closing = true;
+    const waiting: Reservation[] = [...this.#eta.drain(), ...this.#rateWait.drain()];
+    while (this.#ready.length) waiting.push(this.#ready.shift() as Reservation);
+    await Promise.all(waiting.map((r) => r.delivery.reject(true)));
+  }
+
+  /** Cold: abort running tasks; requeue those not acked yet (acksLate), report the others as lost. */
+  goCold(reason: Error): void {
+    this.#closing = true;
+    this.#d.pool.terminateAll(reason);
+    for (const r of this.#running) {
+      if (r.abandoned) continue;
+      r.abandoned = true;
+      if (r.acksLate) this.#track(r.delivery.reject(true));
+      else
+        this.#d.logger.log(
+          'warn',
+          `Task ${r.request.name}[${r.request.id}] was running at cold shutdown and was acked already (not acksLate): it will not run again`,
+        );
+    }
+  }
+
+  /** Resolves true when no task is running, false after `timeoutMs`. */
+  drained(timeoutMs: number): Promise<boolean> {
+    if (this.#activeCount() === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#drainWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  #activeCount(): number {
+    let n = 0;
+    for (const r of this.#running) if (!r.abandoned) n++;
+    return n;
+  }
+
+  #checkDrained(): void {
+    if (this.#activeCount() > 0 || !this.#drainWaiters.length) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Wait for every pending store, publish, ack and reject. */
+  async settled(): Promise<void> {
+    while (this.#settling.size) await Promise.all([...this.#settling]);
+  }
+}
+
+function excRepr(exc: ExcInfo): string {
+  return `${exc.exc_type}(${exc.exc_message.map((m) => pyRepr(m)).join(', ')})`;
+}

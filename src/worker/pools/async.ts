@@ -1,0 +1,119 @@
+/**
+ * The `async` pool (aliases `eventlet`, `gevent`): up to `concurrency` tasks at once on this process's
+ * event loop: the green-thread pool of Celery, without monkey patching. `solo` is the same with one slot.
+ *
+ * Time limits: the soft limit aborts the task's `signal` with SoftTimeLimitExceeded; the hard limit fails
+ * the task with TimeLimitExceeded, aborts its signal and frees its slot at once. What it cannot do: stop
+ * code that never yields (a synchronous loop) — nothing on the event loop can. Such tasks belong in the
+ * prefork or threads pool, where the hard limit kills the process or thread.
+ */
+import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
+import { executeTask, failure, type Outcome } from '../executor.js';
+import type { Job, Pool, PoolContext, PoolStats } from './pool.js';
+
+export class AsyncPool implements Pool {
+  readonly implementation: string;
+  #concurrency: number;
+  #active = 0;
+  readonly #ctx: PoolContext;
+  readonly #running = new Set<AbortController>();
+
+  constructor(ctx: PoolContext, implementation = 'async') {
+    this.#ctx = ctx;
+    this.#concurrency = ctx.concurrency;
+    this.implementation = implementation;
+  }
+
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+  get active(): number {
+    return this.#active;
+  }
+
+  async start(): Promise<void> {}
+
+  run(job: Job): Promise<Outcome> {
+    this.#active++;
+    const controller = new AbortController();
+    this.#running.add(controller);
+    job.onStart();
+    const task = executeTask(this.#ctx.app, job.request, {
+      hostname: this.#ctx.hostname,
+      signal: controller.signal,
+      updateState: job.updateState,
+    }).catch((err: unknown) => failure(err, 0));
+    const done = () => {
+      this.#active--;
+      this.#running.delete(controller);
+    };
+    if (job.hardLimit === null && job.softLimit === null) {
+      // The common case: no timers at all.
+      return task.finally(done);
+    }
+    return new Promise<Outcome>((resolve) => {
+      const started = performance.now();
+      const soft =
+        job.softLimit !== null
+          ? setTimeout(
+              () => controller.abort(new SoftTimeLimitExceeded(job.softLimit as number)),
+              job.softLimit * 1000,
+            )
+          : null;
+      const hard =
+        job.hardLimit !== null
+          ? setTimeout(() => {
+              const err = new TimeLimitExceeded(job.hardLimit as number);
+              controller.abort(err);
+              // The task may go on in the background; its slot and its result are released now.
+              finish(failure(err, (performance.now() - started) / 1000, 'timeout'));
+            }, job.hardLimit * 1000)
+          : null;
+      let settled = false;
+      const finish = (o: Outcome) => {
+        if (settled) return;
+        settled = true;
+        if (soft) clearTimeout(soft);
+        if (hard) clearTimeout(hard);
+        done();
+        resolve(o);
+      };
+      task.then(finish);
+    });
+  }
+
+  grow(n: number): void {
+    if (this.implementation === 'solo') return; // solo is one slot by definition, as in Celery
+    this.#concurrency += n;
+  }
+
+  shrink(n: number): void {
+    if (this.implementation === 'solo') return;
+    this.#concurrency = Math.max(1, this.#concurrency - n);
+  }
+
+  terminateAll(reason: Error): void {
+    for (const c of this.#running) c.abort(reason);
+  }
+
+  async stop(): Promise<void> {}
+
+  stats(): PoolStats {
+    return {
+      implementation: `celeriac.pools.${this.implementation}`,
+      'max-concurrency': this.#concurrency,
+      processes: [process.pid],
+      'running-threads': this.#active,
+      'free-threads': this.#concurrency - this.#active,
+    };
+  }
+}
+
+export function createAsyncPool(ctx: PoolContext): Pool {
+  return new AsyncPool(ctx);
+}
+
+/** One task at a time, on the event loop. */
+export function createSoloPool(ctx: PoolContext): Pool {
+  return new AsyncPool({ ...ctx, concurrency: 1 }, 'solo');
+}

@@ -1,0 +1,88 @@
+/**
+ * The Pool contract: where tasks run. The worker hands a pool one Job at a time, only while
+ * `active < concurrency`, and gets back an Outcome (worker/executor.ts). Pools own time limits, because
+ * only they know how to stop what they run (abort a signal, kill a child, terminate a thread).
+ * Every pool runs the pool conformance suite (test/conformance/pool.ts).
+ */
+import type { Celeriac } from '../../app/celeriac.js';
+import type { TaskRequest } from '../../protocol/message.js';
+import type { Outcome } from '../executor.js';
+import type { Logger } from '../log.js';
+
+export interface Job {
+  request: TaskRequest;
+  /** Seconds; null for none. Resolved by the worker: message header, then task option, then setting. */
+  hardLimit: number | null;
+  softLimit: number | null;
+  /** Called when the task really starts (the worker acks then unless acksLate). */
+  onStart(): void;
+  /** Store a custom state for the running task (currentTask().updateState). */
+  updateState(state: string, meta: unknown): Promise<void>;
+}
+
+export interface PoolStats {
+  implementation: string;
+  'max-concurrency': number;
+  processes: number[];
+  [key: string]: unknown;
+}
+
+export interface Pool {
+  readonly implementation: string;
+  /** Most jobs running at once. */
+  readonly concurrency: number;
+  /** Jobs running now. */
+  readonly active: number;
+  start(): Promise<void>;
+  /** Run one job. The promise always resolves with an Outcome (failures included); it never rejects. */
+  run(job: Job): Promise<Outcome>;
+  grow(n: number): void;
+  shrink(n: number): void;
+  /** Abort every running job (cold shutdown). Their `run` promises still resolve. */
+  terminateAll(reason: Error): void;
+  /** Stop the pool; running jobs should have finished or been terminated. */
+  stop(): Promise<void>;
+  stats(): PoolStats;
+}
+
+export interface PoolContext {
+  app: Celeriac;
+  concurrency: number;
+  hostname: string;
+  logger: Logger;
+  /** Module that exports the app, for pools that load it in another process or thread. */
+  appModule?: string;
+  /** Pool-specific options (e.g. maxTasksPerChild). */
+  options: Record<string, unknown>;
+}
+
+export type PoolFactory = (ctx: PoolContext) => Pool | Promise<Pool>;
+
+const factories = new Map<string, () => Promise<PoolFactory>>([
+  ['async', async () => (await import('./async.js')).createAsyncPool],
+  ['solo', async () => (await import('./async.js')).createSoloPool],
+]);
+
+/** Celery's green pool names map to the event-loop pool. */
+export const POOL_ALIASES: Record<string, string> = { eventlet: 'async', gevent: 'async' };
+
+export function registerPool(name: string, load: () => Promise<PoolFactory>): void {
+  factories.set(name, load);
+}
+
+export function poolNames(): string[] {
+  return [...factories.keys(), ...Object.keys(POOL_ALIASES)];
+}
+
+export async function createPool(name: string, ctx: PoolContext): Promise<Pool> {
+  const real = POOL_ALIASES[name] ?? name;
+  const load = factories.get(real);
+  if (!load) {
+    const { hint } = await import('../../util/suggest.js');
+    const { ConfigError } = await import('../../errors.js');
+    throw new ConfigError(
+      `Unknown pool "${name}"${hint(name, poolNames())}; known: ${poolNames().join(', ')}`,
+    );
+  }
+  return (await load())(ctx);
+}

@@ -286,5 +286,7 @@ export class SqliteBackend implements ResultBackend {
 }
 
 export function createSqliteBackend(url: URL, options: Record<string, unknown> = {}): SqliteBackend {
-  return new SqliteBackend(parseSqliteUrl(url, options));
+  // The app adds its broker URL and reply oid for backends that need them (rpc://); this one does not.
+  const { brokerUrl: _brokerUrl, oid: _oid, ...transportOptions } = options;
+  return new SqliteBackend(parseSqliteUrl(url, transportOptions));
 }

@@ -6,12 +6,14 @@
  *  - change notification without busy polling: waiters of this process are woken by `notifyLocal()`
  *    after this connection commits, and commits by other processes are noticed by a watch on the -wal
  *    file (inotify/FSEvents: no cost while idle) backed by a poll of `PRAGMA data_version` (a counter read
- *    from shared memory, no query) that starts at 1 ms and backs off to `pollingInterval`.
+ *    from shared memory, no query). While the watch works the poll runs once a second as a safety net;
+ *    where it does not (no -wal file yet, watch unsupported, or caught missing a commit: some container
+ *    bind mounts), the poll starts at 1 ms and backs off to `pollingInterval` (50 ms).
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, type FSWatcher, realpathSync, watch } from 'node:fs';
+import { accessSync, constants, type FSWatcher, realpathSync, statSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { BrokerError, DriverMissingError } from '../../errors.js';
 import type { SqliteOptions } from './options.js';
 import { migrate } from './schema.js';
@@ -54,11 +56,16 @@ export function translateError(err: unknown, path: string, opening: boolean, bus
       'the -wal and -shm files beside it): fix the permissions, or point the URL at a writable ' +
       'location, e.g. sqlite:///tmp/celeriac.db.';
   } else if (family === 'SQLITE_CANTOPEN' || /directory does not exist/.test(err.message)) {
-    message = existsSync(dirname(path))
-      ? `Cannot open "${path}"${tag}. Check that the path is a file (not a directory) and that its ` +
-        'directory is writable, or point the URL at another location.'
-      : `Cannot open "${path}": the directory ${dirname(path)} does not exist. Create it, or point the ` +
-        'URL at an existing directory.';
+    const dir = directoryProblem(dirname(path));
+    message =
+      dir === 'ENOENT'
+        ? `Cannot open "${path}": the directory ${dirname(path)} does not exist. Create it, or point ` +
+          'the URL at an existing directory.'
+        : dir === 'EACCES'
+          ? `Cannot open "${path}": permission denied on its directory ${dirname(path)}. Fix the ` +
+            'permissions, or point the URL at a writable location, e.g. sqlite:///tmp/celeriac.db.'
+          : `Cannot open "${path}"${tag}. Check that the path is a file (not a directory) and that its ` +
+            'directory is writable, or point the URL at another location.';
   } else if (family === 'SQLITE_BUSY' || family === 'SQLITE_LOCKED') {
     retryable = !opening;
     message =
@@ -74,6 +81,20 @@ export function translateError(err: unknown, path: string, opening: boolean, bus
     message = `SQLite error on "${path}"${tag}`;
   }
   return new BrokerError(message, { retryable, cause: err });
+}
+
+/** Whether waits watch the -wal file; bench/sqlite-wait.ts turns it off to measure the fallback poll. */
+export const walWatch = { enabled: true };
+
+function directoryProblem(dir: string): string | null {
+  try {
+    statSync(dir);
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'ENOENT' : 'EACCES';
+  }
 }
 
 const files = new Map<string, SqliteFile>();
@@ -118,6 +139,11 @@ function canonical(path: string): string {
   }
 }
 
+/** Fallback poll period while the -wal watch is trusted (it only guards against a missed event). */
+const TRUSTED_WATCH_POLL_MS = 1000;
+/** How long the -wal watch stays open after the last waiter left (so a consumer loop does not churn it). */
+const WATCH_LINGER_MS = 2000;
+
 export class SqliteFile {
   readonly path: string;
   readonly db: Database;
@@ -125,15 +151,19 @@ export class SqliteFile {
   refs = 0;
   /** 'stored' (metas): results written through this connection, for same-process result waiters. */
   readonly results = new EventEmitter().setMaxListeners(0);
+  readonly #shared: boolean;
   readonly #listeners = new Set<() => void>();
   readonly #pollCap: number;
+  readonly #dataVersion: Statement<[], number>;
   #watcher: FSWatcher | null = null;
+  /** True while the watch has not been caught missing a commit; then the poll only runs as a safety net. */
+  #watchTrusted = false;
+  #lastEventAt = 0;
+  #linger: NodeJS.Timeout | null = null;
   #timer: NodeJS.Timeout | null = null;
   #delay = 1;
   #version = 0;
   #closed = false;
-
-  readonly #shared: boolean;
 
   constructor(path: string, Ctor: DatabaseCtor, options: SqliteOptions, shared = true) {
     this.path = path;
@@ -150,6 +180,7 @@ export class SqliteFile {
       // Keep the -wal file from growing without bound after bursts (it is truncated on checkpoint).
       db.pragma('journal_size_limit = 67108864');
       migrate(db, path);
+      this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     } catch (err) {
       db?.close();
       throw translateError(err, path, true, options.busyTimeout);
@@ -168,7 +199,7 @@ export class SqliteFile {
 
   /** Counter that changes when another connection commits (SQLite's data_version). */
   dataVersion(): number {
-    return this.run(() => this.db.pragma('data_version', { simple: true }) as number);
+    return this.run(() => this.#dataVersion.get() as number);
   }
 
   /** Wake this process's waiters after a commit through this connection. */
@@ -190,7 +221,7 @@ export class SqliteFile {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
         this.#listeners.delete(done);
-        if (this.#listeners.size === 0) this.#stopMonitor();
+        if (this.#listeners.size === 0) this.#idle();
         resolve();
       };
       const timer = setTimeout(done, ms);
@@ -206,22 +237,36 @@ export class SqliteFile {
 
   #startMonitor(version: number): void {
     this.#version = version;
-    this.#delay = 1;
-    try {
-      // Every commit by any process writes the -wal file; the event comes before the commit is
-      // visible, so it only restarts the fast end of the poll rather than waking waiters itself.
-      this.#watcher = watch(`${this.path}-wal`, { persistent: false }, () => this.#kick());
-      this.#watcher.on('error', () => this.#closeWatcher());
-    } catch {
-      this.#watcher = null; // no -wal file yet, or no watch support: the poll alone still works
-    }
+    if (this.#linger) clearTimeout(this.#linger);
+    this.#linger = null;
+    if (!walWatch.enabled) this.#closeWatcher();
+    else if (!this.#watcher) this.#watch();
+    // Without a trusted watch, a consumer that just found nothing polls fast first: work tends to come
+    // in bursts. With one, the watch brings the latency and the poll is only a safety net.
+    this.#delay = this.#watcher && this.#watchTrusted ? TRUSTED_WATCH_POLL_MS : 1;
     this.#schedule();
   }
 
-  #stopMonitor(): void {
-    this.#closeWatcher();
+  #watch(): void {
+    try {
+      this.#watcher = watch(`${this.path}-wal`, { persistent: false }, () => this.#kick());
+      this.#watcher.on('error', () => this.#closeWatcher());
+      this.#watchTrusted = true;
+    } catch {
+      this.#watcher = null; // no -wal file yet, or no watch support: the poll alone still works
+    }
+  }
+
+  /** The last waiter left: stop polling now, close the watch a little later. */
+  #idle(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    if (!this.#watcher || this.#linger) return;
+    this.#linger = setTimeout(() => {
+      this.#linger = null;
+      if (this.#listeners.size === 0) this.#closeWatcher();
+    }, WATCH_LINGER_MS);
+    this.#linger.unref();
   }
 
   #closeWatcher(): void {
@@ -229,7 +274,13 @@ export class SqliteFile {
     this.#watcher = null;
   }
 
+  /**
+   * A write to the -wal file, by any process. It comes before the commit is visible (frames first, then
+   * the index in shared memory), so it restarts the fast end of the poll rather than waking waiters.
+   */
   #kick(): void {
+    this.#lastEventAt = Date.now();
+    if (this.#listeners.size === 0) return;
     this.#delay = 1;
     this.#schedule(0);
   }
@@ -237,7 +288,7 @@ export class SqliteFile {
   #schedule(delay = this.#delay): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#poll(), delay);
-    this.#timer.unref?.();
+    this.#timer.unref();
   }
 
   #poll(): void {
@@ -245,18 +296,31 @@ export class SqliteFile {
     if (this.#listeners.size === 0 || this.#closed) return;
     let v: number;
     try {
-      v = this.db.pragma('data_version', { simple: true }) as number;
+      v = this.#dataVersion.get() as number;
     } catch {
       v = this.#version + 1; // let the waiters run their statement and meet the error themselves
     }
+    const cap = this.#watcher && this.#watchTrusted ? TRUSTED_WATCH_POLL_MS : this.#pollCap;
     if (v !== this.#version) {
       this.#version = v;
       this.#delay = 1;
+      if (this.#watcher && this.#watchTrusted) this.#verifyWatch(Date.now());
       this.#fire();
     } else {
-      this.#delay = Math.min(this.#delay * 2, this.#pollCap);
+      this.#delay = Math.min(this.#delay * 2, cap);
     }
     if (this.#listeners.size > 0) this.#schedule();
+  }
+
+  /**
+   * The poll saw a commit: the watch should have reported a write within the last poll period (or does
+   * so in a moment, its event being still queued). If not, it does not work here (some container bind
+   * mounts, network shares): from now on the poll runs at full speed.
+   */
+  #verifyWatch(seenAt: number): void {
+    setTimeout(() => {
+      if (this.#lastEventAt < seenAt - TRUSTED_WATCH_POLL_MS - 50) this.#watchTrusted = false;
+    }, 25).unref();
   }
 
   /** Drop one reference; the last one closes the connection. */
@@ -264,7 +328,9 @@ export class SqliteFile {
     if (--this.refs > 0) return;
     this.#closed = true;
     this.#fire();
-    this.#stopMonitor();
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#linger) clearTimeout(this.#linger);
+    this.#closeWatcher();
     if (this.#shared) files.delete(this.path);
     this.db.close();
   }

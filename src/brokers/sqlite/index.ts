@@ -124,6 +124,8 @@ export class SqliteStore implements VirtualStore {
   #lastTick = 0;
   #resumedAt = 0;
   #lastRestore = 0;
+  #scans = 0;
+  #restored = 0;
 
   readonly #ownConnection: boolean;
 
@@ -299,9 +301,9 @@ export class SqliteStore implements VirtualStore {
     this.#abort = new AbortController();
   }
 
-  /** Messages this connection holds unacked (delivery tags), for tests and inspection. */
-  held(): number {
-    return this.#held.size;
+  /** Counters for inspection and tests: messages held unacked here, restore scans run, messages restored. */
+  stats(): { held: number; restoreScans: number; restored: number } {
+    return { held: this.#held.size, restoreScans: this.#scans, restored: this.#restored };
   }
 
   #beat(): void {
@@ -329,9 +331,12 @@ export class SqliteStore implements VirtualStore {
     if (now - this.#lastTick > grace || now - this.#resumedAt < grace) return;
     const { file, st, tx } = this.#open();
     const cutoff = now - this.#visibilityMs;
+    this.#scans++;
     const stale = file.run(() => st.staleOwner.get(cutoff, this.#owner) || st.orphan.get(cutoff));
     if (!stale) return;
-    if (file.run(() => tx.restore.immediate(cutoff)) > 0) file.notifyLocal();
+    const n = file.run(() => tx.restore.immediate(cutoff));
+    this.#restored += n;
+    if (n > 0) file.notifyLocal();
   }
 
   async close(): Promise<void> {

@@ -134,7 +134,8 @@ export class SqliteBackend implements ResultBackend {
     const tx = this.#writeTx as WriteTx;
     for (let i = 0; i < items.length; i += WRITE_CHUNK) {
       if (i > 0) await new Promise((r) => setImmediate(r));
-      const written = file.run(() => tx.immediate(items.slice(i, i + WRITE_CHUNK)));
+      const chunk = items.slice(i, i + WRITE_CHUNK);
+      const written = await file.write(() => tx.immediate(chunk));
       // Same-process waiters (of every backend on this file) hear it now; other processes through
       // the file's change detection.
       if (written.length) file.results.emit('stored', written);
@@ -147,7 +148,7 @@ export class SqliteBackend implements ResultBackend {
     const row = file.run(() => st.get.get(taskId)) as { meta: string; expires_at: number | null } | undefined;
     if (!row) return null;
     if (row.expires_at !== null && row.expires_at <= Date.now()) {
-      file.run(() => st.forget.run(taskId)); // lazily: expired means gone
+      await file.write(() => st.forget.run(taskId)); // lazily: expired means gone
       return null;
     }
     return JSON.parse(row.meta) as ResultMeta;
@@ -232,12 +233,12 @@ export class SqliteBackend implements ResultBackend {
   async forget(taskId: string): Promise<void> {
     const { file, st } = this.#open();
     await this.#writes.drain(); // a store() just before forget() must not resurrect the result
-    file.run(() => st.forget.run(taskId));
+    await file.write(() => st.forget.run(taskId));
   }
 
   async saveGroup(groupId: string, taskIds: readonly string[], options: StoreOptions): Promise<void> {
     const { file, st } = this.#open();
-    file.run(() => st.saveGroup.run(groupId, JSON.stringify(taskIds), expiresAt(options)));
+    await file.write(() => st.saveGroup.run(groupId, JSON.stringify(taskIds), expiresAt(options)));
   }
 
   async getGroup(groupId: string): Promise<string[] | null> {
@@ -247,7 +248,7 @@ export class SqliteBackend implements ResultBackend {
       | undefined;
     if (!row) return null;
     if (row.expires_at !== null && row.expires_at <= Date.now()) {
-      file.run(() => st.forgetGroup.run(groupId));
+      await file.write(() => st.forgetGroup.run(groupId));
       return null;
     }
     return JSON.parse(row.task_ids) as string[];
@@ -259,14 +260,15 @@ export class SqliteBackend implements ResultBackend {
     if (now - this.#lastSweep < SWEEP_EVERY_MS) return;
     this.#lastSweep = now;
     const { file, st } = this.#open();
-    try {
-      file.run(() => {
-        st.expired.run(now, SWEEP_LIMIT);
-        st.expiredGroups.run(now, SWEEP_LIMIT);
+    const sweep = file.db.transaction(() => {
+      st.expired.run(now, SWEEP_LIMIT);
+      st.expiredGroups.run(now, SWEEP_LIMIT);
+    });
+    file
+      .write(() => sweep.immediate())
+      .catch(() => {
+        // Only housekeeping: expired rows already read as missing; the next sweep tries again.
       });
-    } catch {
-      // Only housekeeping: expired rows already read as missing; the next sweep tries again.
-    }
   }
 
   async close(): Promise<void> {

@@ -139,6 +139,8 @@ function canonical(path: string): string {
   }
 }
 
+/** Longest wait for a lock inside SQLite (event loop blocked); see write(). */
+const SYNC_BUSY_MS = 10;
 /** Fallback poll period while the -wal watch is trusted (it only guards against a missed event). */
 const TRUSTED_WATCH_POLL_MS = 1000;
 /** How long the -wal watch stays open after the last waiter left (so a consumer loop does not churn it). */
@@ -180,12 +182,37 @@ export class SqliteFile {
       // Keep the -wal file from growing without bound after bursts (it is truncated on checkpoint).
       db.pragma('journal_size_limit = 67108864');
       migrate(db, path);
+      // Migrations could wait the whole busy_timeout; from now on long waits happen in write().
+      db.pragma(`busy_timeout = ${Math.min(SYNC_BUSY_MS, options.busyTimeout)}`);
       this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     } catch (err) {
       db?.close();
       throw translateError(err, path, true, options.busyTimeout);
     }
     this.db = db;
+  }
+
+  /**
+   * Run a write transaction `fn` (it must be safe to run again: a transaction that failed to start or
+   * rolled back). SQLite's own busy handler sleeps with the event loop blocked, in steps growing to
+   * 100 ms, so it only gets `SYNC_BUSY_MS`; beyond that the lock is retried here every 1–16 ms without
+   * blocking, until `busyTimeout`. Under contention between processes this keeps every event loop
+   * responsive and hands the lock over within a millisecond or two of its release.
+   */
+  async write<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + this.busyTimeout;
+    let delay = 1;
+    for (;;) {
+      try {
+        return fn();
+      } catch (err) {
+        const code = String((err as { code?: unknown }).code ?? '');
+        const busy = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+        if (!busy || Date.now() >= deadline) throw translateError(err, this.path, false, this.busyTimeout);
+        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+        delay = Math.min(delay * 2, 16);
+      }
+    }
   }
 
   /** Run `fn`, translating driver errors (the connection is already open). */

@@ -214,7 +214,8 @@ export class SqliteStore implements VirtualStore {
     const { file, tx } = this.#open();
     for (let i = 0; i < items.length; i += WRITE_CHUNK) {
       if (i > 0) await new Promise((r) => setImmediate(r)); // let the others in between chunks
-      file.run(() => tx.insert.immediate(items.slice(i, i + WRITE_CHUNK), Date.now()));
+      const chunk = items.slice(i, i + WRITE_CHUNK);
+      await file.write(() => tx.insert.immediate(chunk, Date.now()));
       file.notifyLocal();
     }
   }
@@ -227,20 +228,20 @@ export class SqliteStore implements VirtualStore {
       if (signal.aborted || this.#file !== file) return [];
       // Read the change counter before looking, so a commit made after the look wakes the wait below.
       const since = file.dataVersion();
-      this.#maybeRestore();
-      const taken = this.#takeNow(queues, max);
+      await this.#maybeRestore();
+      const taken = await this.#takeNow(queues, max);
       const left = deadline - Date.now();
       if (taken.length || left <= 0 || signal.aborted) return taken;
       await file.waitForChange(left, since, signal);
     }
   }
 
-  #takeNow(queues: readonly string[], max: number): Taken[] {
+  async #takeNow(queues: readonly string[], max: number): Promise<Taken[]> {
     const { file, st, tx } = this.#open();
     if (max <= 0) return [];
     // A plain read first: an idle consumer never takes the write lock.
     if (!file.run(() => queues.some((q) => st.hasReady.get(q)))) return [];
-    const rows = file.run(() => tx.take.immediate(queues, max, Date.now()));
+    const rows = await file.write(() => tx.take.immediate(queues, max, Date.now()));
     return rows.map((row) => {
       this.#held.add(row.id);
       return {
@@ -259,28 +260,28 @@ export class SqliteStore implements VirtualStore {
   }
 
   async ack(tags: readonly string[]): Promise<void> {
-    this.#settle('remove', tags);
+    await this.#settle('remove', tags);
   }
 
   async requeue(tags: readonly string[]): Promise<void> {
     // Back to the front of its priority level with redelivered set: the consumer gave it back (cancel,
     // reject(requeue), shutdown), so it runs next, here or in another process.
-    if (this.#settle('requeue', tags)) this.#open().file.notifyLocal();
+    if (await this.#settle('requeue', tags)) this.#open().file.notifyLocal();
   }
 
   async discard(tags: readonly string[]): Promise<void> {
     // Rejected without requeue: there is no dead-letter queue in this store, so the message is deleted.
-    this.#settle('remove', tags);
+    await this.#settle('remove', tags);
   }
 
-  #settle(kind: 'remove' | 'requeue', tags: readonly string[]): number {
+  async #settle(kind: 'remove' | 'requeue', tags: readonly string[]): Promise<number> {
     if (!tags.length) return 0;
     const { file, tx } = this.#open();
     const ids = tags.map(Number);
     let n = 0;
     for (let i = 0; i < ids.length; i += WRITE_CHUNK) {
       const chunk = ids.slice(i, i + WRITE_CHUNK);
-      n += file.run(() => tx.settle.immediate(kind, chunk));
+      n += await file.write(() => tx.settle.immediate(kind, chunk));
       for (const id of chunk) this.#held.delete(id);
     }
     return n;
@@ -288,7 +289,7 @@ export class SqliteStore implements VirtualStore {
 
   async purge(queue: string): Promise<number> {
     const { file, st } = this.#open();
-    return file.run(() => st.purge.run(queue).changes);
+    return file.write(() => st.purge.run(queue).changes);
   }
 
   async size(queue: string): Promise<number> {
@@ -311,17 +312,18 @@ export class SqliteStore implements VirtualStore {
     // A tick much later than planned means this process was frozen or its event loop stalled.
     if (now - this.#lastTick > 2 * this.#heartbeatMs) this.#resumedAt = now;
     this.#lastTick = now;
-    if (!this.#held.size || !this.#file || !this.#st) return;
-    try {
-      this.#st.beat.run(this.#owner, HOST, process.pid, now);
-    } catch {
-      // Busy or failing file: the next beat retries; a whole visibility timeout of failures is needed
-      // before anyone restores these messages.
-    }
+    const [file, st] = [this.#file, this.#st];
+    if (!this.#held.size || !file || !st) return;
+    file
+      .write(() => st.beat.run(this.#owner, HOST, process.pid, now))
+      .catch(() => {
+        // Busy or failing file: the next beat retries; a whole visibility timeout of failures is needed
+        // before anyone restores these messages.
+      });
   }
 
   /** Return the messages of owners silent for the visibility timeout to their queues. */
-  #maybeRestore(): void {
+  async #maybeRestore(): Promise<void> {
     const now = Date.now();
     if (now - this.#lastRestore < this.#restoreEveryMs) return;
     this.#lastRestore = now;
@@ -334,7 +336,7 @@ export class SqliteStore implements VirtualStore {
     this.#scans++;
     const stale = file.run(() => st.staleOwner.get(cutoff, this.#owner) || st.orphan.get(cutoff));
     if (!stale) return;
-    const n = file.run(() => tx.restore.immediate(cutoff));
+    const n = await file.write(() => tx.restore.immediate(cutoff));
     this.#restored += n;
     if (n > 0) file.notifyLocal();
   }
@@ -349,7 +351,8 @@ export class SqliteStore implements VirtualStore {
     try {
       // Like a closed AMQP channel: whatever this connection still holds goes back to its queue.
       await this.requeue([...this.#held].map(String));
-      file.run(() => this.#st?.dropOwner.run(this.#owner));
+      const st = this.#st;
+      if (st) await file.write(() => st.dropOwner.run(this.#owner));
     } finally {
       this.#file = null;
       this.#st = null;

@@ -14,6 +14,7 @@
  * | URL                | `sqlite://./celeriac.db`, `sqlite://name.db` (relative to the working directory), `sqlite:///abs/path.db`, `sqlite://~/x.db` |
  * | URL options        | `?visibility_timeout=600&busy_timeout=5000&polling_interval=0.05&synchronous=normal` (see options.ts) |
  * | file               | WAL mode, schema versioned by migrations (schema.ts); local disks only (WAL needs shared memory, so no NFS/SMB) |
+ * | writes             | publishes of one tick go in one transaction (500 rows at most per transaction); take, ack and requeue are batched by the consume loop; a busy write lock is waited for without blocking the event loop (SqliteFile.write) |
  *
  * Visibility timeout, and why a live worker never loses a message: every connection that holds messages
  * writes a heartbeat to `owners` every `min(visibility_timeout / 4, 30 s)`; a message is restored only
@@ -205,6 +206,7 @@ export class SqliteStore implements VirtualStore {
     return { file: this.#file, st: this.#st, tx: this.#tx };
   }
 
+  /** Resolves once the items are committed; on failure some earlier chunks may be in (at-least-once). */
   put(items: ReadonlyArray<Item>): Promise<void> {
     this.#open();
     return this.#puts.add(items);

@@ -352,6 +352,11 @@ export class RedisStore implements VirtualStore {
     }
   }
 
+  /** False once another consumer restored this delivery after we lost its lease. */
+  isValid(tag: string): boolean {
+    return !this.#lost.has(tag);
+  }
+
   /** Forget tags locally; returns those still ours (a lost lease belongs to whoever took it next). */
   #release(tags: readonly string[]): string[] {
     const mine: string[] = [];

@@ -12,6 +12,9 @@ const loaders = new Map<string, () => Promise<BrokerFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBroker],
   ['redis', async () => (await import('./redis/index.js')).createRedisBroker],
   ['rediss', async () => (await import('./redis/index.js')).createRedisBroker],
+  ['sqlite', async () => (await import('./sqlite/index.js')).createSqliteBroker],
+  ['amqp', async () => (await import('./amqp/index.js')).createAmqpBroker],
+  ['amqps', async () => (await import('./amqp/index.js')).createAmqpBroker],
 ]);
 
 /** Register a broker adapter for a URL scheme (without the colon). */

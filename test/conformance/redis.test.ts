@@ -26,7 +26,8 @@ backendConformance(
   async () => {
     const prefix = `${uniq('cr')}:`;
     return {
-      create: async () => createRedisBackend(new URL('redis://127.0.0.1:6379/0'), { globalKeyprefix: prefix }),
+      create: async () =>
+        createRedisBackend(new URL('redis://127.0.0.1:6379/0'), { globalKeyprefix: prefix }),
       cleanup: () => deletePrefix(prefix),
     };
   },

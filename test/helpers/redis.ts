@@ -25,7 +25,13 @@ export async function deletePrefix(prefix: string, db = 0, port = REDIS_PORT): P
   try {
     let cursor = '0';
     do {
-      const [next, keys] = await c.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+      const [next, keys] = await c.scan(
+        cursor,
+        'MATCH',
+        `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`,
+        'COUNT',
+        1000,
+      );
       cursor = next;
       if (keys.length) await c.del(...keys);
     } while (cursor !== '0');
@@ -50,23 +56,50 @@ export function freePort(): Promise<number> {
 export class PrivateRedis {
   readonly port: number;
   readonly #dir: string;
+  readonly #args: string[];
   #proc: ChildProcess | null = null;
 
-  private constructor(port: number) {
+  private constructor(port: number, args: string[]) {
     this.port = port;
+    this.#args = args;
     this.#dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
   }
 
-  static async start(): Promise<PrivateRedis> {
-    const r = new PrivateRedis(await freePort());
+  /**
+   * Start a server on a free port. `options.tls` serves TLS only (on that port) with the given
+   * certificate files; `options.args` adds redis-server options (e.g. `--requirepass`).
+   */
+  static async start(
+    options: { args?: string[]; tls?: { cert: string; key: string } } = {},
+  ): Promise<PrivateRedis> {
+    const port = await freePort();
+    const listen = options.tls
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          options.tls.cert,
+          '--tls-key-file',
+          options.tls.key,
+          '--tls-auth-clients',
+          'no',
+        ]
+      : ['--port', String(port)];
+    const r = new PrivateRedis(port, [...listen, ...(options.args ?? [])]);
     await r.start();
     return r;
+  }
+
+  get dir(): string {
+    return this.#dir;
   }
 
   async start(): Promise<void> {
     this.#proc = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir],
+      ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir, ...this.#args],
       { stdio: 'ignore' },
     );
     const deadline = Date.now() + 10_000;

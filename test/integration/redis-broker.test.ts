@@ -292,6 +292,43 @@ describe.skipIf(skipRedis)('redis broker: kombu layout and semantics', () => {
     await stolen[0]?.ack();
   });
 
+  it('detects a lost lease: the delivery turns invalid and its ack leaves the new holder alone', async () => {
+    const prefix = `${uniq('lost')}:`;
+    prefixes.push(prefix);
+    const a = broker({ globalKeyprefix: prefix, visibilityTimeout: 60 });
+    const other = broker({ globalKeyprefix: prefix, visibilityTimeout: 60 });
+    await a.b.connect();
+    await other.b.connect();
+    const q = uniq('lostq');
+    await a.b.publish(q, task(1));
+    const held: Delivery[] = [];
+    await a.b.consume([q], (d) => held.push(d), { prefetch: 1 });
+    await waitUntil(() => held.length === 1, 10_000, 'A takes the message');
+    const tag = (await raw.hkeys(`${prefix}unacked`))[0] as string;
+    // As if A had been cut off past the timeout: someone restored the message (same tag) meanwhile.
+    const entry = JSON.parse((await raw.hget(`${prefix}unacked`, tag)) as string);
+    await raw
+      .multi()
+      .hdel(`${prefix}unacked`, tag)
+      .zrem(`${prefix}unacked_index`, tag)
+      .rpush(`${prefix}${q}`, JSON.stringify(entry[0]))
+      .exec();
+    const lost: string[][] = [];
+    a.store.onLeaseLost = (tags) => lost.push(tags);
+    a.store.onError = () => {};
+    expect(held[0]?.valid).toBe(true);
+    await a.store.renewLeases();
+    expect(lost).toEqual([[tag]]);
+    expect(held[0]?.valid).toBe(false);
+    const again: Delivery[] = [];
+    await other.b.consume([q], (d) => again.push(d), { prefetch: 1 });
+    await waitUntil(() => again.length === 1, 10_000, 'the other consumer takes it');
+    await held[0]?.ack(); // must not delete the other consumer's entry (same tag)
+    expect(await raw.hexists(`${prefix}unacked`, tag)).toBe(1);
+    await again[0]?.ack();
+    expect(await raw.hexists(`${prefix}unacked`, tag)).toBe(0);
+  });
+
   it('cancels a consumer blocked in BRPOP without waiting out the wait', async () => {
     const { b } = prefixed();
     await b.connect();

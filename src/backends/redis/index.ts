@@ -91,8 +91,9 @@ export class RedisBackend implements ResultBackend {
 
   async connect(): Promise<void> {
     if (this.#cmd) return;
-    this.#cmd = newClient(await loadIoredis(this.transport), this.#target, 'command', this.options);
-    await connectClient(this.#cmd, this.#target, 'result backend');
+    const cmd = newClient(await loadIoredis(this.transport), this.#target, 'command', this.options);
+    await connectClient(cmd, this.#target, 'result backend');
+    this.#cmd = cmd;
   }
 
   async store(meta: ResultMeta, options: StoreOptions): Promise<void> {
@@ -368,7 +369,15 @@ async function execOrThrow(
 
 export function createRedisBackend(url: URL, options: Record<string, unknown> = {}): RedisBackend {
   const target = parseRedisUrl(url);
-  const ignore = new Set(['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile']);
+  // TLS options belong to the connection; brokerUrl and oid are context the app gives every backend.
+  const ignore = new Set([
+    'ssl_cert_reqs',
+    'ssl_ca_certs',
+    'ssl_certfile',
+    'ssl_keyfile',
+    'brokerUrl',
+    'oid',
+  ]);
   const o = resolveOptions('Redis result backend', redisBackendDefaults, target.query, options, ignore);
   return new RedisBackend(target, o, url.protocol.replace(/:$/, ''));
 }

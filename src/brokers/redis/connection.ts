@@ -182,9 +182,17 @@ export function newClient(
   return client;
 }
 
-/** Connect and wait until ready; a failure becomes a retryable BrokerError naming the target. */
+/**
+ * Connect and wait until ready. On failure the client is shut down (no reconnect loop left behind) and
+ * the error becomes a BrokerError naming the target and the server's or socket's own reason.
+ */
 export async function connectClient(client: Redis, target: RedisTarget, what: string): Promise<void> {
   if (client.status === 'ready') return;
+  let last: Error | undefined;
+  const remember = (err: Error) => {
+    last = err;
+  };
+  client.on('error', remember);
   try {
     if (client.status === 'wait') await client.connect();
     else
@@ -193,10 +201,14 @@ export async function connectClient(client: Redis, target: RedisTarget, what: st
         client.once('end', () => reject(new Error('connection ended')));
       });
   } catch (err) {
+    client.disconnect();
+    const cause = last ?? err;
     throw new BrokerError(
-      `Cannot connect the ${what} to Redis at ${target.host}:${target.port}/${target.db}: ${(err as Error).message}`,
-      { retryable: isRetryable(err), cause: err },
+      `Cannot connect the ${what} to Redis at ${target.host}:${target.port}/${target.db}: ${(cause as Error).message}`,
+      { retryable: isRetryable(cause), cause },
     );
+  } finally {
+    client.off('error', remember);
   }
 }
 
@@ -208,7 +220,10 @@ export async function connectClient(client: Redis, target: RedisTarget, what: st
 export function isRetryable(err: unknown): boolean {
   const e = err as NodeJS.ErrnoException & { name?: string };
   const msg = String(e?.message ?? '');
-  if (/NOAUTH|WRONGPASS|WRONGTYPE|ERR Error running script|invalid password/i.test(msg)) return false;
+  if (
+    /NOAUTH|WRONGPASS|WRONGTYPE|ERR Error running script|invalid password|certificate|SSL routines/i.test(msg)
+  )
+    return false;
   return (
     e?.name === 'MaxRetriesPerRequestError' ||
     /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|LOADING|READONLY|MASTERDOWN|TRYAGAIN|connection ended|write after end/i.test(

@@ -85,8 +85,9 @@ export class RedisStore implements VirtualStore {
   async connect(): Promise<void> {
     if (this.#cmd) return;
     const Ctor = await loadIoredis(this.transport);
-    this.#cmd = newClient(Ctor, this.#target, 'command', this.options);
-    await connectClient(this.#cmd, this.#target, 'broker');
+    const cmd = newClient(Ctor, this.#target, 'command', this.options);
+    await connectClient(cmd, this.#target, 'broker');
+    this.#cmd = cmd;
   }
 
   /** A new connection of the given role to the same server (fanout subscribers use it). */
@@ -349,6 +350,11 @@ export class RedisStore implements VirtualStore {
     } catch (err) {
       throw brokerError('requeue', err);
     }
+  }
+
+  /** False once another consumer restored this delivery after we lost its lease. */
+  isValid(tag: string): boolean {
+    return !this.#lost.has(tag);
   }
 
   /** Forget tags locally; returns those still ours (a lost lease belongs to whoever took it next). */

@@ -5,7 +5,10 @@
  *    (`workerDeadLetterQueue`) with the reason, and keep serving;
  *  - hold ETA tasks in one timer heap (raising the prefetch window meanwhile, as Celery does) and
  *    rate-limited tasks until a token is free;
- *  - start jobs only while the pool has a free slot;
+ *  - pick the pool of each task (a mixed worker has a CPU pool beside the main one: tasks declared
+ *    `{ pool: 'cpu' }` and messages from its queues go there); each pool has its own ready queue and
+ *    gets jobs only while it has a free slot;
+ *  - tell the blocking monitor which tasks run on the event loop;
  *  - settle: store the result, publish retries and callbacks, then ack/reject by Celery's rules.
  */
 import type { Celeriac } from '../app/celeriac.js';
@@ -17,16 +20,24 @@ import { pyRepr } from '../protocol/repr.js';
 import { buildMeta, type ExcInfo, type MetaExtras, serializeError } from '../protocol/result.js';
 import type { AnyTask } from '../task/task.js';
 import { Deque } from '../util/deque.js';
+import type { LoopMonitor } from './blocking.js';
 import type { Outcome } from './executor.js';
 import type { Logger } from './log.js';
 import type { Pool } from './pools/pool.js';
 import { parseRate, TokenBucket } from './ratelimit.js';
 import { TimerHeap } from './timers.js';
 
+/** One pool and the reservations waiting for a slot in it. */
+interface Lane {
+  pool: Pool;
+  ready: Deque<Reservation>;
+}
+
 interface Reservation {
   delivery: Delivery;
   request: TaskRequest;
   task: AnyTask;
+  lane: Lane;
   acksLate: boolean;
   /** Set when a cold shutdown gave the message up: its outcome is ignored. */
   abandoned?: boolean;
@@ -37,6 +48,11 @@ export interface DispatcherDeps {
   broker: Broker;
   backend: ResultBackend | null;
   pool: Pool;
+  /** Mixed worker: the pool for CPU-bound tasks (`{ pool: 'cpu' }`) and for messages from `cpuQueues`. */
+  cpuPool?: Pool | null;
+  cpuQueues?: readonly string[];
+  /** Told which tasks run on the event loop, to name them when it blocks. */
+  monitor?: LoopMonitor | null;
   logger: Logger;
   hostname: string;
   prefetch: number;
@@ -48,7 +64,10 @@ export interface DispatcherDeps {
 export class Dispatcher {
   readonly prefetch: number;
   readonly #d: DispatcherDeps;
-  readonly #ready = new Deque<Reservation>();
+  readonly #main: Lane;
+  readonly #cpu: Lane | null;
+  readonly #cpuQueues: ReadonlySet<string>;
+  readonly #warnedNoCpu = new Set<string>();
   readonly #eta: TimerHeap<Reservation>;
   readonly #rateWait: TimerHeap<Reservation>;
   readonly #buckets = new Map<string, TokenBucket | null>();
@@ -62,6 +81,9 @@ export class Dispatcher {
   constructor(deps: DispatcherDeps) {
     this.#d = deps;
     this.prefetch = deps.prefetch;
+    this.#main = { pool: deps.pool, ready: new Deque() };
+    this.#cpu = deps.cpuPool ? { pool: deps.cpuPool, ready: new Deque() } : null;
+    this.#cpuQueues = new Set(deps.cpuQueues ?? []);
     this.#eta = new TimerHeap((r) => {
       this.#adjustPrefetch();
       this.#admit(r);
@@ -73,9 +95,20 @@ export class Dispatcher {
     return {
       total: { ...this.#total },
       active: this.#running.size,
-      reserved: this.#ready.length + this.#rateWait.size,
+      reserved: this.#main.ready.length + (this.#cpu?.ready.length ?? 0) + this.#rateWait.size,
       scheduled: this.#eta.size,
     };
+  }
+
+  /** Reservations waiting for a slot of `pool` (the autoscaler's measure of load). */
+  waiting(pool: Pool): number {
+    return pool === this.#cpu?.pool ? this.#cpu.ready.length : this.#main.ready.length;
+  }
+
+  /** Hand out free slots now (after a pool grew). */
+  poke(): void {
+    this.#pump(this.#main);
+    if (this.#cpu) this.#pump(this.#cpu);
   }
 
   /** Ids of tasks that must not run (remote control revoke). */
@@ -129,6 +162,7 @@ export class Dispatcher {
       delivery,
       request: req,
       task,
+      lane: this.#laneFor(task, delivery.queue),
       acksLate: task.options.acksLate ?? app.conf.taskAcksLate,
     };
     if (this.#revokedOrExpired(r)) return;
@@ -139,6 +173,19 @@ export class Dispatcher {
       return;
     }
     this.#admit(r);
+  }
+
+  #laneFor(task: AnyTask, queue: string): Lane {
+    const cpu = task.options.pool === 'cpu';
+    if (this.#cpu && (cpu || this.#cpuQueues.has(queue))) return this.#cpu;
+    if (cpu && this.#main.pool.onLoop && !this.#warnedNoCpu.has(task.name)) {
+      this.#warnedNoCpu.add(task.name);
+      this.#d.logger.log(
+        'warn',
+        `Task ${task.name} is declared { pool: 'cpu' } but this worker has no CPU pool: it runs on the event loop (start the worker with --cpu-pool prefork:N)`,
+      );
+    }
+    return this.#main;
   }
 
   #adjustPrefetch(): void {
@@ -159,8 +206,8 @@ export class Dispatcher {
         return;
       }
     }
-    this.#ready.push(r);
-    this.#pump();
+    r.lane.ready.push(r);
+    this.#pump(r.lane);
   }
 
   #bucket(task: AnyTask): TokenBucket | null {
@@ -173,19 +220,21 @@ export class Dispatcher {
     return b;
   }
 
-  #pump(): void {
-    const pool = this.#d.pool;
-    while (pool.active < pool.concurrency && this.#ready.length > 0) {
-      const r = this.#ready.shift() as Reservation;
+  #pump(lane: Lane): void {
+    const { pool, ready } = lane;
+    while (pool.active < pool.concurrency && ready.length > 0) {
+      const r = ready.shift() as Reservation;
       if (this.#revokedOrExpired(r)) continue;
       this.#start(r);
     }
   }
 
   #start(r: Reservation): void {
-    const { app, pool } = this.#d;
+    const { app, monitor } = this.#d;
+    const { pool } = r.lane;
     const req = r.request;
     this.#running.add(r);
+    const onLoop = monitor && pool.onLoop ? monitor.begin(req.name, req.id) : null;
     const hard = req.timeLimit[0] ?? r.task.options.timeLimit ?? this.#d.timeLimit ?? app.conf.taskTimeLimit;
     const soft =
       req.timeLimit[1] ?? r.task.options.softTimeLimit ?? this.#d.softTimeLimit ?? app.conf.taskSoftTimeLimit;
@@ -194,11 +243,13 @@ export class Dispatcher {
         request: req,
         hardLimit: hard,
         softLimit: soft,
-        onStart: () => {
+        onStart: (info) => {
           // Default (acks early): the message is acked when the task starts, as Celery does.
           if (!r.acksLate) this.#track(r.delivery.ack());
           if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
-            this.#track(this.#store(r, 'STARTED', { pid: process.pid, hostname: this.#d.hostname }, null));
+            this.#track(
+              this.#store(r, 'STARTED', { pid: info?.pid ?? process.pid, hostname: this.#d.hostname }, null),
+            );
           }
         },
         updateState: (state, meta) => this.#store(r, state, meta, null),
@@ -208,8 +259,9 @@ export class Dispatcher {
         (err: unknown) => this.#d.logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`),
       )
       .finally(() => {
+        if (onLoop) monitor?.end(onLoop);
         this.#running.delete(r);
-        this.#pump();
+        this.#pump(r.lane);
         this.#checkDrained();
       });
   }
@@ -416,14 +468,17 @@ export class Dispatcher {
   async releaseWaiting(): Promise<void> {
     this.#closing = true;
     const waiting: Reservation[] = [...this.#eta.drain(), ...this.#rateWait.drain()];
-    while (this.#ready.length) waiting.push(this.#ready.shift() as Reservation);
+    for (const lane of [this.#main, this.#cpu]) {
+      while (lane?.ready.length) waiting.push(lane.ready.shift() as Reservation);
+    }
     await Promise.all(waiting.map((r) => r.delivery.reject(true)));
   }
 
   /** Cold: abort running tasks; requeue those not acked yet (acksLate), report the others as lost. */
   goCold(reason: Error): void {
     this.#closing = true;
-    this.#d.pool.terminateAll(reason);
+    this.#main.pool.terminateAll(reason);
+    this.#cpu?.pool.terminateAll(reason);
     for (const r of this.#running) {
       if (r.abandoned) continue;
       r.abandoned = true;

@@ -284,6 +284,16 @@ export class Dispatcher {
           await this.#followUp(r, outcome.value);
           return void (await r.delivery.ack());
         case 'failure': {
+          const lost = r.acksLate && outcome.reason === 'worker-lost';
+          if (lost && (r.task.options.rejectOnWorkerLost ?? app.conf.taskRejectOnWorkerLost)) {
+            // acksLate + rejectOnWorkerLost: requeue for another try (at-least-once, may loop on a poison
+            // task), and store no FAILURE: the task is not over (Celery marks failure only when not requeued).
+            logger.log(
+              'warn',
+              `Task ${req.name}[${req.id}] lost its process (${excRepr(outcome.exc)}); requeued (acksLate + rejectOnWorkerLost)`,
+            );
+            return void (await r.delivery.reject(true));
+          }
           logger.log(
             'error',
             `Task ${req.name}[${req.id}] raised unexpected: ${excRepr(outcome.exc)}${outcome.traceback ? `\n${outcome.traceback}` : ''}`,
@@ -292,11 +302,8 @@ export class Dispatcher {
           for (const eb of req.embed.errbacks ?? [])
             await app.applySignature(eb, [req.id], { parentId: req.id, rootId: req.rootId });
           if (!r.acksLate) return void (await r.delivery.ack());
-          if (outcome.reason === 'worker-lost') {
-            // acksLate + rejectOnWorkerLost: requeue for another try (at-least-once, may loop on a poison task).
-            const requeue = r.task.options.rejectOnWorkerLost ?? app.conf.taskRejectOnWorkerLost;
-            return void (await (requeue ? r.delivery.reject(true) : r.delivery.ack()));
-          }
+          // acksLate, lost without rejectOnWorkerLost: the task is over, as a failure.
+          if (lost) return void (await r.delivery.ack());
           // acksLate failure or timeout: ack by default (Celery's acks_on_failure_or_timeout); else reject
           // (a timed-out task goes back to the queue, a failed one does not).
           if (app.conf.taskAcksOnFailureOrTimeout) return void (await r.delivery.ack());

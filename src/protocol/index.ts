@@ -12,7 +12,7 @@ export type {
 } from './message.js';
 export { buildTaskMessage, parseTaskMessage } from './message.js';
 export { uuid, uuid3Oid } from './oid.js';
-export { argsRepr, kwargsRepr, pyRepr } from './repr.js';
+export { argsRepr, kwargsRepr, pyRepr, safeRepr } from './repr.js';
 export type { ExcInfo, MetaExtras, ResultMeta, State } from './result.js';
 export {
   buildMeta,

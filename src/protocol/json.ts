@@ -62,8 +62,11 @@ export function parseIsoDate(text: string): Date {
   return d;
 }
 
-/** Format as Python's `datetime.isoformat()` of an aware UTC datetime: `2026-11-23T23:08:07.278000+00:00`. */
+/**
+ * Format as Python's `datetime.isoformat()` of an aware UTC datetime: `2026-11-23T23:08:07.278000+00:00`.
+ * Like Python, a whole second has no fraction at all: `2030-01-02T03:04:05+00:00` (captured from Celery 5.2).
+ */
 export function toIsoUtc(d: Date): string {
   const s = d.toISOString(); // 2026-11-23T23:08:07.278Z
-  return `${s.slice(0, -1)}000+00:00`;
+  return d.getUTCMilliseconds() === 0 ? `${s.slice(0, -5)}+00:00` : `${s.slice(0, -1)}000+00:00`;
 }

@@ -141,7 +141,6 @@ export function buildTaskMessage(spec: TaskMessageSpec): WireMessage {
       args: spec.args,
       kwargs: spec.kwargs,
       group: spec.group ?? null,
-      taskset: spec.group ?? null,
       group_index: spec.groupIndex ?? null,
       retries: spec.retries ?? 0,
       eta,
@@ -150,6 +149,7 @@ export function buildTaskMessage(spec: TaskMessageSpec): WireMessage {
       callbacks: embed.callbacks,
       errbacks: embed.errbacks,
       timelimit: timeLimit,
+      taskset: spec.group ?? null,
       chord: embed.chord,
     };
   }
@@ -159,15 +159,16 @@ export function buildTaskMessage(spec: TaskMessageSpec): WireMessage {
     body = compress(body, header);
     headers.compression = header;
   }
+  // Key order as kombu writes them (Celery 5.2 capture): expiration comes before priority.
   const properties: WireProperties = {
     correlation_id: spec.id,
     reply_to: spec.replyTo,
     delivery_mode: 2,
-    priority: spec.priority ?? 0,
   };
   if (spec.expires) {
     properties.expiration = String(Math.max(0, spec.expires.getTime() - spec.now.getTime()));
   }
+  properties.priority = spec.priority ?? 0;
   return {
     body,
     contentType: serializer.contentType,

@@ -45,6 +45,11 @@ export interface ResultMeta {
 }
 
 export interface MetaExtras {
+  /**
+   * Result tuples of the tasks sent from inside this task, `[[id, parent_tuple_or_null], null]` each.
+   * Celery counts a retry's re-sent message too: a RETRY meta lists its own id (captured from Celery 5.2).
+   */
+  children?: unknown[];
   groupId?: string | null;
   parentId?: string | null;
   extended?: {
@@ -69,12 +74,21 @@ export function buildMeta(
     status,
     result,
     traceback,
-    children: [],
+    children: extras.children ?? [],
     date_done: READY_STATES.has(status) ? toIsoUtc(now) : null,
   } as unknown as ResultMeta;
   if (extras.groupId) meta.group_id = extras.groupId;
   if (extras.parentId) meta.parent_id = extras.parentId;
-  if (extras.extended) Object.assign(meta, extras.extended);
+  const x = extras.extended;
+  if (x) {
+    // Fixed order whatever the caller's object order: name, args, kwargs, worker, retries, queue.
+    meta.name = x.name;
+    meta.args = x.args;
+    meta.kwargs = x.kwargs;
+    meta.worker = x.worker;
+    meta.retries = x.retries;
+    meta.queue = x.queue;
+  }
   meta.task_id = taskId; // Celery writes task_id last
   return meta;
 }

@@ -15,6 +15,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Celeriac } from '../../app/celeriac.js';
 import { loadApp } from '../../cli/load.js';
 import { SoftTimeLimitExceeded } from '../../errors.js';
+import { LazyAbort } from '../../util/lazy-abort.js';
 import { executeTask, failure, type Outcome } from '../executor.js';
 import type { ChildInit, FromChild, ToChild } from './ipc.js';
 
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
   };
 
   const run = async (seq: number, msg: Extract<ToChild, { type: 'run' }>): Promise<void> => {
-    const controller = new AbortController();
+    const controller = new LazyAbort();
     const soft =
       msg.softLimit !== null
         ? setTimeout(
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
         : null;
     let outcome: Outcome = await executeTask(app, msg.request, {
       hostname: init.hostname,
-      signal: controller.signal,
+      abort: controller,
       updateState: (state, meta) =>
         new Promise<void>((resolve, reject) => {
           const call = ++calls;

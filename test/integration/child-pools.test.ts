@@ -4,7 +4,7 @@
  * Pools are driven directly, one job at a time; completion is awaited, never slept on.
  */
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Outcome } from '../../src/worker/executor.js';
 import { createLogger } from '../../src/worker/log.js';
 import type { Pool, PoolContext } from '../../src/worker/pools/pool.js';
@@ -63,6 +63,15 @@ describe.each(kinds)('$label pool: limits and failures', ({ label, create, id })
     const after = await where(pool);
     expect(after).not.toBe(before);
     expect(lines.some((l) => l.includes('Hard time limit (0.3s) exceeded for limits.spin['))).toBe(true);
+  });
+
+  it('kills a child on the hard limit even when it was running its last task before recycling', async () => {
+    const pool = await make({ maxTasksPerChild: 1 });
+    const o = await pool.run(job('limits.spin', [], { hard: 0.3 }).job);
+    expect(o).toMatchObject({ kind: 'failure', reason: 'timeout' });
+    // The spinning child goes away: only its replacement is left.
+    await vi.waitFor(() => expect(pool.stats().children).toHaveLength(1), { timeout: 10_000, interval: 50 });
+    expect(await pool.run(job('limits.where').job)).toMatchObject({ kind: 'success' });
   });
 
   it('fails a task whose child calls process.exit with WorkerLostError, and replaces the child', async () => {

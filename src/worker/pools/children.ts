@@ -409,15 +409,17 @@ export class ChildPool implements Pool {
 
   /** Take a child out of service; a replacement is made now so capacity does not dip while it leaves. */
   #retire(child: Child, how: { replace: boolean; kill: boolean }): void {
-    if (child.state === 'leaving') return;
-    const wasReady = child.state === 'ready';
-    child.state = 'leaving';
-    if (how.replace && !this.#closed) {
-      this.#counters.replaced++;
-      this.#spawn();
+    if (child.state !== 'leaving') {
+      const wasReady = child.state === 'ready';
+      child.state = 'leaving';
+      if (how.replace && !this.#closed) {
+        this.#counters.replaced++;
+        this.#spawn();
+      }
+      if (!how.kill && wasReady && child.jobs.size === 0) child.handle.send({ type: 'shutdown' });
     }
+    // Even a child already leaving (its last task before recycling) is killed on a hard time limit.
     if (how.kill) child.handle.kill();
-    else if (wasReady && child.jobs.size === 0) child.handle.send({ type: 'shutdown' });
   }
 
   #finish(r: Running | Waiting, outcome: Outcome): void {

@@ -51,7 +51,9 @@ export const processSpawner: Spawner = {
       events.exit(how);
     };
     child.on('message', (m) => events.message(m as FromChild));
-    child.on('exit', (code, signal) => exit(signal ? `signal ${signal}` : `exitcode ${code}`));
+    // 'close', not 'exit': it comes after the IPC channel is drained, so an outcome the child sent just
+    // before dying is not reported as lost.
+    child.on('close', (code, signal) => exit(signal ? `signal ${signal}` : `exitcode ${code}`));
     // 'error' without 'exit' means it never started (EAGAIN, ENOMEM); send errors are followed by 'exit'.
     child.on('error', (err) => {
       if (child.pid === undefined) exit(`spawn failed: ${err.message}`);

@@ -4,7 +4,7 @@
  * mixed worker (`async -c 1000 --cpu-pool prefork:2`, hashing declared `{ pool: 'cpu' }`). In-process
  * memory broker and backend, so the numbers are the pools', not a broker's.
  *
- *   npx tsx bench/pools.ts [--cpu 2000] [--io 200] [--hash-ms 20] [--io-ms 100] [--out docs/benchmarks-pools.md]
+ *   npx tsx bench/pools.ts [--cpu 1000] [--io 200] [--hash-ms 20] [--io-ms 100] [--out docs/benchmarks-pools.md]
  *
  * The tasks of a run are published in one batch (kinds interleaved) once the worker is ready. Reported
  * per run: wall time from that publish to the last result, throughput, when the last CPU task finished, and
@@ -23,7 +23,7 @@ const arg = (name: string, fallback: number) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? Number(argv[i + 1]) : fallback;
 };
-const CPU = arg('cpu', 2000);
+const CPU = arg('cpu', 1000);
 const IO = arg('io', 200);
 const HASH_MS = arg('hash-ms', 20);
 const IO_MS = arg('io-ms', 100);
@@ -66,6 +66,8 @@ interface Row {
   tasks: number;
   wall: number;
   cpuDone: number | null;
+  /** Hashing time summed over the CPU tasks, divided by the time they took: how many cores they used. */
+  parallelism: number | null;
   ioP50: number | null;
   ioP99: number | null;
 }
@@ -107,12 +109,16 @@ async function runWorkload(
   const startedWall = Date.now();
   const results: AsyncResult[] = await app.publishTasks(calls);
   let cpuDone = 0;
+  let hashing = 0;
   const ends: number[] = [];
   await Promise.all(
     results.map(async (r, i) => {
       const value = await r.get({ timeout: 600 });
       if (calls[i]?.name === 'bench.io') ends.push(value as number);
-      else cpuDone = (performance.now() - started) / 1000;
+      else {
+        cpuDone = (performance.now() - started) / 1000;
+        hashing += (value as number) / 1000;
+      }
     }),
   );
   const wall = (performance.now() - started) / 1000;
@@ -125,6 +131,7 @@ async function runWorkload(
     tasks: nCpu + nIo,
     wall,
     cpuDone: nCpu ? cpuDone : null,
+    parallelism: nCpu ? hashing / cpuDone : null,
     ioP50: nIo ? pct(lat, 0.5) : null,
     ioP99: nIo ? pct(lat, 0.99) : null,
   };
@@ -133,12 +140,12 @@ async function runWorkload(
 function table(rows: Row[]): string {
   const f = (n: number | null, d = 2) => (n === null ? '–' : n.toFixed(d));
   const lines = [
-    '| workload | pool | tasks | wall s | tasks/s | CPU tasks done s | I/O extra latency p50 ms | p99 ms |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| workload | pool | tasks | wall s | tasks/s | CPU tasks done s | cores used by CPU tasks | I/O extra latency p50 ms | p99 ms |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.workload} | ${r.pool} | ${r.tasks} | ${f(r.wall)} | ${f(r.tasks / r.wall, 0)} | ${f(r.cpuDone)} | ${f(r.ioP50, 0)} | ${f(r.ioP99, 0)} |`,
+      `| ${r.workload} | ${r.pool} | ${r.tasks} | ${f(r.wall)} | ${f(r.tasks / r.wall, 0)} | ${f(r.cpuDone)} | ${f(r.parallelism)} | ${f(r.ioP50, 0)} | ${f(r.ioP99, 0)} |`,
     );
   }
   return lines.join('\n');
@@ -174,17 +181,21 @@ ${availableParallelism()} CPUs shared with other jobs (load average ${load0.toFi
 in-process memory broker and backend; ${total.toFixed(0)} s in all.
 
 Workloads: **cpu** = ${CPU} tasks of SHA-256 hashing for ~${HASH_MS} ms each (${iterations} rounds over 1 KiB);
-**io** = ${IO} tasks that wait ${IO_MS} ms (a stand-in for an HTTP call); **cpu+io** = ${Math.round(CPU / 8)} hashing tasks and
-${IO} waiting tasks published together. The tasks of a run are published in one batch (kinds interleaved) once the worker is ready, children
-booted; times count from that publish. "I/O extra latency" is how long after the earliest possible end
-(publish + ${IO_MS} ms) a waiting task finished: the delay the pool added.
+**io** = ${IO} tasks that wait ${IO_MS} ms (a stand-in for an HTTP call); **cpu+io** = ${Math.round(CPU / 8)} hashing
+tasks and ${IO} waiting tasks together. The tasks of a run are published in one batch (kinds interleaved) once
+the worker is ready (children booted), and times count from that publish. "Cores used" is the hashing time
+summed over the CPU tasks divided by the time they took. "I/O extra latency" is how long after the earliest
+possible end (publish + ${IO_MS} ms) a waiting task finished: the delay the pool added.
 
 ${md}
 
-Reading it: the event loop (\`async\`) wins I/O by orders of magnitude (${IO} waits overlap) but runs hashing on
-one core, and while it hashes every waiting task waits too. \`prefork -c 2\` uses both cores for hashing but
-runs only two waits at a time. The mixed worker gets both: hashing on two processes, waits on the loop with
-latency close to that of the idle loop.
+Reading it: \`async\` overlaps every wait, so it finishes the I/O work about two orders of magnitude sooner
+than \`prefork -c 2\`, which runs two waits at a time. But \`async\` hashes on one core at most, and while
+it hashes, every waiting task waits too (see the cpu+io latency). \`prefork -c 2\` hashes on up to two
+cores. The mixed worker does both: it hashes in processes and waits on the loop. When every core is busy
+hashing, the worker's own loop competes with its children for CPU. A CPU pool one process smaller than
+the core count (\`prefork:1\` here) keeps I/O latency lowest. On a shared machine (see the load average),
+"cores used" shows how much CPU each pool actually got.
 `,
     );
   }

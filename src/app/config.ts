@@ -71,6 +71,11 @@ export const settingDefaults = {
    * @defaultValue 'celeriac.dead-letter'
    */
   workerDeadLetterQueue: 'celeriac.dead-letter' as string | null,
+  /**
+   * ETA tasks due further ahead than this many seconds go back to brokers that can delay messages
+   * themselves (RabbitMQ delay queues) instead of being held unacked by the worker. @defaultValue 60
+   */
+  workerEtaHandoff: 60,
   /** Seconds a warm shutdown waits for running tasks before it turns cold. @defaultValue 30 */
   workerShutdownTimeout: 30,
   /** Ignore every rate limit (saves a little per task). @defaultValue false */
@@ -109,8 +114,8 @@ export function resolveSettings(
   }
   const { broker, backend, ...rest } = input;
   const settings: Settings = { ...settingDefaults, ...(rest as Partial<Settings>) };
-  settings.brokerUrl = broker ?? rest.brokerUrl ?? env.CELERIAC_BROKER_URL ?? settingDefaults.brokerUrl;
-  settings.resultBackend = backend ?? rest.resultBackend ?? env.CELERIAC_RESULT_BACKEND ?? null;
+  settings.brokerUrl = broker ?? rest.brokerUrl ?? (env.CELERIAC_BROKER_URL || settingDefaults.brokerUrl);
+  settings.resultBackend = backend ?? rest.resultBackend ?? (env.CELERIAC_RESULT_BACKEND || null);
   if (!Number.isFinite(settings.workerPrefetchMultiplier) || settings.workerPrefetchMultiplier < 0) {
     throw new ConfigError('workerPrefetchMultiplier must be a number >= 0');
   }

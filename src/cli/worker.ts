@@ -152,11 +152,14 @@ export function addWorkerCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       await worker.start();
-      const cpu = worker.cpuPool
-        ? ` cpu-pool=${worker.cpuPool.implementation}:${worker.cpuPool.concurrency}`
-        : '';
-      process.stderr.write(
-        `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency}${cpu} queues=${worker.queues.join(',')}\n`,
-      );
+      // The worker logs "ready" at info; below that level still say once that it is up.
+      if (!worker.logger.enabled('info')) {
+        const cpu = worker.cpuPool
+          ? ` cpu-pool=${worker.cpuPool.implementation}:${worker.cpuPool.concurrency}`
+          : '';
+        process.stderr.write(
+          `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency}${cpu} queues=${worker.queues.join(',')}\n`,
+        );
+      }
     });
 }

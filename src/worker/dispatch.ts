@@ -271,36 +271,37 @@ export class Dispatcher {
       this.#pump(r.lane);
       this.#checkDrained();
     };
-    pool
-      .run({
-        request: req,
-        hardLimit: hard,
-        softLimit: soft,
-        onStart: (info) => {
-          // Default (acks early): the message is acked when the task starts, as Celery does. Not tracked
-          // one by one (hot path): the broker flushes pending acks before it closes.
-          if (!r.acksLate)
-            r.delivery
-              .ack()
-              .catch((err: Error) => logger.log('error', `ack of ${req.id} failed: ${err.message}`));
-          if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
-            this.#track(
-              this.#store(r, 'STARTED', { pid: info?.pid ?? process.pid, hostname: this.#d.hostname }, null),
-            );
-          }
-        },
-        updateState: (state, meta) => this.#store(r, state, meta, null),
-      })
-      .then(
-        (outcome) => {
-          this.#track(this.#settle(r, outcome));
-          finished();
-        },
-        (err: unknown) => {
-          logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`);
-          finished();
-        },
-      );
+    const running = pool.run({
+      request: req,
+      hardLimit: hard,
+      softLimit: soft,
+      onStart: (info) => {
+        // Default (acks early): the message is acked when the task starts, as Celery does. Not tracked
+        // one by one (hot path): the broker flushes pending acks before it closes.
+        if (!r.acksLate)
+          r.delivery
+            .ack()
+            .catch((err: Error) => logger.log('error', `ack of ${req.id} failed: ${err.message}`));
+        if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
+          this.#track(
+            this.#store(r, 'STARTED', { pid: info?.pid ?? process.pid, hostname: this.#d.hostname }, null),
+          );
+        }
+      },
+      updateState: (state, meta) => this.#store(r, state, meta, null),
+    });
+    // On the loop, run() returns at the task's first await: that much ran synchronously.
+    if (onLoop) monitor?.ran(onLoop);
+    running.then(
+      (outcome) => {
+        this.#track(this.#settle(r, outcome));
+        finished();
+      },
+      (err: unknown) => {
+        logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`);
+        finished();
+      },
+    );
   }
 
   async #settle(r: Reservation, outcome: Outcome): Promise<void> {

@@ -14,15 +14,20 @@
  * (both Date.now() on this machine, so result polling does not blur it). Every summary is checked against
  * what the feed server generated.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fmt, percentile, progress, resolveBroker } from '../lib/cli.js';
+import {
+  fmt,
+  percentile,
+  procCpuSeconds,
+  progress,
+  resolveBroker,
+  startChildWorker,
+  stopChild,
+} from '../lib/cli.js';
 import { describeFeed, startFeedServer } from './server.js';
 import { createFeedHub, type FeedResult } from './tasks.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface RunOptions {
   feeds: number;
@@ -56,68 +61,6 @@ export interface RunResult {
   firstError: string | null;
 }
 
-/** CPU seconds of a Linux process from /proc (utime + stime, in clock ticks of 1/100 s). */
-function procCpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-/** Start `celeriac worker` and resolve once it prints its ready line. */
-async function startChildWorker(o: RunOptions, queue: string): Promise<ChildProcess> {
-  const args = [
-    'bin/celeriac.js',
-    'worker',
-    '-A',
-    'examples/feedhub/tasks.ts',
-    '-P',
-    o.pool,
-    '-c',
-    String(o.concurrency),
-    '-Q',
-    queue,
-    '-b',
-    o.broker,
-    '--result-backend',
-    o.broker,
-  ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    const onData = (chunk: Buffer): void => {
-      buf += chunk.toString();
-      let nl = buf.indexOf('\n');
-      while (nl !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (/ ready: /.test(line)) {
-          if (!o.quiet) process.stderr.write(`worker: ${line}\n`);
-          resolve();
-        } else {
-          process.stderr.write(`[worker] ${line}\n`);
-        }
-        nl = buf.indexOf('\n');
-      }
-    };
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) =>
-      reject(new Error(`the worker exited with code ${code} before it was ready`)),
-    );
-  });
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM'); // warm shutdown: the CLI finishes running tasks and exits
-  await exited;
-}
-
 let runCounter = 0;
 
 /** One measured run: start a worker, enqueue `feeds` fetches in batches, wait for every result. */
@@ -130,7 +73,15 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
       ? hub.app.worker({ pool: o.pool, concurrency: o.concurrency, queues: [queue] })
       : null;
   if (worker) await worker.start();
-  else child = await startChildWorker(o, queue);
+  else
+    child = await startChildWorker({
+      app: 'examples/feedhub/tasks.ts',
+      pool: o.pool,
+      concurrency: o.concurrency,
+      queue,
+      broker: o.broker,
+      quiet: o.quiet ?? false,
+    });
   const cpu0 = worker ? process.cpuUsage() : null;
   const childCpu0 = child?.pid ? procCpuSeconds(child.pid) : null;
 

@@ -11,6 +11,7 @@ export type { ResultBackend, StoreOptions } from './backends/backend.js';
 export { registerBackend } from './backends/registry.js';
 export type { Broker, BrokerCapabilities, Consumer, Delivery } from './brokers/broker.js';
 export { registerBroker } from './brokers/registry.js';
+export { GroupResult } from './canvas/index.js';
 export {
   BrokerError,
   CeleriacError,
@@ -31,6 +32,7 @@ export {
   TimeLimitExceeded,
   WorkerLostError,
 } from './errors.js';
+export type { SignatureJson } from './protocol/message.js';
 // States and errors
 export { READY_STATES, type ResultMeta, type State, States } from './protocol/result.js';
 export { currentTask, type RetryOptions, type TaskContext } from './task/context.js';

@@ -12,6 +12,7 @@ import type { ResultBackend } from '../backends/backend.js';
 import { backendSchemes, createBackend } from '../backends/registry.js';
 import type { Broker } from '../brokers/broker.js';
 import { createBroker } from '../brokers/registry.js';
+import { applyChain, applyGroup, type GroupResult } from '../canvas/index.js';
 import { ConfigError } from '../errors.js';
 import { buildTaskMessage, type SignatureJson, type WireMessage } from '../protocol/message.js';
 import { uuid, uuid3Oid } from '../protocol/oid.js';
@@ -229,6 +230,19 @@ export class Celeriac implements TaskPublisher {
       this.#backend = null;
     });
     return this.#backend;
+  }
+
+  /** Publish signatures as a group (`task.s(...)` each); resolves to a GroupResult. */
+  group<R = unknown>(
+    sigs: readonly SignatureJson[],
+    options: { groupId?: string } = {},
+  ): Promise<GroupResult<R>> {
+    return applyGroup<R>(this, sigs, options);
+  }
+
+  /** Publish signatures as a chain; resolves to the last step's result. */
+  chain<R = unknown>(sigs: readonly SignatureJson[]): Promise<AsyncResult<R>> {
+    return applyChain<R>(this, sigs);
   }
 
   /** A worker bound to this app; call `start()` on it. */

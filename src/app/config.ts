@@ -121,9 +121,15 @@ export function resolveSettings(
 }
 
 /** Check an options object against the keys a definition owns; unknown keys fail with a did-you-mean. */
-export function checkKeys(what: string, input: object, allowed: Iterable<string>): void {
-  const set = new Set(allowed);
-  for (const key of Object.keys(input)) {
+const keySets = new WeakMap<object, Set<string>>();
+
+export function checkKeys(what: string, input: object, allowed: readonly string[]): void {
+  let set = keySets.get(allowed);
+  if (!set) {
+    set = new Set(allowed);
+    keySets.set(allowed, set);
+  }
+  for (const key in input) {
     if (!set.has(key)) throw new ConfigError(`Unknown ${what} "${key}"${hint(key, set)}`);
   }
 }

@@ -16,7 +16,7 @@ export function levenshtein(a: string, b: string): number {
 /** The closest candidate within a small distance, or null. Case-insensitive. */
 export function didYouMean(input: string, candidates: Iterable<string>): string | null {
   let best: string | null = null;
-  let bestDistance = Math.max(2, Math.floor(input.length / 3)) + 1;
+  let bestDistance = Math.max(input.length > 5 ? 3 : 2, Math.floor(input.length / 3)) + 1;
   const lower = input.toLowerCase();
   for (const c of candidates) {
     const d = levenshtein(lower, c.toLowerCase());

@@ -183,20 +183,29 @@ export class Dispatcher {
   }
 
   #start(r: Reservation): void {
-    const { app, pool } = this.#d;
+    const { app, pool, logger } = this.#d;
     const req = r.request;
     this.#running.add(r);
     const hard = req.timeLimit[0] ?? r.task.options.timeLimit ?? this.#d.timeLimit ?? app.conf.taskTimeLimit;
     const soft =
       req.timeLimit[1] ?? r.task.options.softTimeLimit ?? this.#d.softTimeLimit ?? app.conf.taskSoftTimeLimit;
+    const finished = () => {
+      this.#running.delete(r);
+      this.#pump();
+      this.#checkDrained();
+    };
     pool
       .run({
         request: req,
         hardLimit: hard,
         softLimit: soft,
         onStart: () => {
-          // Default (acks early): the message is acked when the task starts, as Celery does.
-          if (!r.acksLate) this.#track(r.delivery.ack());
+          // Default (acks early): the message is acked when the task starts, as Celery does. Not tracked
+          // one by one (hot path): the broker flushes pending acks before it closes.
+          if (!r.acksLate)
+            r.delivery
+              .ack()
+              .catch((err: Error) => logger.log('error', `ack of ${req.id} failed: ${err.message}`));
           if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
             this.#track(this.#store(r, 'STARTED', { pid: process.pid, hostname: this.#d.hostname }, null));
           }
@@ -204,14 +213,15 @@ export class Dispatcher {
         updateState: (state, meta) => this.#store(r, state, meta, null),
       })
       .then(
-        (outcome) => this.#track(this.#settle(r, outcome)),
-        (err: unknown) => this.#d.logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`),
-      )
-      .finally(() => {
-        this.#running.delete(r);
-        this.#pump();
-        this.#checkDrained();
-      });
+        (outcome) => {
+          this.#track(this.#settle(r, outcome));
+          finished();
+        },
+        (err: unknown) => {
+          logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`);
+          finished();
+        },
+      );
   }
 
   async #settle(r: Reservation, outcome: Outcome): Promise<void> {

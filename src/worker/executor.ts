@@ -14,6 +14,7 @@ import { type TaskContext, taskStorage } from '../task/context.js';
 import type { ErrorClass } from '../task/options.js';
 import { backoffDelay } from '../task/retry.js';
 import type { AnyTask } from '../task/task.js';
+import type { LazyAbort } from '../util/lazy-abort.js';
 
 export type Outcome =
   | { kind: 'success'; value: unknown; runtime: number }
@@ -37,7 +38,8 @@ export type Outcome =
 
 export interface ExecEnv {
   hostname: string;
-  signal: AbortSignal;
+  /** The task's abort handle; its signal is created only if the task reads it. */
+  abort: LazyAbort;
   updateState(state: string, meta: unknown): Promise<void>;
 }
 
@@ -104,7 +106,9 @@ export async function executeTask(reg: TaskRegistry, req: TaskRequest, env: Exec
     rootId: req.rootId,
     groupId: req.group,
     hostname: env.hostname,
-    signal: env.signal,
+    get signal() {
+      return env.abort.signal;
+    },
     retry: (o = {}) =>
       new Retry({ countdown: o.countdown ?? null, eta: o.eta ?? null, exc: o.exc, maxRetries: o.maxRetries }),
     updateState: (state, meta) => env.updateState(state, meta),

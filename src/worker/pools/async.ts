@@ -8,6 +8,7 @@
  * prefork or threads pool, where the hard limit kills the process or thread.
  */
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
+import { LazyAbort } from '../../util/lazy-abort.js';
 import { executeTask, failure, type Outcome } from '../executor.js';
 import type { Job, Pool, PoolContext, PoolStats } from './pool.js';
 
@@ -16,7 +17,7 @@ export class AsyncPool implements Pool {
   #concurrency: number;
   #active = 0;
   readonly #ctx: PoolContext;
-  readonly #running = new Set<AbortController>();
+  readonly #running = new Set<LazyAbort>();
 
   constructor(ctx: PoolContext, implementation = 'async') {
     this.#ctx = ctx;
@@ -35,12 +36,12 @@ export class AsyncPool implements Pool {
 
   run(job: Job): Promise<Outcome> {
     this.#active++;
-    const controller = new AbortController();
+    const controller = new LazyAbort();
     this.#running.add(controller);
     job.onStart();
     const task = executeTask(this.#ctx.app, job.request, {
       hostname: this.#ctx.hostname,
-      signal: controller.signal,
+      abort: controller,
       updateState: job.updateState,
     }).catch((err: unknown) => failure(err, 0));
     const done = () => {

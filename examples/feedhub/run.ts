@@ -58,6 +58,8 @@ export interface RunResult {
   verified: number;
   /** CPU seconds the worker used (user + system), when measurable. */
   workerCpuSeconds: number | null;
+  /** CPU seconds of this process (producer, result waits, feed server; plus the worker when in-process). */
+  mainCpuSeconds: number;
   firstError: string | null;
 }
 
@@ -82,9 +84,11 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
       broker: o.broker,
       quiet: o.quiet ?? false,
     });
-  const cpu0 = worker ? process.cpuUsage() : null;
+  const cpu0 = process.cpuUsage();
   const childCpu0 = child?.pid ? procCpuSeconds(child.pid) : null;
 
+  // Expected summaries, computed before the clock starts so checking costs nothing inside the window.
+  const expected = Array.from({ length: o.feeds }, (_, i) => describeFeed(i, o.items));
   const bar = o.quiet ? null : progress(`${o.pool} -c ${o.concurrency}`, o.feeds);
   const latencies: number[] = [];
   let errors = 0;
@@ -93,6 +97,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
   let lastSeen = 0;
   const waits: Promise<void>[] = [];
   let workerCpuSeconds: number | null = null;
+  let mainCpuSeconds = 0;
   const t0 = Date.now();
   try {
     for (let start = 0; start < o.feeds; start += o.batch) {
@@ -109,7 +114,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
             (res: FeedResult) => {
               lastSeen = Date.now();
               latencies.push(res.doneAt - enqueuedAt);
-              const want = describeFeed(i, o.items);
+              const want = expected[i]!;
               if (
                 res.title === want.title &&
                 res.items === want.items &&
@@ -134,17 +139,13 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
     await Promise.all(waits);
   } finally {
     bar?.done();
-    const cpu = cpu0 ? process.cpuUsage(cpu0) : null;
+    const cpu = process.cpuUsage(cpu0);
+    mainCpuSeconds = (cpu.user + cpu.system) / 1e6;
     const childCpu1 = child?.pid ? procCpuSeconds(child.pid) : null;
+    if (childCpu0 !== null && childCpu1 !== null) workerCpuSeconds = childCpu1 - childCpu0;
     if (worker) await worker.stop();
     if (child) await stopChild(child);
     await hub.app.close();
-    workerCpuSeconds =
-      cpu !== null
-        ? (cpu.user + cpu.system) / 1e6
-        : childCpu0 !== null && childCpu1 !== null
-          ? childCpu1 - childCpu0
-          : null;
   }
   latencies.sort((a, b) => a - b);
   const seconds = (lastSeen - t0) / 1000;
@@ -159,6 +160,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
     errors,
     verified,
     workerCpuSeconds,
+    mainCpuSeconds,
     firstError,
   };
 }
@@ -168,7 +170,9 @@ function report(r: RunResult): string {
     `${`-P ${r.pool} -c ${r.concurrency}`.padEnd(20)} ${String(r.feeds).padStart(5)} feeds in ${fmt(r.seconds, 2).padStart(6)} s` +
     ` = ${fmt(r.feedsPerSecond, 1).padStart(7)} feeds/s | latency p50 ${fmt(r.p50Ms).padStart(5)} ms` +
     ` p99 ${fmt(r.p99Ms).padStart(5)} ms | errors ${r.errors} | verified ${r.verified}/${r.feeds}` +
-    (r.workerCpuSeconds !== null ? ` | worker CPU ${fmt(r.workerCpuSeconds, 2)} s` : '')
+    (r.workerCpuSeconds !== null
+      ? ` | CPU: worker ${fmt(r.workerCpuSeconds, 2)} s, producer+server ${fmt(r.mainCpuSeconds, 2)} s`
+      : ` | CPU (one process) ${fmt(r.mainCpuSeconds, 2)} s`)
   );
 }
 
@@ -192,6 +196,7 @@ async function main(): Promise<void> {
   const server = await startFeedServer({
     feeds: Math.max(feeds, soloFeeds),
     latencyMs: Number(values.latency),
+    prerender: true,
   });
   const broker = await resolveBroker(values.broker, 'feedhub');
   let workerMode = values.worker === 'inproc' ? 'inproc' : ('child' as 'inproc' | 'child');

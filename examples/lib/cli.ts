@@ -138,8 +138,16 @@ export interface ChildWorkerOptions {
  */
 export async function startChildWorker(o: ChildWorkerOptions): Promise<ChildProcess> {
   const args = ['bin/celeriac.js', 'worker', '-A', o.app, '-P', o.pool, '-c', String(o.concurrency)];
-  args.push('-Q', o.queue, '-b', o.broker, '--result-backend', o.broker);
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] });
+  args.push('-Q', o.queue);
+  // The app module builds its app from the environment, as a deployed worker would.
+  const env = { ...process.env, CELERIAC_BROKER_URL: o.broker, CELERIAC_RESULT_BACKEND: o.broker };
+  // EXAMPLE_WORKER_NODE_ARGS passes flags to the worker's node (e.g. "--cpu-prof"), which NODE_OPTIONS refuses.
+  const nodeArgs = (process.env.EXAMPLE_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
   await new Promise<void>((resolve, reject) => {
     let buf = '';
     let ready = false;

@@ -29,6 +29,7 @@
  */
 import { Agent, request } from 'undici';
 import { Celeriac, type CeleriacOptions, currentTask, TaskError } from '../../src/index.js';
+import { deadline } from '../lib/deadline.js';
 import { canonical, sameSiteLinks } from './links.js';
 
 export class PageFetchError extends Error {
@@ -102,12 +103,11 @@ export const pageAgent = new Agent({ connections: 256, keepAliveTimeout: 10_000 
 
 /** Fetch one page and list its same-site links. */
 export async function fetchPage(url: string, timeoutMs: number, signal?: AbortSignal): Promise<PageResult> {
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const both = signal ? AbortSignal.any([signal, deadline]) : deadline;
+  const limit = deadline(timeoutMs, signal);
   try {
     const res = await request(url, {
       dispatcher: pageAgent,
-      signal: both,
+      signal: limit.signal,
       headers: { accept: 'text/html,*/*;q=0.5' },
     });
     if (res.statusCode >= 400) {
@@ -123,9 +123,11 @@ export async function fetchPage(url: string, timeoutMs: number, signal?: AbortSi
     return { url, status: res.statusCode, kind: 'html', links: sameSiteLinks(html, url) };
   } catch (err) {
     if (err instanceof PageFetchError) throw err;
-    if (deadline.aborted) throw new PageTimeoutError(url, timeoutMs);
+    if (limit.timedOut()) throw new PageTimeoutError(url, timeoutMs);
     if (signal?.aborted) throw signal.reason ?? err; // the task itself was cancelled: not a page error
     throw new PageFetchError(url, (err as Error).message, { cause: err });
+  } finally {
+    limit.dispose();
   }
 }
 

@@ -12,6 +12,7 @@
  */
 import { XMLParser } from 'fast-xml-parser';
 import { Agent, request, errors as undiciErrors } from 'undici';
+import { deadline } from '../lib/deadline.js';
 
 export interface FeedItem {
   title: string;
@@ -177,13 +178,12 @@ export function parseFeed(url: string, xml: string): Omit<FeedSummary, 'bytes'> 
 /** Fetch and summarise one feed. Rejects with a FeedFetchError subclass. */
 export async function fetchFeed(url: string, options: FetchFeedOptions = {}): Promise<FeedSummary> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  const limit = deadline(timeoutMs, options.signal);
   let body: string;
   try {
     const res = await request(url, {
       dispatcher: options.agent ?? feedAgent,
-      signal,
+      signal: limit.signal,
       headers: { accept: 'application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.1' },
     });
     if (res.statusCode >= 400) {
@@ -194,12 +194,14 @@ export async function fetchFeed(url: string, options: FetchFeedOptions = {}): Pr
     body = await res.body.text();
   } catch (err) {
     if (err instanceof FeedFetchError) throw err;
-    if (deadline.aborted) throw new FeedTimeoutError(url, timeoutMs);
+    if (limit.timedOut()) throw new FeedTimeoutError(url, timeoutMs);
     if (options.signal?.aborted) throw options.signal.reason ?? err;
     if (err instanceof undiciErrors.UndiciError) {
       throw new FeedFetchError('E_FEED_NETWORK', url, `${err.name}: ${err.message}`, { cause: err });
     }
     throw new FeedFetchError('E_FEED_NETWORK', url, (err as Error).message, { cause: err });
+  } finally {
+    limit.dispose();
   }
   return { ...parseFeed(url, body), bytes: Buffer.byteLength(body) };
 }

@@ -124,7 +124,7 @@ export class Celeriac implements TaskPublisher {
       args,
       kwargs: options.kwargs ?? {},
       origin: this.origin,
-      replyTo: this.oid,
+      replyTo: options.replyTo ?? this.oid,
       eta,
       expires,
       retries: options.retries ?? 0,
@@ -157,6 +157,7 @@ export class Celeriac implements TaskPublisher {
   ): Promise<AsyncResult<R>> {
     const { id, message } = this.buildMessage(name, args, options, task);
     const broker = await this.broker();
+    await this.#replyQueueReady();
     await broker.publish(this.route(name, options, task), message);
     return new AsyncResult<R>(id, () => this.backend());
   }
@@ -172,8 +173,17 @@ export class Celeriac implements TaskPublisher {
       return { id, queue: this.route(c.name, options, t), message };
     });
     const broker = await this.broker();
+    await this.#replyQueueReady();
     await broker.publishMany(items);
     return items.map((i) => new AsyncResult<R>(i.id, () => this.backend()));
+  }
+
+  /**
+   * rpc:// results go to this app's reply queue, which must exist before a worker answers (RabbitMQ drops
+   * a result sent to a missing queue): Celery declares it when sending, and so do we.
+   */
+  async #replyQueueReady(): Promise<void> {
+    if (this.conf.resultBackend?.startsWith('rpc:')) await this.backend();
   }
 
   /** Apply a signature (a link, a chain step): the parent's result goes first unless it is immutable. */

@@ -71,6 +71,11 @@ export const settingDefaults = {
    * @defaultValue 'celeriac.dead-letter'
    */
   workerDeadLetterQueue: 'celeriac.dead-letter' as string | null,
+  /**
+   * ETA tasks due further ahead than this many seconds go back to brokers that can delay messages
+   * themselves (RabbitMQ delay queues) instead of being held unacked by the worker. @defaultValue 60
+   */
+  workerEtaHandoff: 60,
   /** Seconds a warm shutdown waits for running tasks before it turns cold. @defaultValue 30 */
   workerShutdownTimeout: 30,
   /** Ignore every rate limit (saves a little per task). @defaultValue false */

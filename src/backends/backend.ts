@@ -8,6 +8,13 @@ import type { ResultMeta } from '../protocol/result.js';
 export interface StoreOptions {
   /** Seconds until the result may be deleted; null keeps it. */
   expires: number | null;
+  /**
+   * The request's `reply_to` (its client's reply queue). Only the rpc:// backend needs it: it sends the
+   * result there and stores nothing when it is absent, as Celery's rpc backend. Others ignore it.
+   */
+  replyTo?: string | null;
+  /** The request's `correlation_id` (the task id unless a client set it otherwise); rpc:// only. */
+  correlationId?: string | null;
 }
 
 export interface ResultBackend {

@@ -12,6 +12,8 @@ export type BackendFactory = (
 
 const loaders = new Map<string, () => Promise<BackendFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBackend],
+  ['sqlite', async () => (await import('./sqlite/index.js')).createSqliteBackend],
+  ['rpc', async () => (await import('./rpc/index.js')).createRpcBackend],
 ]);
 
 export function registerBackend(scheme: string, load: () => Promise<BackendFactory>): void {

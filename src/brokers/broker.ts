@@ -13,6 +13,12 @@ export interface BrokerCapabilities {
   priority: 'low-first' | 'high-first' | 'none';
   /** Unacked messages of a consumer that died come back on their own (channel close, visibility timeout). */
   redeliversUnacked: boolean;
+  /**
+   * The broker can hold a message until its ETA itself (`publishDelayed`), so a worker need not keep a
+   * far-future ETA message unacked (RabbitMQ closes channels whose deliveries stay unacked longer than
+   * its consumer_timeout, 30 min by default: celery/celery#6760). Absent means false.
+   */
+  delayedDelivery?: boolean;
 }
 
 export interface ConsumeOptions {
@@ -28,6 +34,12 @@ export interface Delivery {
   readonly queue: string;
   /** True when the broker delivered this message before (restored, requeued or after a visibility timeout). */
   readonly redelivered: boolean;
+  /**
+   * Optional: false once this delivery can no longer be settled because the channel or connection that
+   * carried it died; the broker has then requeued it already, so a worker should not start it. Absent
+   * means always settleable (stores that keep unacked messages across reconnects).
+   */
+  readonly valid?: boolean;
   /** Remove the message for good. Idempotent: later calls of ack/reject are ignored. */
   ack(): Promise<void>;
   /**
@@ -57,6 +69,12 @@ export interface Broker {
     onMessage: (delivery: Delivery) => void,
     options: ConsumeOptions,
   ): Promise<Consumer>;
+  /**
+   * Optional (capabilities.delayedDelivery): publish `message` so that it reaches `queue` at `eta`, not
+   * before (at second granularity; a past or near ETA publishes at once). Resolves once the broker holds
+   * it. A worker holding a far-future ETA message calls this, then acks the original delivery.
+   */
+  publishDelayed?(queue: string, message: WireMessage, eta: Date): Promise<void>;
   /** Delete every ready message of a queue; returns how many. */
   purge(queue: string): Promise<number>;
   /** Ready (not unacked) messages in a queue. */

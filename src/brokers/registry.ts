@@ -10,6 +10,9 @@ export type BrokerFactory = (url: URL, options: Record<string, unknown>) => Brok
 
 const loaders = new Map<string, () => Promise<BrokerFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBroker],
+  ['sqlite', async () => (await import('./sqlite/index.js')).createSqliteBroker],
+  ['amqp', async () => (await import('./amqp/index.js')).createAmqpBroker],
+  ['amqps', async () => (await import('./amqp/index.js')).createAmqpBroker],
 ]);
 
 /** Register a broker adapter for a URL scheme (without the colon). */

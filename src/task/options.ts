@@ -78,6 +78,8 @@ export interface SendOptions {
   groupIndex?: number | null;
   shadow?: string | null;
   compression?: string | null;
+  /** The `reply_to` property (the rpc:// reply queue); default: the app's oid. A retry keeps the request's. */
+  replyTo?: string;
   /** Signatures applied with the result (Celery's `link`). */
   link?: import('../protocol/message.js').SignatureJson[];
   /** Signatures applied on failure (Celery's `link_error`). */
@@ -98,6 +100,7 @@ export const SEND_OPTION_KEYS: readonly (keyof SendOptions)[] = [
   'softTimeLimit',
   'ignoreResult',
   'retries',
+  'replyTo',
   'parentId',
   'rootId',
   'group',

@@ -132,6 +132,27 @@ export class Dispatcher {
       acksLate: task.options.acksLate ?? app.conf.taskAcksLate,
     };
     if (this.#revokedOrExpired(r)) return;
+    const broker = this.#d.broker;
+    if (
+      req.eta &&
+      broker.publishDelayed &&
+      broker.capabilities.delayedDelivery &&
+      req.eta.getTime() - Date.now() > app.conf.workerEtaHandoff * 1000
+    ) {
+      // A far-future ETA goes back to a broker that can hold it (RabbitMQ delay queues) instead of sitting
+      // unacked here past RabbitMQ's consumer_timeout (celery/celery#6760). Published before the ack: a
+      // crash in between duplicates the task, never loses it.
+      const eta = req.eta;
+      this.#track(
+        (async () => {
+          await broker.publishDelayed?.(delivery.queue, delivery.message, eta);
+          await delivery.ack();
+          if (logger.enabled('info'))
+            logger.log('info', `Task ${req.name}[${req.id}] handed to the broker until ${eta.toISOString()}`);
+        })(),
+      );
+      return;
+    }
     if (req.eta && req.eta.getTime() > Date.now()) {
       // Held unacked in the timer heap; the window grows by one so ETA tasks never starve the pool.
       this.#eta.add(req.eta.getTime(), r);
@@ -177,6 +198,12 @@ export class Dispatcher {
     const pool = this.#d.pool;
     while (pool.active < pool.concurrency && this.#ready.length > 0) {
       const r = this.#ready.shift() as Reservation;
+      if (r.delivery.valid === false) {
+        // Its channel died before it started: the broker has requeued it already (it comes back as a
+        // redelivery), so running it here too would run it twice. Celery drops such reservations too.
+        this.#track(r.delivery.reject(true));
+        continue;
+      }
       if (this.#revokedOrExpired(r)) continue;
       this.#start(r);
     }
@@ -271,6 +298,7 @@ export class Dispatcher {
             kwargs: req.kwargs,
             eta: new Date(outcome.eta),
             retries: req.retries + 1,
+            ...(req.expires ? { expires: req.expires } : {}),
             rootId: req.rootId,
             parentId: req.id,
             group: req.group,
@@ -278,6 +306,8 @@ export class Dispatcher {
             timeLimit: req.timeLimit[0],
             softTimeLimit: req.timeLimit[1],
             ...(req.priority !== null ? { priority: req.priority } : {}),
+            // As Celery: the retry answers the same client (its rpc:// reply queue).
+            ...(req.replyTo ? { replyTo: req.replyTo } : {}),
             ...(req.embed.callbacks ? { link: req.embed.callbacks } : {}),
             ...(req.embed.errbacks ? { linkError: req.embed.errbacks } : {}),
             ...(req.embed.chain ? { chain: req.embed.chain } : {}),
@@ -340,6 +370,8 @@ export class Dispatcher {
       ),
       {
         expires: this.#d.app.conf.resultExpires,
+        replyTo: r.request.replyTo,
+        correlationId: r.request.correlationId,
       },
     );
   }
@@ -383,6 +415,9 @@ export class Dispatcher {
       await backend
         .store(buildMeta(id, 'FAILURE', serializeError(err), null, new Date(), extras), {
           expires: this.#d.app.conf.resultExpires,
+          // rpc:// sends the result to the client's reply queue; the raw property serves when parsing failed.
+          replyTo: req?.replyTo ?? stringProp(delivery.message.properties.reply_to),
+          correlationId: req?.correlationId ?? stringProp(delivery.message.properties.correlation_id),
         })
         .catch((e: Error) =>
           this.#d.logger.log('error', `could not store the failure of ${id}: ${e.message}`),
@@ -480,3 +515,5 @@ export class Dispatcher {
 function excRepr(exc: ExcInfo): string {
   return `${exc.exc_type}(${exc.exc_message.map((m) => pyRepr(m)).join(', ')})`;
 }
+
+const stringProp = (v: unknown): string | null => (typeof v === 'string' && v ? v : null);

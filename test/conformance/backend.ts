@@ -18,7 +18,7 @@ const meta = (id: string, status: string, result: unknown): ResultMeta =>
 export function backendConformance(
   label: string,
   harness: () => Promise<BackendHarness>,
-  opts: { skip?: boolean; expiry?: boolean } = {},
+  opts: { skip?: boolean; expiry?: boolean; groups?: boolean } = {},
 ): void {
   describe.skipIf(opts.skip)(`backend conformance: ${label}`, () => {
     const open: ResultBackend[] = [];
@@ -83,7 +83,7 @@ export function backendConformance(
       expect(await b.get(id)).toBeNull();
     });
 
-    it('saves and reads a group', async () => {
+    it.skipIf(opts.groups === false)('saves and reads a group', async () => {
       const b = await make();
       const gid = uniq('g');
       await b.saveGroup(gid, ['a', 'b', 'c'], { expires: 60 });

@@ -1,0 +1,266 @@
+/**
+ * The AMQP consumer: one channel per `consume()` call, basic.consume on each queue, manual acks.
+ * Responsibilities:
+ *  - QoS: basic.qos with the worker's window (global or per consumer), changed live by setPrefetch;
+ *  - survive: a channel closed by the server is reopened; after a reconnect the link's onUp hook opens a
+ *    new one; a server-side basic.cancel (queue deleted) declares the queue again and consumes again;
+ *  - settle on the right channel: every channel has an epoch, and a delivery of a dead channel can be
+ *    neither acked nor rejected (RabbitMQ requeued it already; its tag means nothing on a new channel).
+ */
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { BrokerError } from '../../errors.js';
+import type { WireMessage } from '../../protocol/message.js';
+import type { ConsumeOptions, Consumer, Delivery } from '../broker.js';
+import { type AmqpLink, isNotFound } from './link.js';
+import { wireMessage } from './message.js';
+
+/** basic.qos prefetch_count is a 16-bit field; a larger window is sent as this (0 stays unlimited). */
+const MAX_PREFETCH = 65_535;
+const qos = (n: number) => Math.min(Math.max(0, Math.floor(n)), MAX_PREFETCH);
+/** Pause before re-opening a consumer channel the server closed while the connection stayed up. */
+const CHANNEL_RETRY_MS = 1000;
+
+/** What the consumer needs from the broker: Celery-style queue declaration, cached per connection. */
+export interface QueueDeclarer {
+  declareQueue(queue: string): Promise<void>;
+  forgetDeclared(queue: string): void;
+}
+
+export class AmqpConsumer implements Consumer {
+  readonly #broker: QueueDeclarer;
+  readonly #link: AmqpLink;
+  readonly #queues: string[];
+  readonly #onMessage: (d: Delivery) => void;
+  readonly #onError: (err: Error) => void;
+  readonly #global: boolean;
+  #prefetch: number;
+  #channel: Channel | null = null;
+  /** Bumped for every channel: a delivery of an older epoch can no longer be acked (the broker requeued it). */
+  #epoch = 0;
+  #inflight = 0;
+  #active = true;
+  #reopening = false;
+  #opening: Promise<void> | null = null;
+  #tags: string[] = [];
+  #unhook: Array<() => void> = [];
+  onEnd: () => void = () => {};
+
+  constructor(
+    broker: QueueDeclarer,
+    link: AmqpLink,
+    queues: string[],
+    onMessage: (d: Delivery) => void,
+    options: ConsumeOptions,
+    global: boolean,
+  ) {
+    this.#broker = broker;
+    this.#link = link;
+    this.#queues = queues;
+    this.#onMessage = onMessage;
+    this.#onError = options.onError ?? ((err) => link.onError(err));
+    this.#prefetch = options.prefetch;
+    this.#global = global;
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  async start(): Promise<void> {
+    // After a reconnect the old channel is gone with all its consumers: open a new one.
+    this.#unhook.push(this.#link.onUp(() => this.#reopen(0)));
+    // The link gave up reconnecting: tell the worker, whose consumer is now dead for good.
+    this.#unhook.push(
+      this.#link.onDown((err) => {
+        if (err instanceof BrokerError && !err.retryable) this.#onError(err);
+      }),
+    );
+    this.#opening = this.#open();
+    try {
+      await this.#opening;
+    } finally {
+      this.#opening = null;
+    }
+  }
+
+  async #open(): Promise<void> {
+    const ch = await this.#link.channel();
+    if (!this.#active) {
+      await ch.close().catch(() => {});
+      return;
+    }
+    const epoch = ++this.#epoch;
+    this.#channel = ch;
+    this.#inflight = 0;
+    this.#tags = [];
+    ch.on('error', (err: Error) =>
+      this.#onError(new BrokerError(`AMQP channel error: ${err.message}`, { retryable: true, cause: err })),
+    );
+    ch.on('close', () => {
+      if (this.#channel !== ch) return;
+      this.#channel = null;
+      // The connection is still up, so the server closed just this channel (e.g. a protocol error):
+      // open a new one. A lost connection is handled by the onUp hook instead.
+      if (this.#active && this.#link.isUp) this.#reopen(CHANNEL_RETRY_MS);
+      if (!this.#active) this.onEnd();
+    });
+    await ch.prefetch(qos(this.#prefetch), this.#global);
+    for (const queue of this.#queues) {
+      await this.#broker.declareQueue(queue);
+      await this.#consumeOne(ch, epoch, queue).catch((err) => {
+        // Deleted since we declared it: declare again on the next attempt.
+        if (isNotFound(err)) this.#broker.forgetDeclared(queue);
+        throw err;
+      });
+    }
+  }
+
+  async #consumeOne(ch: Channel, epoch: number, queue: string): Promise<void> {
+    const { consumerTag } = await ch.consume(queue, (m) => this.#deliver(ch, epoch, queue, m), {
+      noAck: false,
+    });
+    if (this.#channel === ch) this.#tags.push(consumerTag);
+  }
+
+  /**
+   * Open a new channel after `delayMs`, unless one is open or opening, or the connection is down (the
+   * onUp hook reopens then: opening now would wait for the connection and race with it, leaving an
+   * orphan channel whose deliveries nobody could ack).
+   */
+  #reopen(delayMs: number): void {
+    if (!this.#active || this.#reopening) return;
+    this.#reopening = true;
+    setTimeout(() => {
+      this.#reopening = false;
+      if (!this.#active || this.#channel || this.#opening || !this.#link.isUp) return;
+      this.#opening = this.#open()
+        .catch((err) => {
+          this.#onError(err as Error);
+          const ch = this.#channel;
+          this.#channel = null;
+          ch?.close().catch(() => {});
+          this.#reopen(CHANNEL_RETRY_MS);
+        })
+        .finally(() => {
+          this.#opening = null;
+        });
+    }, delayMs);
+  }
+
+  #deliver(ch: Channel, epoch: number, queue: string, m: ConsumeMessage | null): void {
+    if (m === null) {
+      // basic.cancel from the server: the queue was deleted or (quorum) its leader moved. Declare it
+      // again and consume again, after a pause so a deleted-on-purpose queue does not spin.
+      this.#onError(
+        new BrokerError(`RabbitMQ cancelled our consumer on "${queue}"; consuming again`, {
+          retryable: true,
+        }),
+      );
+      this.#broker.forgetDeclared(queue);
+      setTimeout(() => {
+        if (!this.#active || this.#channel !== ch) return;
+        this.#broker
+          .declareQueue(queue)
+          .then(() => this.#consumeOne(ch, epoch, queue))
+          .catch((err) => this.#onError(err as Error));
+      }, CHANNEL_RETRY_MS);
+      return;
+    }
+    if (!this.#active) {
+      // Arrived after cancel, never handed out: straight back to the queue, marked redelivered.
+      try {
+        ch.reject(m, true);
+      } catch {}
+      return;
+    }
+    this.#inflight++;
+    this.#onMessage(new AmqpDelivery(this, ch, epoch, queue, m));
+  }
+
+  owns(ch: Channel, epoch: number): boolean {
+    return epoch === this.#epoch && this.#channel === ch;
+  }
+
+  /** ack/reject on the channel that delivered the message, if that channel still lives. */
+  settle(ch: Channel, epoch: number, m: ConsumeMessage, how: 'ack' | 'requeue' | 'discard'): void {
+    if (!this.owns(ch, epoch)) {
+      // That channel is gone, and with it this delivery: RabbitMQ has requeued it already (it will come
+      // back with redelivered=true), and its tag means nothing on a newer channel.
+      return;
+    }
+    try {
+      if (how === 'ack') ch.ack(m);
+      else ch.reject(m, how === 'requeue');
+    } catch {}
+    this.#inflight--;
+    if (!this.#active && this.#inflight <= 0) void this.close();
+  }
+
+  setPrefetch(prefetch: number): void {
+    this.#prefetch = prefetch;
+    this.#channel?.prefetch(qos(prefetch), this.#global).catch((err) => this.#onError(err as Error));
+  }
+
+  async cancel(): Promise<void> {
+    if (!this.#active) return;
+    this.#active = false;
+    for (const u of this.#unhook.splice(0)) u();
+    const ch = this.#channel;
+    if (!ch) return this.onEnd();
+    // basic.cancel each consumer; deliveries handed out stay ackable on this channel until settled.
+    await Promise.all(this.#tags.splice(0).map((tag) => ch.cancel(tag).catch(() => {})));
+    if (this.#inflight <= 0) await this.close();
+  }
+
+  /** Close the channel: RabbitMQ requeues every unacked delivery of it. */
+  async close(): Promise<void> {
+    this.#active = false;
+    for (const u of this.#unhook.splice(0)) u();
+    const ch = this.#channel;
+    this.#channel = null;
+    if (ch) await ch.close().catch(() => {});
+    this.onEnd();
+  }
+}
+
+class AmqpDelivery implements Delivery {
+  readonly message: WireMessage;
+  readonly queue: string;
+  readonly redelivered: boolean;
+  readonly #consumer: AmqpConsumer;
+  readonly #channel: Channel;
+  readonly #epoch: number;
+  readonly #raw: ConsumeMessage;
+  #settled = false;
+
+  constructor(consumer: AmqpConsumer, channel: Channel, epoch: number, queue: string, raw: ConsumeMessage) {
+    this.#consumer = consumer;
+    this.#channel = channel;
+    this.#epoch = epoch;
+    this.#raw = raw;
+    this.queue = queue;
+    this.redelivered = raw.fields.redelivered;
+    this.message = wireMessage(raw);
+  }
+
+  /** False once the channel that delivered it is gone (RabbitMQ requeued it then). */
+  get valid(): boolean {
+    return this.#consumer.owns(this.#channel, this.#epoch);
+  }
+
+  ack(): Promise<void> {
+    if (!this.#settled) {
+      this.#settled = true;
+      this.#consumer.settle(this.#channel, this.#epoch, this.#raw, 'ack');
+    }
+    return Promise.resolve();
+  }
+
+  reject(requeue: boolean): Promise<void> {
+    if (!this.#settled) {
+      this.#settled = true;
+      this.#consumer.settle(this.#channel, this.#epoch, this.#raw, requeue ? 'requeue' : 'discard');
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * amqp:// and amqps:// — RabbitMQ through amqplib, speaking Celery's topology and message format.
+ *
+ * | feature              | support |
+ * |----------------------|---------|
+ * | URL                  | `amqp[s]://[user[:pass]@]host[:port][/vhost][?option=value]` (options.ts) |
+ * | topology             | Celery's: durable queue Q + direct exchange Q bound with key Q; publish to '' with key Q (topology.ts) |
+ * | priorities           | 0–9, 9 served first, when `maxPriority` sets `x-max-priority` (capability 'none' otherwise) |
+ * | quorum queues        | `queueType: 'quorum'` (no priorities; QoS per consumer as Celery does) |
+ * | publishing           | publisher confirms on a ConfirmChannel; publishMany waits for every confirm; unconfirmed messages are re-sent after a reconnect (at least once) |
+ * | consuming            | basic.consume, manual acks, basic.qos prefetch (global for classic queues, as Celery) |
+ * | consumer cancel      | a server-side basic.cancel (queue deleted, quorum leader moved) re-declares and re-consumes |
+ * | reconnect            | exponential back-off with jitter, re-declare, resume consuming at the current prefetch |
+ * | heartbeats           | `heartbeat` seconds (default 60) |
+ * | unacked              | back to the queue when the channel or connection closes (redeliversUnacked) |
+ * | delayed delivery     | `publishDelayed` through Celery 5.5's 28-level TTL/dead-letter topology (topology.ts) |
+ * | headers              | AMQP table typed as py-amqp reads it: null→void, arrays→arrays, ints→int32/int64 (table.ts) |
+ *
+ * Options: see `amqpDefaults` in options.ts (heartbeat, connectTimeout, maxPriority, queueType,
+ * prefetchGlobal, delayedQueueType, reconnectMin/Max, connectionMaxRetries, connectionName, tls).
+ */
+import type { ConfirmChannel } from 'amqplib';
+import { BrokerError, ConfigError } from '../../errors.js';
+import type { WireMessage } from '../../protocol/message.js';
+import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from '../broker.js';
+import { AmqpConsumer } from './consumer.js';
+import { AmqpLink, isNotFound } from './link.js';
+import { publishOptions } from './message.js';
+import { type AmqpOptions, resolveAmqpOptions } from './options.js';
+import {
+  bindDelayedTarget,
+  declareDelayTopology,
+  declareTaskQueue,
+  delayedRoutingKey,
+  MAX_DELAY_SECONDS,
+} from './topology.js';
+
+/** Times an unconfirmed publish is re-sent after its channel or connection was lost. */
+const PUBLISH_ATTEMPTS = 5;
+
+interface Pending {
+  queue: string;
+  routingKey: string;
+  exchange: string;
+  message: WireMessage;
+}
+
+export class AmqpBroker implements Broker {
+  readonly transport = 'amqp';
+  readonly capabilities: BrokerCapabilities;
+  readonly options: AmqpOptions;
+  readonly #link: AmqpLink;
+  readonly #consumers = new Set<AmqpConsumer>();
+  /** Declarations done on the current connection (cleared on reconnect, as the broker may be new). */
+  #declared = new Map<string, Promise<void>>();
+  #delayTopology: Promise<void> | null = null;
+  #publisher: Promise<ConfirmChannel> | null = null;
+  #closed = false;
+
+  constructor(url: URL, options: Record<string, unknown> = {}) {
+    this.options = resolveAmqpOptions(url, options);
+    this.capabilities = {
+      priority: this.options.maxPriority !== null ? 'high-first' : 'none',
+      redeliversUnacked: true,
+      delayedDelivery: true,
+    };
+    this.#link = new AmqpLink(url, this.options);
+    this.#link.onUp(() => {
+      this.#declared = new Map();
+      this.#delayTopology = null;
+      this.#publisher = null;
+    });
+  }
+
+  /** The connection, for the rpc backend and tests (connection name, generation). */
+  get link(): AmqpLink {
+    return this.#link;
+  }
+
+  /** Where handled errors (reconnects, lost channels) are reported; the worker logs them. */
+  set onError(fn: (err: Error) => void) {
+    this.#link.onError = fn;
+  }
+
+  connect(): Promise<void> {
+    return this.#link.connect();
+  }
+
+  /** Declare a task queue as Celery does, once per connection. */
+  declareQueue(queue: string): Promise<void> {
+    let p = this.#declared.get(queue);
+    if (!p) {
+      p = this.#link.admin((ch) => declareTaskQueue(ch, queue, this.options));
+      this.#declared.set(queue, p);
+      p.catch(() => this.#declared.delete(queue));
+    }
+    return p.catch((err) => {
+      throw declareError(queue, err);
+    });
+  }
+
+  /** Forget that `queue` was declared (it was deleted): the next use declares it again. */
+  forgetDeclared(queue: string): void {
+    this.#declared.delete(queue);
+    this.#declared.delete(`delayed:${queue}`);
+  }
+
+  publish(queue: string, message: WireMessage): Promise<void> {
+    return this.#publishAll([{ queue, routingKey: queue, exchange: '', message }]);
+  }
+
+  publishMany(items: ReadonlyArray<{ queue: string; message: WireMessage }>): Promise<void> {
+    return this.#publishAll(items.map((i) => ({ ...i, routingKey: i.queue, exchange: '' })));
+  }
+
+  async publishDelayed(queue: string, message: WireMessage, eta: Date): Promise<void> {
+    const seconds = Math.ceil((eta.getTime() - Date.now()) / 1000);
+    if (seconds < 1) return this.publish(queue, message);
+    if (seconds > MAX_DELAY_SECONDS) {
+      throw new ConfigError(`ETA ${eta.toISOString()} is beyond delayed delivery's limit of 2^28-1 seconds`);
+    }
+    // The per-message TTL (`expiration`, from `expires`) would cut the stay in a delay queue short and
+    // move the message on early; the `expires` header still makes the worker revoke it when it arrives.
+    const { expiration: _dropped, ...properties } = message.properties;
+    await this.#ensureDelayTopology(queue);
+    await this.#publishAll([
+      {
+        queue,
+        exchange: 'celery_delayed_27',
+        routingKey: delayedRoutingKey(seconds, queue),
+        message: { ...message, properties },
+      },
+    ]);
+  }
+
+  async #ensureDelayTopology(queue: string): Promise<void> {
+    this.#delayTopology ??= this.#link.admin((ch) => declareDelayTopology(ch, this.options.delayedQueueType));
+    const topology = this.#delayTopology;
+    topology.catch(() => {
+      if (this.#delayTopology === topology) this.#delayTopology = null;
+    });
+    await topology.catch((err) => {
+      throw declareError('celery_delayed_*', err, 'delayedQueueType');
+    });
+    const key = `delayed:${queue}`;
+    let bound = this.#declared.get(key);
+    if (!bound) {
+      bound = this.declareQueue(queue).then(() => this.#link.admin((ch) => bindDelayedTarget(ch, queue)));
+      this.#declared.set(key, bound);
+      bound.catch(() => this.#declared.delete(key));
+    }
+    await bound;
+  }
+
+  #publisherChannel(): Promise<ConfirmChannel> {
+    if (!this.#publisher) {
+      const opening = this.#link.confirmChannel().then((ch) => {
+        const drop = () => {
+          if (this.#publisher === opening) this.#publisher = null;
+        };
+        ch.on('close', drop);
+        ch.on('error', drop);
+        return ch;
+      });
+      this.#publisher = opening;
+      opening.catch(() => {
+        if (this.#publisher === opening) this.#publisher = null;
+      });
+    }
+    return this.#publisher;
+  }
+
+  /**
+   * Publish with confirms. A message whose channel or connection dies before its confirm is sent again
+   * once reconnected (it may then exist twice: at-least-once, as Celery's publish retry). A nack (the
+   * broker refused it, e.g. a full queue with x-overflow reject-publish) fails at once.
+   */
+  async #publishAll(items: Pending[]): Promise<void> {
+    if (this.#closed) throw new BrokerError('broker is closed', { retryable: false });
+    let todo = items;
+    for (let attempt = 1; todo.length; attempt++) {
+      const ch = await this.#publisherChannel();
+      await Promise.all([...new Set(todo.map((i) => i.queue))].map((q) => this.declareQueue(q)));
+      const lost: Pending[] = [];
+      let nacked = 0;
+      const confirms: Promise<void>[] = [];
+      for (const item of todo) {
+        let writable = true;
+        confirms.push(
+          new Promise<void>((resolve) => {
+            const confirmed = (err: Error | null) => {
+              if (err?.message === 'message nacked') nacked++;
+              else if (err) lost.push(item); // channel or connection closed before the confirm
+              resolve();
+            };
+            try {
+              const opts = publishOptions(item.message);
+              writable = ch.publish(item.exchange, item.routingKey, item.message.body, opts, confirmed);
+            } catch (err) {
+              confirmed(err as Error); // the channel closed under us (IllegalOperationError)
+            }
+          }),
+        );
+        // Back-pressure: amqplib buffered the frame but the socket is full; wait before writing more.
+        if (!writable) await drained(ch);
+      }
+      await Promise.all(confirms);
+      if (nacked) {
+        throw new BrokerError(`RabbitMQ refused ${nacked} message(s) (nack), e.g. a full queue`, {
+          retryable: false,
+        });
+      }
+      if (lost.length && attempt >= PUBLISH_ATTEMPTS) {
+        throw new BrokerError(`could not publish ${lost.length} message(s): the connection kept failing`, {
+          retryable: true,
+        });
+      }
+      todo = lost;
+    }
+  }
+
+  async consume(
+    queues: readonly string[],
+    onMessage: (delivery: Delivery) => void,
+    options: ConsumeOptions,
+  ): Promise<Consumer> {
+    if (this.#closed) throw new BrokerError('broker is closed', { retryable: false });
+    const global = this.options.prefetchGlobal ?? this.options.queueType === 'classic';
+    const consumer = new AmqpConsumer(this, this.#link, [...queues], onMessage, options, global);
+    this.#consumers.add(consumer);
+    consumer.onEnd = () => this.#consumers.delete(consumer);
+    await consumer.start();
+    return consumer;
+  }
+
+  async purge(queue: string): Promise<number> {
+    try {
+      return (await this.#link.admin((ch) => ch.purgeQueue(queue))).messageCount;
+    } catch (err) {
+      if (isNotFound(err)) return 0;
+      throw err;
+    }
+  }
+
+  async size(queue: string): Promise<number> {
+    try {
+      return (await this.#link.admin((ch) => ch.checkQueue(queue))).messageCount;
+    } catch (err) {
+      if (isNotFound(err)) return 0;
+      throw err;
+    }
+  }
+
+  /** Delete a queue (tests and tooling); missing queues are fine. */
+  async deleteQueue(queue: string): Promise<void> {
+    this.forgetDeclared(queue);
+    await this.#link
+      .admin((ch) => ch.deleteQueue(queue))
+      .catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#consumers].map((c) => c.close()));
+    const pub = this.#publisher;
+    if (pub) await pub.then((ch) => ch.waitForConfirms()).catch(() => {});
+    await this.#link.close();
+  }
+}
+
+function drained(ch: ConfirmChannel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      ch.off('drain', done);
+      ch.off('close', done);
+      resolve();
+    };
+    ch.on('drain', done);
+    ch.on('close', done);
+  });
+}
+
+function declareError(what: string, err: unknown, option = 'maxPriority/queueType'): Error {
+  const msg = String((err as Error)?.message ?? err);
+  if (/PRECONDITION_FAILED|inequivalent/.test(msg)) {
+    return new BrokerError(
+      `Queue "${what}" already exists with other arguments than ours (${msg}). Align the AMQP option ${option} with the peers that declared it, or delete the queue.`,
+      { retryable: false, cause: err },
+    );
+  }
+  return err as Error;
+}
+
+export function createAmqpBroker(url: URL, options: Record<string, unknown>): AmqpBroker {
+  return new AmqpBroker(url, options);
+}

@@ -1,0 +1,369 @@
+/**
+ * sqlite:// — the embedded default broker: durable queues in one local file that every process on the
+ * machine shares (workers, producers, the CLI), with no server to install. The result backend
+ * (backends/sqlite) lives in the same file, through the same connection.
+ *
+ * | feature            | support |
+ * |--------------------|---------|
+ * | priorities         | 0–9, 0 served first (as kombu on Redis); FIFO within a priority |
+ * | several queues     | merged by priority, then publish order (no round robin) |
+ * | reject(requeue)    | back to the FRONT of its priority level, `redelivered` set, so it runs next |
+ * | reject(false)      | deleted (no dead-letter queue) |
+ * | unacked restore    | `close()` requeues what this connection holds; a crashed process's messages come back once its heartbeat is `visibility_timeout` old (below) |
+ * | waiting            | no busy polling: same-process wake-up on commit, a watch on the -wal file for other processes, and a fallback `data_version` poll (1 ms doubling to `polling_interval`) |
+ * | URL                | `sqlite://./celeriac.db`, `sqlite://name.db` (relative to the working directory), `sqlite:///abs/path.db`, `sqlite://~/x.db` |
+ * | URL options        | `?visibility_timeout=600&busy_timeout=5000&polling_interval=0.05&synchronous=normal` (see options.ts) |
+ * | file               | WAL mode, schema versioned by migrations (schema.ts); local disks only (WAL needs shared memory, so no NFS/SMB) |
+ * | writes             | publishes of one tick go in one transaction (500 rows at most per transaction); take, ack and requeue are batched by the consume loop; a busy write lock is waited for without blocking the event loop (SqliteFile.write) |
+ *
+ * Visibility timeout, and why a live worker never loses a message: every connection that holds messages
+ * writes a heartbeat to `owners` every `min(visibility_timeout / 4, 30 s)`; a message is restored only
+ * when its owner's heartbeat is older than the timeout. So an ETA message held for hours by a live worker
+ * stays with it (unlike kombu on Redis, where the fetch time counts), while a SIGKILLed worker's messages
+ * come back after the timeout. Any consumer runs the restore scan, at most every
+ * `min(visibility_timeout / 4, 5 s)`, from take(); a consumer that was itself frozen (suspended laptop,
+ * stalled event loop) skips it until the others had time to beat again.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Transaction } from 'better-sqlite3';
+import { BrokerError } from '../../errors.js';
+import type { WireMessage } from '../../protocol/message.js';
+import type { BrokerCapabilities } from '../broker.js';
+import { priorityBucket } from '../memory/index.js';
+import { type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
+import { TickBatcher } from './batch.js';
+import { acquireFile, type SqliteFile } from './file.js';
+import { parseSqliteUrl, type SqliteTarget } from './options.js';
+
+/** Rows per write transaction: short enough that other processes never wait long for the lock. */
+const WRITE_CHUNK = 500;
+const HEARTBEAT_MAX_MS = 30_000;
+const RESTORE_EVERY_MAX_MS = 5_000;
+const HOST = hostname();
+
+type Item = { queue: string; message: WireMessage };
+interface Candidate {
+  id: number;
+  priority: number;
+  redelivered: number;
+}
+interface Row {
+  id: number;
+  queue: string;
+  redelivered: number;
+  content_type: string;
+  content_encoding: string;
+  headers: string;
+  properties: string;
+  body: Buffer;
+}
+
+function prepare(file: SqliteFile) {
+  const db = file.db;
+  return {
+    insert: db.prepare(
+      'INSERT INTO messages (queue, priority, created_at, content_type, content_encoding, headers, properties, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    hasReady: db.prepare("SELECT 1 FROM messages WHERE state = 'ready' AND queue = ? LIMIT 1").pluck(),
+    readyIds: db.prepare(
+      "SELECT id, priority, redelivered FROM messages WHERE state = 'ready' AND queue = ? ORDER BY priority, redelivered DESC, id LIMIT ?",
+    ),
+    claim: db.prepare(
+      "UPDATE messages SET state = 'unacked', owner = ?, taken_at = ? WHERE id = ? AND state = 'ready' RETURNING id, queue, redelivered, content_type, content_encoding, headers, properties, body",
+    ),
+    beat: db.prepare(
+      'INSERT INTO owners (owner, host, pid, heartbeat_at) VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at',
+    ),
+    // Acked or discarded: the message was handled, so it goes whoever holds it now, except that a
+    // message another live owner took after a restore stays with that owner (it will ack it itself).
+    remove: db.prepare("DELETE FROM messages WHERE id = ? AND (owner = ? OR state = 'ready')"),
+    requeue: db.prepare(
+      "UPDATE messages SET state = 'ready', owner = NULL, taken_at = NULL, redelivered = 1 WHERE id = ? AND owner = ? AND state = 'unacked'",
+    ),
+    dropOwner: db.prepare('DELETE FROM owners WHERE owner = ?'),
+    staleOwner: db.prepare('SELECT 1 FROM owners WHERE heartbeat_at < ? AND owner <> ? LIMIT 1').pluck(),
+    orphan: db
+      .prepare(
+        "SELECT 1 FROM messages WHERE state = 'unacked' AND taken_at < ? AND (owner IS NULL OR owner NOT IN (SELECT owner FROM owners)) LIMIT 1",
+      )
+      .pluck(),
+    restore: db.prepare(
+      `UPDATE messages SET state = 'ready', owner = NULL, taken_at = NULL, redelivered = 1
+       WHERE state = 'unacked' AND taken_at < :cutoff AND owner IS NOT :me
+         AND (owner IS NULL OR owner NOT IN (SELECT owner FROM owners WHERE heartbeat_at >= :cutoff))`,
+    ),
+    dropStale: db.prepare('DELETE FROM owners WHERE heartbeat_at < ? AND owner <> ?'),
+    size: db.prepare("SELECT count(*) FROM messages WHERE state = 'ready' AND queue = ?").pluck(),
+    purge: db.prepare("DELETE FROM messages WHERE state = 'ready' AND queue = ?"),
+  };
+}
+type Statements = ReturnType<typeof prepare>;
+
+interface Transactions {
+  insert: Transaction<(items: readonly Item[], now: number) => void>;
+  take: Transaction<(queues: readonly string[], max: number, now: number) => Row[]>;
+  settle: Transaction<(kind: 'remove' | 'requeue', ids: readonly number[]) => number>;
+  restore: Transaction<(cutoff: number) => number>;
+}
+
+export class SqliteStore implements VirtualStore {
+  readonly transport = 'sqlite';
+  readonly capabilities: BrokerCapabilities = { priority: 'low-first', redeliversUnacked: true };
+  readonly #target: SqliteTarget;
+  readonly #owner = `${HOST}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  readonly #heartbeatMs: number;
+  readonly #restoreEveryMs: number;
+  readonly #visibilityMs: number;
+  readonly #held = new Set<number>();
+  readonly #puts = new TickBatcher<Item>((items) => this.#insert(items));
+  #file: SqliteFile | null = null;
+  #st: Statements | null = null;
+  #tx: Transactions | null = null;
+  #abort = new AbortController();
+  #heartbeat: NodeJS.Timeout | null = null;
+  #lastTick = 0;
+  #resumedAt = 0;
+  #lastRestore = 0;
+  #scans = 0;
+  #restored = 0;
+
+  readonly #ownConnection: boolean;
+
+  /** `ownConnection`: do not share this process's connection to the file (tests: act as another process). */
+  constructor(target: SqliteTarget, { ownConnection = false } = {}) {
+    this.#target = target;
+    this.#ownConnection = ownConnection;
+    this.#visibilityMs = target.options.visibilityTimeout * 1000;
+    this.#heartbeatMs = Math.min(this.#visibilityMs / 4, HEARTBEAT_MAX_MS);
+    this.#restoreEveryMs = Math.min(this.#visibilityMs / 4, RESTORE_EVERY_MAX_MS);
+  }
+
+  /** The database file (absolute path). */
+  get path(): string {
+    return this.#target.path;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#file) return;
+    const file = await acquireFile(this.#target.path, this.#target.options, this.#ownConnection);
+    try {
+      this.#st = prepare(file);
+    } catch (err) {
+      file.release();
+      throw err;
+    }
+    this.#file = file;
+    this.#tx = this.#transactions(file, this.#st);
+    this.#lastTick = Date.now();
+    this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  #transactions(file: SqliteFile, st: Statements): Transactions {
+    const db = file.db;
+    return {
+      insert: db.transaction((items: readonly Item[], now: number) => {
+        for (const { queue, message: m } of items) {
+          const priority = priorityBucket(m.properties.priority);
+          const headers = JSON.stringify(m.headers);
+          const props = JSON.stringify(m.properties);
+          st.insert.run(queue, priority, now, m.contentType, m.contentEncoding, headers, props, m.body);
+        }
+      }),
+      take: db.transaction((queues: readonly string[], max: number, now: number) => {
+        const candidates: Candidate[] = [];
+        for (const q of queues) candidates.push(...(st.readyIds.all(q, max) as Candidate[]));
+        if (queues.length > 1) {
+          candidates.sort((a, b) => a.priority - b.priority || b.redelivered - a.redelivered || a.id - b.id);
+        }
+        const rows: Row[] = [];
+        for (const c of candidates.slice(0, max)) {
+          const row = st.claim.get(this.#owner, now, c.id) as Row | undefined;
+          if (row) rows.push(row);
+        }
+        // The heartbeat goes in with the claim, so no message is ever unacked by an owner without one.
+        if (rows.length) st.beat.run(this.#owner, HOST, process.pid, now);
+        return rows;
+      }),
+      settle: db.transaction((kind: 'remove' | 'requeue', ids: readonly number[]) => {
+        let n = 0;
+        for (const id of ids) n += st[kind].run(id, this.#owner).changes;
+        return n;
+      }),
+      restore: db.transaction((cutoff: number) => {
+        const n = st.restore.run({ cutoff, me: this.#owner }).changes;
+        st.dropStale.run(cutoff, this.#owner);
+        return n;
+      }),
+    };
+  }
+
+  #open(): { file: SqliteFile; st: Statements; tx: Transactions } {
+    if (!this.#file || !this.#st || !this.#tx) {
+      throw new BrokerError(`SQLite broker on "${this.path}" is not connected`, { retryable: false });
+    }
+    return { file: this.#file, st: this.#st, tx: this.#tx };
+  }
+
+  /** Resolves once the items are committed; on failure some earlier chunks may be in (at-least-once). */
+  put(items: ReadonlyArray<Item>): Promise<void> {
+    this.#open();
+    return this.#puts.add(items);
+  }
+
+  async #insert(items: Item[]): Promise<void> {
+    const { file, tx } = this.#open();
+    for (let i = 0; i < items.length; i += WRITE_CHUNK) {
+      if (i > 0) await new Promise((r) => setImmediate(r)); // let the others in between chunks
+      const chunk = items.slice(i, i + WRITE_CHUNK);
+      await file.write(() => tx.insert.immediate(chunk, Date.now()));
+      file.notifyLocal();
+    }
+  }
+
+  async take(queues: readonly string[], max: number, waitMs: number): Promise<Taken[]> {
+    const { file } = this.#open();
+    const signal = this.#abort.signal;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      if (signal.aborted || this.#file !== file) return [];
+      // Read the change counter before looking, so a commit made after the look wakes the wait below.
+      const since = file.dataVersion();
+      await this.#maybeRestore();
+      const taken = await this.#takeNow(queues, max);
+      const left = deadline - Date.now();
+      if (taken.length || left <= 0 || signal.aborted) return taken;
+      await file.waitForChange(left, since, signal);
+    }
+  }
+
+  async #takeNow(queues: readonly string[], max: number): Promise<Taken[]> {
+    const { file, st, tx } = this.#open();
+    if (max <= 0) return [];
+    // A plain read first: an idle consumer never takes the write lock.
+    if (!file.run(() => queues.some((q) => st.hasReady.get(q)))) return [];
+    const rows = await file.write(() => tx.take.immediate(queues, max, Date.now()));
+    return rows.map((row) => {
+      this.#held.add(row.id);
+      return {
+        tag: String(row.id),
+        queue: row.queue,
+        redelivered: row.redelivered === 1,
+        message: {
+          body: row.body,
+          contentType: row.content_type,
+          contentEncoding: row.content_encoding,
+          headers: JSON.parse(row.headers) as Record<string, unknown>,
+          properties: JSON.parse(row.properties) as WireMessage['properties'],
+        },
+      };
+    });
+  }
+
+  async ack(tags: readonly string[]): Promise<void> {
+    await this.#settle('remove', tags);
+  }
+
+  async requeue(tags: readonly string[]): Promise<void> {
+    // Back to the front of its priority level with redelivered set: the consumer gave it back (cancel,
+    // reject(requeue), shutdown), so it runs next, here or in another process.
+    if (await this.#settle('requeue', tags)) this.#open().file.notifyLocal();
+  }
+
+  async discard(tags: readonly string[]): Promise<void> {
+    // Rejected without requeue: there is no dead-letter queue in this store, so the message is deleted.
+    await this.#settle('remove', tags);
+  }
+
+  async #settle(kind: 'remove' | 'requeue', tags: readonly string[]): Promise<number> {
+    if (!tags.length) return 0;
+    const { file, tx } = this.#open();
+    const ids = tags.map(Number);
+    let n = 0;
+    for (let i = 0; i < ids.length; i += WRITE_CHUNK) {
+      const chunk = ids.slice(i, i + WRITE_CHUNK);
+      n += await file.write(() => tx.settle.immediate(kind, chunk));
+      for (const id of chunk) this.#held.delete(id);
+    }
+    return n;
+  }
+
+  async purge(queue: string): Promise<number> {
+    const { file, st } = this.#open();
+    return file.write(() => st.purge.run(queue).changes);
+  }
+
+  async size(queue: string): Promise<number> {
+    const { file, st } = this.#open();
+    return file.run(() => st.size.get(queue) as number);
+  }
+
+  interrupt(): void {
+    this.#abort.abort();
+    this.#abort = new AbortController();
+  }
+
+  /** Counters for inspection and tests: messages held unacked here, restore scans run, messages restored. */
+  stats(): { held: number; restoreScans: number; restored: number } {
+    return { held: this.#held.size, restoreScans: this.#scans, restored: this.#restored };
+  }
+
+  #beat(): void {
+    const now = Date.now();
+    // A tick much later than planned means this process was frozen or its event loop stalled.
+    if (now - this.#lastTick > 2 * this.#heartbeatMs) this.#resumedAt = now;
+    this.#lastTick = now;
+    const [file, st] = [this.#file, this.#st];
+    if (!this.#held.size || !file || !st) return;
+    file
+      .write(() => st.beat.run(this.#owner, HOST, process.pid, now))
+      .catch(() => {
+        // Busy or failing file: the next beat retries; a whole visibility timeout of failures is needed
+        // before anyone restores these messages.
+      });
+  }
+
+  /** Return the messages of owners silent for the visibility timeout to their queues. */
+  async #maybeRestore(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastRestore < this.#restoreEveryMs) return;
+    this.#lastRestore = now;
+    // If this process was frozen or stalled, the others' heartbeats look old for the same reason: wait
+    // until they had two beats' time to catch up before judging them.
+    const grace = 2 * this.#heartbeatMs;
+    if (now - this.#lastTick > grace || now - this.#resumedAt < grace) return;
+    const { file, st, tx } = this.#open();
+    const cutoff = now - this.#visibilityMs;
+    this.#scans++;
+    const stale = file.run(() => st.staleOwner.get(cutoff, this.#owner) || st.orphan.get(cutoff));
+    if (!stale) return;
+    const n = await file.write(() => tx.restore.immediate(cutoff));
+    this.#restored += n;
+    if (n > 0) file.notifyLocal();
+  }
+
+  async close(): Promise<void> {
+    const file = this.#file;
+    if (!file) return;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
+    this.interrupt();
+    await this.#puts.drain();
+    try {
+      // Like a closed AMQP channel: whatever this connection still holds goes back to its queue.
+      await this.requeue([...this.#held].map(String));
+      const st = this.#st;
+      if (st) await file.write(() => st.dropOwner.run(this.#owner));
+    } finally {
+      this.#file = null;
+      this.#st = null;
+      this.#tx = null;
+      file.release();
+    }
+  }
+}
+
+export function createSqliteBroker(url: URL, options: Record<string, unknown> = {}): VirtualBroker {
+  return new VirtualBroker(new SqliteStore(parseSqliteUrl(url, options)));
+}

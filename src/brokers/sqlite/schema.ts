@@ -1,0 +1,129 @@
+/**
+ * The SQLite file's schema, versioned by numbered migrations. `meta.schema_version` records the last one
+ * applied; opening a file applies the missing ones in one transaction, and refuses (without writing) a
+ * file written by a newer Celeriac or one that belongs to another application.
+ *
+ * Tables (v1):
+ *  - messages: one row per message; `state` is 'ready' or 'unacked'. Ready rows are served by
+ *    (priority, redelivered first, id): 0 is the highest priority, as kombu on Redis, and a requeued or
+ *    restored message goes to the front of its priority level. Unacked rows name their `owner`.
+ *  - owners: one row per broker connection holding messages, with its heartbeat; the unacked messages of
+ *    an owner silent for the visibility timeout go back to their queues.
+ *  - results, result_groups: the result backend (Celery's metas as JSON, with an expiry time).
+ */
+import type { Database } from 'better-sqlite3';
+import { BrokerError } from '../../errors.js';
+
+/** "CELR", written to the file header so that other tools (and we) can tell whose file it is. */
+export const APPLICATION_ID = 0x43454c52;
+
+interface Migration {
+  version: number;
+  sql: string;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a late ack cannot hit a newer message
+        queue TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        redelivered INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'unacked')),
+        owner TEXT,
+        taken_at INTEGER,
+        created_at INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        content_encoding TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        properties TEXT NOT NULL,
+        body BLOB NOT NULL
+      );
+      CREATE INDEX messages_ready ON messages (queue, priority, redelivered DESC, id) WHERE state = 'ready';
+      CREATE INDEX messages_unacked ON messages (owner) WHERE state = 'unacked';
+      CREATE TABLE owners (
+        owner TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE results (
+        task_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        expires_at INTEGER
+      );
+      CREATE INDEX results_expiry ON results (expires_at) WHERE expires_at IS NOT NULL;
+      CREATE TABLE result_groups (
+        group_id TEXT PRIMARY KEY,
+        task_ids TEXT NOT NULL,
+        expires_at INTEGER
+      );
+      CREATE INDEX result_groups_expiry ON result_groups (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+/** The schema version recorded in the file (0: a new, empty file). */
+export function schemaVersion(db: Database): number {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  if (!hasMeta) return 0;
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
+    | { value: string }
+    | undefined;
+  return row ? Number(row.value) : 0;
+}
+
+/** Refuse files that are not ours or are too new; apply the missing migrations. */
+export function migrate(db: Database, path: string): void {
+  const appId = db.pragma('application_id', { simple: true }) as number;
+  if (appId !== 0 && appId !== APPLICATION_ID) {
+    throw new BrokerError(
+      `"${path}" is a SQLite database of another application (application_id 0x${appId.toString(16)}); ` +
+        'Celeriac will not write to it. Point the URL at a file of its own, e.g. sqlite://./celeriac.db',
+      { retryable: false },
+    );
+  }
+  // A first read, outside any transaction, so that a newer file is refused before anything is written.
+  checkNotNewer(schemaVersion(db), path);
+  if (schemaVersion(db) === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    const current = schemaVersion(db); // again under the write lock: another process may have migrated
+    checkNotNewer(current, path);
+    if (current === 0) {
+      const other = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 1")
+        .get() as { name: string } | undefined;
+      if (other) {
+        throw new BrokerError(
+          `"${path}" already holds tables of another application (e.g. "${other.name}"); Celeriac will ` +
+            'not write to it. Point the URL at a file of its own, e.g. sqlite://./celeriac.db',
+          { retryable: false },
+        );
+      }
+      db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version > current) db.exec(m.sql);
+    }
+    db.prepare(
+      "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ).run(String(SCHEMA_VERSION));
+  }).immediate();
+}
+
+function checkNotNewer(version: number, path: string): void {
+  if (version > SCHEMA_VERSION) {
+    throw new BrokerError(
+      `"${path}" was written by a newer Celeriac (schema version ${version}; this one knows up to ` +
+        `${SCHEMA_VERSION}). Upgrade Celeriac (npm install celeriac@latest) in every process that uses ` +
+        'this file; it was left untouched.',
+      { retryable: false },
+    );
+  }
+}

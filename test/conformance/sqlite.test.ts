@@ -1,0 +1,37 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import { SqliteBackend } from '../../src/backends/sqlite/index.js';
+import { SqliteStore } from '../../src/brokers/sqlite/index.js';
+import { parseSqliteUrl } from '../../src/brokers/sqlite/options.js';
+import { VirtualBroker } from '../../src/brokers/virtual.js';
+import { backendConformance } from './backend.js';
+import { brokerConformance } from './broker.js';
+
+// One temp directory for this file; every harness gets a fresh database file in it.
+const dir = mkdtempSync(join(tmpdir(), 'celeriac-sqlite-conf-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const freshTarget = () => parseSqliteUrl(new URL(`sqlite://${join(dir, `db-${++n}.db`)}`));
+
+// Brokers and backends of one process share one connection per file...
+brokerConformance('sqlite (shared connection)', async () => {
+  const target = freshTarget();
+  return { create: async () => new VirtualBroker(new SqliteStore(target)) };
+});
+backendConformance('sqlite (shared connection)', async () => {
+  const target = freshTarget();
+  return { create: async () => new SqliteBackend(target) };
+});
+
+// ...and with a connection each they see the file as separate processes do (wake-ups through the
+// -wal watch and data_version, not in-process events).
+brokerConformance('sqlite (a connection each)', async () => {
+  const target = freshTarget();
+  return { create: async () => new VirtualBroker(new SqliteStore(target, { ownConnection: true })) };
+});
+backendConformance('sqlite (a connection each)', async () => {
+  const target = freshTarget();
+  return { create: async () => new SqliteBackend(target, { ownConnection: true }) };
+});

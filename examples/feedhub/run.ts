@@ -7,7 +7,7 @@
  *   npx tsx examples/feedhub/run.ts --worker inproc --broker memory://
  *
  * Flags: --feeds N (2000) --concurrency C (1000) --pool P (async) --latency MS (100) --broker URL
- * (default: an SQLite file in a temp dir) --worker child|inproc (child) --batch B (500) --compare
+ * (default: an SQLite file in a temp dir) --worker child|inproc (child) --workers N (1: child worker processes, -c each) --batch B (500) --compare
  * --solo-feeds N (100) --json (one JSON line per run on stdout).
  *
  * Measured: feeds/s = feeds / (last result seen − first enqueue); task latency = worker finish − enqueue
@@ -36,6 +36,8 @@ export interface RunOptions {
   broker: string;
   /** Run the worker in this process or as `celeriac worker` in a child process. */
   worker: 'inproc' | 'child';
+  /** Child worker processes, each with `concurrency` slots (child mode; solo always uses one). @defaultValue 1 */
+  workers?: number;
   batch: number;
   feedUrl(i: number): string;
   /** Items per feed the server renders (for verification). @defaultValue 20 */
@@ -48,6 +50,8 @@ export interface RunOptions {
 export interface RunResult {
   pool: string;
   concurrency: number;
+  /** Worker processes (1 when in-process). */
+  workers: number;
   feeds: number;
   seconds: number;
   feedsPerSecond: number;
@@ -69,23 +73,38 @@ let runCounter = 0;
 export async function runFeedHub(o: RunOptions): Promise<RunResult> {
   const queue = `feedhub.${process.pid}.${++runCounter}`;
   const hub = createFeedHub({ broker: o.broker, backend: o.broker });
-  let child: ChildProcess | null = null;
+  const children: ChildProcess[] = [];
   const worker =
     o.worker === 'inproc'
       ? hub.app.worker({ pool: o.pool, concurrency: o.concurrency, queues: [queue] })
       : null;
   if (worker) await worker.start();
-  else
-    child = await startChildWorker({
-      app: 'examples/feedhub/tasks.ts',
-      pool: o.pool,
-      concurrency: o.concurrency,
-      queue,
-      broker: o.broker,
-      quiet: o.quiet ?? false,
-    });
+  else {
+    const n = o.pool === 'solo' ? 1 : (o.workers ?? 1);
+    for (let k = 0; k < n; k++) {
+      children.push(
+        await startChildWorker({
+          app: 'examples/feedhub/tasks.ts',
+          pool: o.pool,
+          concurrency: o.concurrency,
+          queue,
+          broker: o.broker,
+          quiet: o.quiet ?? false,
+        }),
+      );
+    }
+  }
+  const childCpu = (): number | null => {
+    let sum = 0;
+    for (const c of children) {
+      const v = c.pid ? procCpuSeconds(c.pid) : null;
+      if (v === null) return null;
+      sum += v;
+    }
+    return children.length ? sum : null;
+  };
   const cpu0 = process.cpuUsage();
-  const childCpu0 = child?.pid ? procCpuSeconds(child.pid) : null;
+  const childCpu0 = childCpu();
 
   // Expected summaries, computed before the clock starts so checking costs nothing inside the window.
   const expected = Array.from({ length: o.feeds }, (_, i) => describeFeed(i, o.items));
@@ -141,10 +160,10 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
     bar?.done();
     const cpu = process.cpuUsage(cpu0);
     mainCpuSeconds = (cpu.user + cpu.system) / 1e6;
-    const childCpu1 = child?.pid ? procCpuSeconds(child.pid) : null;
+    const childCpu1 = childCpu();
     if (childCpu0 !== null && childCpu1 !== null) workerCpuSeconds = childCpu1 - childCpu0;
     if (worker) await worker.stop();
-    if (child) await stopChild(child);
+    await Promise.all(children.map(stopChild));
     await hub.app.close();
   }
   latencies.sort((a, b) => a - b);
@@ -152,6 +171,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
   return {
     pool: o.pool,
     concurrency: o.pool === 'solo' ? 1 : o.concurrency,
+    workers: Math.max(1, children.length),
     feeds: o.feeds,
     seconds,
     feedsPerSecond: o.feeds / seconds,
@@ -167,7 +187,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
 
 function report(r: RunResult): string {
   return (
-    `${`-P ${r.pool} -c ${r.concurrency}`.padEnd(20)} ${String(r.feeds).padStart(5)} feeds in ${fmt(r.seconds, 2).padStart(6)} s` +
+    `${`-P ${r.pool} -c ${r.concurrency}${r.workers > 1 ? ` x${r.workers}` : ''}`.padEnd(20)} ${String(r.feeds).padStart(5)} feeds in ${fmt(r.seconds, 2).padStart(6)} s` +
     ` = ${fmt(r.feedsPerSecond, 1).padStart(7)} feeds/s | latency p50 ${fmt(r.p50Ms).padStart(5)} ms` +
     ` p99 ${fmt(r.p99Ms).padStart(5)} ms | errors ${r.errors} | verified ${r.verified}/${r.feeds}` +
     (r.workerCpuSeconds !== null
@@ -185,6 +205,7 @@ async function main(): Promise<void> {
       latency: { type: 'string', default: '100' },
       broker: { type: 'string', short: 'b' },
       worker: { type: 'string', default: 'child' },
+      workers: { type: 'string', default: '1' },
       batch: { type: 'string', default: '500' },
       compare: { type: 'boolean', default: false },
       'solo-feeds': { type: 'string', default: '100' },
@@ -216,6 +237,7 @@ async function main(): Promise<void> {
     batch: Number(values.batch),
     feedUrl: server.feedUrl,
     quiet: values.json,
+    workers: Number(values.workers),
   };
   const results: RunResult[] = [];
   try {

@@ -9,7 +9,7 @@
  * broker at once. That bound is the backpressure: when the broker is slower than the producer, the
  * producer waits instead of piling up messages in memory.
  *
- * Flags: --tasks N (50000) --batch B (1000) --inflight K (4) --broker URL (SQLite in a temp dir)
+ * Flags: --tasks N (50000) --batch B (1000) --inflight K (4) --broker URL (SQLite in a temp dir) --backend URL
  * --single N (1000: also time N publishes awaited one by one, for comparison; 0 to skip)
  * --drain / --no-drain (default on: then consume them all with an in-process -P async worker)
  * --concurrency C (200, for the drain)
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '1000' },
       inflight: { type: 'string', default: '4' },
       broker: { type: 'string', short: 'b' },
+      backend: { type: 'string' },
       single: { type: 'string', default: '1000' },
       drain: { type: 'boolean', default: true },
       'no-drain': { type: 'boolean', default: false },
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   const batch = Number(values.batch);
   const inflight = Number(values.inflight);
   const broker = await resolveBroker(values.broker, 'bulk');
-  const bulk = createBulkApp({ broker: broker.url, backend: broker.url });
+  const bulk = createBulkApp({ broker: broker.url, backend: values.backend ?? broker.url });
   const queue = `bulk.${process.pid}`;
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`broker: ${broker.url}${broker.note ? ` (${broker.note})` : ''}; queue ${queue}`);

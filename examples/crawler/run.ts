@@ -6,7 +6,7 @@
  *   npx tsx examples/crawler/run.ts --worker inproc --broker memory://
  *
  * Flags: --pages N (500) --depth D (4) --latency MS (20) --slow-ms MS (10000) --timeout MS (2000)
- * --concurrency C (200) --broker URL --worker child|inproc (child) --list (print every page)
+ * --concurrency C (200) --broker URL --backend URL (default: the broker) --worker child|inproc (child) --list (print every page)
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
       timeout: { type: 'string', default: '2000' },
       concurrency: { type: 'string', short: 'c', default: '200' },
       broker: { type: 'string', short: 'b' },
+      backend: { type: 'string' },
       worker: { type: 'string', default: 'child' },
       list: { type: 'boolean', default: false },
     },
@@ -38,7 +39,8 @@ async function main(): Promise<void> {
   const broker = await resolveBroker(values.broker, 'crawler');
   const mode = broker.url.startsWith('memory:') || values.worker === 'inproc' ? 'inproc' : 'child';
   const queue = `crawler.${process.pid}`;
-  const crawler = createCrawler({ broker: broker.url, backend: broker.url });
+  const backend = values.backend ?? broker.url;
+  const crawler = createCrawler({ broker: broker.url, backend });
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`site:   ${site.baseUrl} (${values.pages} pages, ${values.latency} ms per answer)`);
   out(
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
         concurrency: Number(values.concurrency),
         queue,
         broker: broker.url,
+        backend,
         dropLog: EXPECTED_PAGE_ERRORS,
       });
     }

@@ -7,7 +7,7 @@
  *   npx tsx examples/feedhub/run.ts --worker inproc --broker memory://
  *
  * Flags: --feeds N (2000) --concurrency C (1000) --pool P (async) --latency MS (100) --broker URL
- * (default: an SQLite file in a temp dir) --worker child|inproc (child) --workers N (1: child worker processes, -c each) --batch B (500) --compare
+ * (default: an SQLite file in a temp dir) --backend URL (default: the broker) --worker child|inproc (child) --workers N (1: child worker processes, -c each) --batch B (500) --compare
  * --solo-feeds N (100) --json (one JSON line per run on stdout).
  *
  * Measured: feeds/s = feeds / (last result seen − first enqueue); task latency = worker finish − enqueue
@@ -34,6 +34,8 @@ export interface RunOptions {
   pool: string;
   concurrency: number;
   broker: string;
+  /** Result backend URL. @defaultValue the broker URL */
+  backend?: string;
   /** Run the worker in this process or as `celeriac worker` in a child process. */
   worker: 'inproc' | 'child';
   /** Child worker processes, each with `concurrency` slots (child mode; solo always uses one). @defaultValue 1 */
@@ -72,7 +74,7 @@ let runCounter = 0;
 /** One measured run: start a worker, enqueue `feeds` fetches in batches, wait for every result. */
 export async function runFeedHub(o: RunOptions): Promise<RunResult> {
   const queue = `feedhub.${process.pid}.${++runCounter}`;
-  const hub = createFeedHub({ broker: o.broker, backend: o.broker });
+  const hub = createFeedHub({ broker: o.broker, backend: o.backend ?? o.broker });
   const children: ChildProcess[] = [];
   const worker =
     o.worker === 'inproc'
@@ -89,6 +91,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
           concurrency: o.concurrency,
           queue,
           broker: o.broker,
+          backend: o.backend ?? o.broker,
           quiet: o.quiet ?? false,
         }),
       );
@@ -204,6 +207,7 @@ async function main(): Promise<void> {
       pool: { type: 'string', short: 'P', default: 'async' },
       latency: { type: 'string', default: '100' },
       broker: { type: 'string', short: 'b' },
+      backend: { type: 'string' },
       worker: { type: 'string', default: 'child' },
       workers: { type: 'string', default: '1' },
       batch: { type: 'string', default: '500' },
@@ -228,11 +232,12 @@ async function main(): Promise<void> {
   if (!values.json) {
     out(`feed hub: ${feeds} feeds from ${server.baseUrl}, ${values.latency} ms per answer`);
     out(
-      `broker:   ${broker.url}${broker.note ? ` (${broker.note})` : ''}; worker: ${workerMode === 'child' ? 'child process (celeriac worker)' : 'in this process'}`,
+      `broker:   ${broker.url}${broker.note ? ` (${broker.note})` : ''}${values.backend ? `, results: ${values.backend}` : ''}; worker: ${workerMode === 'child' ? 'child process (celeriac worker)' : 'in this process'}`,
     );
   }
   const common = {
     broker: broker.url,
+    backend: values.backend ?? broker.url,
     worker: workerMode,
     batch: Number(values.batch),
     feedUrl: server.feedUrl,

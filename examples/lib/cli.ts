@@ -127,6 +127,8 @@ export interface ChildWorkerOptions {
   concurrency: number;
   queue: string;
   broker: string;
+  /** Result backend URL. @defaultValue the broker URL */
+  backend?: string;
   quiet?: boolean;
   /** Drop worker log records whose first line matches (e.g. expected task failures); stack lines go with them. */
   dropLog?: RegExp;
@@ -140,7 +142,11 @@ export async function startChildWorker(o: ChildWorkerOptions): Promise<ChildProc
   const args = ['bin/celeriac.js', 'worker', '-A', o.app, '-P', o.pool, '-c', String(o.concurrency)];
   args.push('-Q', o.queue);
   // The app module builds its app from the environment, as a deployed worker would.
-  const env = { ...process.env, CELERIAC_BROKER_URL: o.broker, CELERIAC_RESULT_BACKEND: o.broker };
+  const env = {
+    ...process.env,
+    CELERIAC_BROKER_URL: o.broker,
+    CELERIAC_RESULT_BACKEND: o.backend ?? o.broker,
+  };
   // EXAMPLE_WORKER_NODE_ARGS passes flags to the worker's node (e.g. "--cpu-prof"), which NODE_OPTIONS refuses.
   const nodeArgs = (process.env.EXAMPLE_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, ...args], {

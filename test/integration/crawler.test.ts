@@ -80,7 +80,7 @@ describe('crawler example (memory broker, async pool)', () => {
       const { ok, errors } = expectedCrawl(maxDepth);
       const r = await crawler.crawlTask.applyAsync([
         site.url('/'),
-        { maxDepth, timeoutMs: 3000, maxInFlight: 50 },
+        { maxDepth, timeoutMs: 5000, maxInFlight: 50 },
       ]);
       const report = await r.get({ timeout: 60 });
       const toPath = (u: string) => new URL(u).pathname;

@@ -19,7 +19,8 @@ describe('feed hub example (memory broker, async pool)', () => {
 
   beforeAll(async () => {
     server = await startFeedServer({ feeds: FEEDS, latencyMs: 20 });
-    hub = createFeedHub({ broker: `memory://${name}`, backend: `memory://${name}` });
+    // A generous deadline: the test asserts correctness, and a loaded CI box must not turn into timeouts.
+    hub = createFeedHub({ broker: `memory://${name}`, backend: `memory://${name}` }, { timeoutMs: 60_000 });
     worker = hub.app.worker({ pool: 'async', concurrency: 100, queues: ['celery'] });
     await worker.start();
   });
@@ -69,6 +70,7 @@ describe.skipIf(sqlite.note !== null)('feed hub example (SQLite broker, worker s
 
   it('fetches 200 feeds through a child worker, every summary verified', async () => {
     const server = await startFeedServer({ feeds: FEEDS, latencyMs: 20 });
+    process.env.FEEDHUB_TIMEOUT_MS = '60000'; // read by the child worker's tasks.ts
     try {
       const r = await runFeedHub({
         feeds: FEEDS,
@@ -86,6 +88,7 @@ describe.skipIf(sqlite.note !== null)('feed hub example (SQLite broker, worker s
       expect(r.verified).toBe(FEEDS);
       expect(server.requests()).toBe(FEEDS);
     } finally {
+      delete process.env.FEEDHUB_TIMEOUT_MS;
       await server.close();
     }
   }, 90_000);

@@ -8,7 +8,8 @@
  *
  * Flags: --feeds N (2000) --concurrency C (1000) --pool P (async) --latency MS (100) --broker URL
  * (default: an SQLite file in a temp dir) --backend URL (default: the broker) --worker child|inproc (child) --workers N (1: child worker processes, -c each) --batch B (500) --compare
- * --solo-feeds N (100) --json (one JSON line per run on stdout).
+ * --solo-feeds N (100) --warmup N (feeds fetched before the clock starts; default: the concurrency, 5 for
+ * solo; 0 for a cold start) --json (one JSON line per run on stdout).
  *
  * Measured: feeds/s = feeds / (last result seen − first enqueue); task latency = worker finish − enqueue
  * (both Date.now() on this machine, so result polling does not blur it). Every summary is checked against
@@ -44,6 +45,8 @@ export interface RunOptions {
   feedUrl(i: number): string;
   /** Items per feed the server renders (for verification). @defaultValue 20 */
   items?: number;
+  /** Feeds fetched (and awaited) before the clock starts: opens the sockets and warms the JIT. @defaultValue 0 */
+  warmup?: number;
   /** Seconds to wait for all results. @defaultValue 300 */
   waitSeconds?: number;
   quiet?: boolean;
@@ -60,6 +63,8 @@ export interface RunResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** Seconds the untimed warm-up took, if any. */
+  warmupSeconds: number | null;
   /** Summaries identical to what the server generated. */
   verified: number;
   /** CPU seconds the worker used (user + system), when measurable. */
@@ -106,8 +111,8 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
     }
     return children.length ? sum : null;
   };
-  const cpu0 = process.cpuUsage();
-  const childCpu0 = childCpu();
+  let cpu0 = process.cpuUsage();
+  let childCpu0 = childCpu();
 
   // Expected summaries, computed before the clock starts so checking costs nothing inside the window.
   const expected = Array.from({ length: o.feeds }, (_, i) => describeFeed(i, o.items));
@@ -120,8 +125,20 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
   const waits: Promise<void>[] = [];
   let workerCpuSeconds: number | null = null;
   let mainCpuSeconds = 0;
-  const t0 = Date.now();
+  let warmupSeconds: number | null = null;
+  let t0 = Date.now();
   try {
+    if (o.warmup) {
+      const handles = await hub.fetchFeedTask.applyMany(
+        Array.from({ length: o.warmup }, (_, k) => [o.feedUrl(k % o.feeds)]),
+        { queue },
+      );
+      await Promise.allSettled(handles.map((r) => r.get({ timeout: o.waitSeconds ?? 300, interval: 0.05 })));
+      warmupSeconds = (Date.now() - t0) / 1000;
+      cpu0 = process.cpuUsage();
+      childCpu0 = childCpu();
+      t0 = Date.now();
+    }
     for (let start = 0; start < o.feeds; start += o.batch) {
       const ids = Array.from({ length: Math.min(o.batch, o.feeds - start) }, (_, k) => start + k);
       const enqueuedAt = Date.now();
@@ -184,6 +201,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
     verified,
     workerCpuSeconds,
     mainCpuSeconds,
+    warmupSeconds,
     firstError,
   };
 }
@@ -193,6 +211,7 @@ function report(r: RunResult): string {
     `${`-P ${r.pool} -c ${r.concurrency}${r.workers > 1 ? ` x${r.workers}` : ''}`.padEnd(20)} ${String(r.feeds).padStart(5)} feeds in ${fmt(r.seconds, 2).padStart(6)} s` +
     ` = ${fmt(r.feedsPerSecond, 1).padStart(7)} feeds/s | latency p50 ${fmt(r.p50Ms).padStart(5)} ms` +
     ` p99 ${fmt(r.p99Ms).padStart(5)} ms | errors ${r.errors} | verified ${r.verified}/${r.feeds}` +
+    (r.warmupSeconds !== null ? ` | after a ${fmt(r.warmupSeconds, 1)} s warm-up` : '') +
     (r.workerCpuSeconds !== null
       ? ` | CPU: worker ${fmt(r.workerCpuSeconds, 2)} s, producer+server ${fmt(r.mainCpuSeconds, 2)} s`
       : ` | CPU (one process) ${fmt(r.mainCpuSeconds, 2)} s`)
@@ -213,6 +232,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '500' },
       compare: { type: 'boolean', default: false },
       'solo-feeds': { type: 'string', default: '100' },
+      warmup: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -247,10 +267,19 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   try {
     results.push(
-      await runFeedHub({ ...common, feeds, pool: values.pool, concurrency: Number(values.concurrency) }),
+      await runFeedHub({
+        ...common,
+        feeds,
+        pool: values.pool,
+        concurrency: Number(values.concurrency),
+        warmup:
+          values.warmup !== undefined ? Number(values.warmup) : Math.min(feeds, Number(values.concurrency)),
+      }),
     );
-    if (values.compare)
-      results.push(await runFeedHub({ ...common, feeds: soloFeeds, pool: 'solo', concurrency: 1 }));
+    if (values.compare) {
+      const warmup = values.warmup !== undefined ? Math.min(Number(values.warmup), 5) : 5;
+      results.push(await runFeedHub({ ...common, feeds: soloFeeds, pool: 'solo', concurrency: 1, warmup }));
+    }
   } finally {
     await server.close();
     broker.cleanup();

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   fmt,
+  type Progress,
   percentile,
   procCpuSeconds,
   progress,
@@ -116,7 +117,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
 
   // Expected summaries, computed before the clock starts so checking costs nothing inside the window.
   const expected = Array.from({ length: o.feeds }, (_, i) => describeFeed(i, o.items));
-  const bar = o.quiet ? null : progress(`${o.pool} -c ${o.concurrency}`, o.feeds);
+  let bar: Progress | null = null;
   const latencies: number[] = [];
   let errors = 0;
   let verified = 0;
@@ -139,6 +140,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
       childCpu0 = childCpu();
       t0 = Date.now();
     }
+    if (!o.quiet) bar = progress(`${o.pool} -c ${o.concurrency}`, o.feeds);
     for (let start = 0; start < o.feeds; start += o.batch) {
       const ids = Array.from({ length: Math.min(o.batch, o.feeds - start) }, (_, k) => start + k);
       const enqueuedAt = Date.now();

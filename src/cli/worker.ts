@@ -90,8 +90,10 @@ export function addWorkerCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       await worker.start();
-      process.stderr.write(
-        `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency} queues=${worker.queues.join(',')}\n`,
-      );
+      // The worker logs "ready" at info; below that level still say once that it is up.
+      if (!worker.logger.enabled('info'))
+        process.stderr.write(
+          `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency} queues=${worker.queues.join(',')}\n`,
+        );
     });
 }

@@ -500,7 +500,7 @@ export class Dispatcher {
   }
 
   #checkDrained(): void {
-    if (this.#activeCount() > 0 || !this.#drainWaiters.length) return;
+    if (!this.#drainWaiters.length || this.#activeCount() > 0) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of waiters) w();

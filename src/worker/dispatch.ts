@@ -269,10 +269,13 @@ export class Dispatcher {
           await this.#followUp(r, outcome.value);
           return void (await r.delivery.ack());
         case 'failure': {
-          logger.log(
-            'error',
-            `Task ${req.name}[${req.id}] raised unexpected: ${excRepr(outcome.exc)}${outcome.traceback ? `\n${outcome.traceback}` : ''}`,
-          );
+          if (outcome.expected)
+            logger.log('info', `Task ${req.name}[${req.id}] raised expected: ${excRepr(outcome.exc)}`);
+          else
+            logger.log(
+              'error',
+              `Task ${req.name}[${req.id}] raised unexpected: ${excRepr(outcome.exc)}${outcome.traceback ? `\n${outcome.traceback}` : ''}`,
+            );
           await this.#store(r, 'FAILURE', outcome.exc, outcome.traceback);
           for (const eb of req.embed.errbacks ?? [])
             await app.applySignature(eb, [req.id], { parentId: req.id, rootId: req.rootId });

@@ -12,6 +12,8 @@ export type BackendFactory = (
 
 const loaders = new Map<string, () => Promise<BackendFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBackend],
+  ['redis', async () => (await import('./redis/index.js')).createRedisBackend],
+  ['rediss', async () => (await import('./redis/index.js')).createRedisBackend],
   ['sqlite', async () => (await import('./sqlite/index.js')).createSqliteBackend],
   ['rpc', async () => (await import('./rpc/index.js')).createRpcBackend],
 ]);

@@ -10,6 +10,8 @@ export type BrokerFactory = (url: URL, options: Record<string, unknown>) => Brok
 
 const loaders = new Map<string, () => Promise<BrokerFactory>>([
   ['memory', async () => (await import('./memory/index.js')).createMemoryBroker],
+  ['redis', async () => (await import('./redis/index.js')).createRedisBroker],
+  ['rediss', async () => (await import('./redis/index.js')).createRedisBroker],
   ['sqlite', async () => (await import('./sqlite/index.js')).createSqliteBroker],
   ['amqp', async () => (await import('./amqp/index.js')).createAmqpBroker],
   ['amqps', async () => (await import('./amqp/index.js')).createAmqpBroker],

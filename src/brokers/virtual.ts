@@ -37,6 +37,11 @@ export interface VirtualStore {
   size(queue: string): Promise<number>;
   /** Wake any take() waiting now, so cancel and close do not wait out `waitMs`. */
   interrupt?(): void;
+  /**
+   * Optional: false once the store no longer owns this delivery (Redis: its lease was lost and another
+   * consumer restored the message), so the worker must not start it. Absent means always valid.
+   */
+  isValid?(tag: string): boolean;
   close(): Promise<void>;
 }
 
@@ -225,6 +230,10 @@ class VirtualConsumer implements Consumer {
     }
   }
 
+  isValid(tag: string): boolean {
+    return this.#store.isValid?.(tag) ?? true;
+  }
+
   settle(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
     const done = this.#broker.settle(kind, tag);
     if (kind === 'ack') {
@@ -263,6 +272,9 @@ class VirtualDelivery implements Delivery {
   }
   get redelivered(): boolean {
     return this.#taken.redelivered;
+  }
+  get valid(): boolean {
+    return this.#consumer.isValid(this.#taken.tag);
   }
   ack(): Promise<void> {
     if (this.#settled) return Promise.resolve();

@@ -332,10 +332,13 @@ export class Dispatcher {
             );
             return void (await r.delivery.reject(true));
           }
-          logger.log(
-            'error',
-            `Task ${req.name}[${req.id}] raised unexpected: ${excRepr(outcome.exc)}${outcome.traceback ? `\n${outcome.traceback}` : ''}`,
-          );
+          if (outcome.expected)
+            logger.log('info', `Task ${req.name}[${req.id}] raised expected: ${excRepr(outcome.exc)}`);
+          else
+            logger.log(
+              'error',
+              `Task ${req.name}[${req.id}] raised unexpected: ${excRepr(outcome.exc)}${outcome.traceback ? `\n${outcome.traceback}` : ''}`,
+            );
           await this.#store(r, 'FAILURE', outcome.exc, outcome.traceback);
           for (const eb of req.embed.errbacks ?? [])
             await app.applySignature(eb, [req.id], { parentId: req.id, rootId: req.rootId });
@@ -563,7 +566,7 @@ export class Dispatcher {
   }
 
   #checkDrained(): void {
-    if (this.#activeCount() > 0 || !this.#drainWaiters.length) return;
+    if (!this.#drainWaiters.length || this.#activeCount() > 0) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of waiters) w();

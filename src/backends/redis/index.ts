@@ -1,0 +1,383 @@
+/**
+ * redis:// and rediss:// — the Redis result backend, in Celery's layout (celery-wire.md §4; keys in
+ * ../../brokers/redis/keys.ts), so Python clients read our results and we read theirs.
+ *
+ * | feature          | support |
+ * |------------------|---------|
+ * | results          | `celery-task-meta-<id>`: SETEX (SET when expires is null) and PUBLISH on the same name, in one Lua call |
+ * | dedup guard      | a stored SUCCESS is never overwritten (as Celery: a lost-and-redelivered task cannot clobber it) |
+ * | waiting          | pub/sub, no polling: one subscriber connection for all waits, SUBSCRIBE before GET, UNSUBSCRIBE when done |
+ * | reconnect        | forever with backoff; after the subscriber reconnects every waited key is read again (results published while it was down) |
+ * | groups           | `celery-taskset-meta-<gid>` = `{"result": [[gid, null], [[[id, null], null], …]]}` (GroupResult.save()) |
+ * | chords           | `.j` zset (or list), `.t`, `.s` helpers, as Celery's native Redis chord counter |
+ *
+ * URL: `redis://[[user]:password@]host[:port][/db]`, `rediss://…?ssl_cert_reqs=required`.
+ * Options (resultBackendTransportOptions, or the URL query in snake_case): see `redisBackendDefaults`.
+ */
+import type { Redis } from 'ioredis';
+import {
+  brokerError,
+  connectClient,
+  loadIoredis,
+  newClient,
+  parseRedisUrl,
+  type RedisTarget,
+  resolveOptions,
+} from '../../brokers/redis/connection.js';
+import { ResultKeys } from '../../brokers/redis/keys.js';
+import { runScript } from '../../brokers/redis/scripts.js';
+import { quit } from '../../brokers/redis/store.js';
+import { decodeJson } from '../../protocol/json.js';
+import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
+import { groupResultTuple, idsFromGroupTuple, type ResultBackend, type StoreOptions } from '../backend.js';
+import { STORE_RESULT } from './scripts.js';
+
+export const redisBackendDefaults = {
+  /** Put in front of every key; Celery appends '_' unless it ends in one of `:_-.`. @defaultValue '' */
+  globalKeyprefix: '',
+  /** Keep chord part results in a zset ordered by group_index (false: a list in arrival order). @defaultValue true */
+  resultChordOrdered: true,
+  /** Seconds to wait for a TCP connection (null: 10). @defaultValue null */
+  socketConnectTimeout: null as number | null,
+  /** CLIENT SETNAME prefix of this backend's connections (null: none). @defaultValue null */
+  clientName: null as string | null,
+};
+export type RedisBackendOptions = typeof redisBackendDefaults;
+
+interface Waiter {
+  resolve(meta: ResultMeta | null): void;
+}
+
+/** Channels per SUBSCRIBE/UNSUBSCRIBE/MGET command when thousands of results are outstanding. */
+const BATCH = 1000;
+
+export class RedisBackend implements ResultBackend {
+  readonly transport: string;
+  readonly keys: ResultKeys;
+  readonly options: Readonly<RedisBackendOptions>;
+  readonly #target: RedisTarget;
+  #cmd: Redis | null = null;
+  #sub: Redis | null = null;
+  #subReady: Promise<Redis> | null = null;
+  /** task id → everyone waiting for it. */
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  /** task ids whose channel the subscriber connection is subscribed to. */
+  readonly #subscribed = new Set<string>();
+  #syncing: Promise<void> | null = null;
+  #dirty = false;
+  #closed = false;
+
+  constructor(target: RedisTarget, options: RedisBackendOptions, scheme = 'redis') {
+    this.transport = scheme;
+    this.#target = target;
+    this.options = Object.freeze({ ...options });
+    this.keys = new ResultKeys(options.globalKeyprefix);
+  }
+
+  get client(): Redis {
+    if (!this.#cmd)
+      throw brokerError('Redis result backend', new Error('not connected: call connect() first'));
+    return this.#cmd;
+  }
+
+  /** Task ids with at least one waiter (for tests and diagnostics). */
+  get waiting(): number {
+    return this.#waiters.size;
+  }
+  /** Channels currently subscribed (for tests: it drops back to 0 once every wait is over). */
+  get subscriptions(): number {
+    return this.#subscribed.size;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#cmd) return;
+    const cmd = newClient(await loadIoredis(this.transport), this.#target, 'command', this.options);
+    await connectClient(cmd, this.#target, 'result backend');
+    this.#cmd = cmd;
+  }
+
+  async store(meta: ResultMeta, options: StoreOptions): Promise<void> {
+    try {
+      await runScript(
+        this.client,
+        STORE_RESULT,
+        [this.keys.task(meta.task_id)],
+        [JSON.stringify(meta), expirySeconds(options)],
+      );
+    } catch (err) {
+      throw brokerError(`storing the result of ${meta.task_id}`, err);
+    }
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    let raw: string | null;
+    try {
+      raw = await this.client.get(this.keys.task(taskId));
+    } catch (err) {
+      throw brokerError(`reading the result of ${taskId}`, err);
+    }
+    return raw === null ? null : (decodeJson(raw) as ResultMeta);
+  }
+
+  waitFor(
+    taskId: string,
+    options: { timeoutMs: number | null; intervalMs?: number; signal?: AbortSignal },
+  ): Promise<ResultMeta | null> {
+    if (options.signal?.aborted) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const waiter: Waiter = {
+        resolve: (meta) => {
+          if (timer) clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
+          resolve(meta);
+        },
+      };
+      const giveUp = () => {
+        const set = this.#waiters.get(taskId);
+        if (set?.delete(waiter) && set.size === 0) {
+          this.#waiters.delete(taskId);
+          this.#scheduleSync();
+        }
+        waiter.resolve(null);
+      };
+      const onAbort = () => giveUp();
+      if (options.timeoutMs !== null) timer = setTimeout(giveUp, options.timeoutMs);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      let set = this.#waiters.get(taskId);
+      if (!set) {
+        set = new Set();
+        this.#waiters.set(taskId, set);
+      }
+      set.add(waiter);
+      this.#scheduleSync();
+    });
+  }
+
+  #deliver(taskId: string, meta: ResultMeta): void {
+    if (!READY_STATES.has(meta.status)) return;
+    const set = this.#waiters.get(taskId);
+    if (!set) return;
+    this.#waiters.delete(taskId);
+    for (const w of set) w.resolve(meta);
+    this.#scheduleSync();
+  }
+
+  #scheduleSync(): void {
+    this.#dirty = true;
+    if (this.#syncing || this.#closed) return;
+    this.#syncing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#sync())
+      .finally(() => {
+        this.#syncing = null;
+        if (this.#dirty && !this.#closed) this.#scheduleSync();
+      });
+  }
+
+  /**
+   * Bring the subscriptions in line with the waiters: SUBSCRIBE new ids first, then read their keys (a
+   * result stored before the subscription is caught by the read, one stored after by the message), and
+   * UNSUBSCRIBE ids nobody waits for any more, so subscriptions never pile up (celery/celery#3812).
+   */
+  async #sync(): Promise<void> {
+    while (this.#dirty && !this.#closed) {
+      this.#dirty = false;
+      try {
+        const sub = await this.#subscriber();
+        const add = [...this.#waiters.keys()].filter((id) => !this.#subscribed.has(id));
+        for (let i = 0; i < add.length; i += BATCH) {
+          const ids = add.slice(i, i + BATCH);
+          await sub.subscribe(...ids.map((id) => this.keys.task(id)));
+          for (const id of ids) this.#subscribed.add(id);
+          await this.#readNow(ids);
+        }
+        const drop = [...this.#subscribed].filter((id) => !this.#waiters.has(id));
+        for (let i = 0; i < drop.length; i += BATCH) {
+          const ids = drop.slice(i, i + BATCH);
+          await sub.unsubscribe(...ids.map((id) => this.keys.task(id)));
+          for (const id of ids) this.#subscribed.delete(id);
+        }
+      } catch {
+        // The subscriber is reconnecting; its 'ready' handler schedules the next sync.
+        return;
+      }
+    }
+  }
+
+  /** Read the stored metas of waited ids and deliver the ready ones. */
+  async #readNow(ids: string[]): Promise<void> {
+    const wanted = ids.filter((id) => this.#waiters.has(id));
+    for (let i = 0; i < wanted.length; i += BATCH) {
+      const chunk = wanted.slice(i, i + BATCH);
+      const values = await this.client.mget(...chunk.map((id) => this.keys.task(id)));
+      for (const [j, raw] of values.entries()) {
+        if (raw !== null) this.#deliver(chunk[j] as string, decodeJson(raw) as ResultMeta);
+      }
+    }
+  }
+
+  #subscriber(): Promise<Redis> {
+    this.#subReady ??= (async () => {
+      const sub = newClient(await loadIoredis(this.transport), this.#target, 'subscriber', this.options);
+      sub.on('message', (channel: string, message: string) => {
+        const id = this.keys.taskIdOf(channel);
+        if (id === null) return;
+        try {
+          this.#deliver(id, decodeJson(message) as ResultMeta);
+        } catch {
+          // Not a meta we can read: the waiter keeps waiting (and times out) rather than crash the process.
+        }
+      });
+      let first = true;
+      sub.on('ready', () => {
+        if (first) {
+          first = false;
+          return;
+        }
+        // Reconnected: ioredis re-subscribed; results published while we were away are only in the keys.
+        void this.#readNow([...this.#waiters.keys()]).catch(() => {});
+        this.#scheduleSync();
+      });
+      this.#sub = sub;
+      await connectClient(sub, this.#target, 'result backend subscriber');
+      return sub;
+    })().catch((err) => {
+      this.#subReady = null;
+      throw err;
+    });
+    return this.#subReady;
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await this.client.del(this.keys.task(taskId));
+  }
+
+  async saveGroup(groupId: string, taskIds: readonly string[], options: StoreOptions): Promise<void> {
+    await this.#setAndPublish(
+      this.keys.group(groupId),
+      JSON.stringify({ result: groupResultTuple(groupId, taskIds) }),
+      options,
+    );
+  }
+
+  async getGroup(groupId: string): Promise<string[] | null> {
+    const raw = await this.client.get(this.keys.group(groupId));
+    if (raw === null) return null;
+    const value = decodeJson(raw) as { result?: unknown } | null;
+    return idsFromGroupTuple(value?.result);
+  }
+
+  /** Celery's backend `set()`: SETEX (or SET) and PUBLISH on the key's name, in one transaction. */
+  async #setAndPublish(key: string, value: string, options: StoreOptions): Promise<void> {
+    const ex = expirySeconds(options);
+    const m = this.client.multi();
+    if (ex > 0) m.setex(key, ex, value);
+    else m.set(key, value);
+    m.publish(key, value);
+    await execOrThrow(m, `writing ${key}`);
+  }
+
+  // ---- chords (Celery's native Redis chord counter), ready for the canvas ----
+
+  /** The client stores the header size when it applies a chord (`.s`, published like any set()). */
+  async setChordSize(groupId: string, size: number, options: StoreOptions): Promise<void> {
+    await this.#setAndPublish(this.keys.chordSize(groupId), String(size), options);
+  }
+
+  /** add_to_chord: one more part joins the header (`.t`). */
+  async addToChord(groupId: string): Promise<void> {
+    await this.client.incr(this.keys.chordExtra(groupId));
+  }
+
+  /**
+   * A header part finished: record `[1, task_id, state, result]` (score group_index, +inf when unknown)
+   * and read the counters in one transaction. The caller fires the body when `ready === total`.
+   */
+  async chordPartReturn(
+    groupId: string,
+    part: { taskId: string; groupIndex: number | null; state: string; result: unknown },
+    options: StoreOptions,
+  ): Promise<{ ready: number; total: number | null }> {
+    const j = this.keys.chordJoin(groupId);
+    const t = this.keys.chordExtra(groupId);
+    const s = this.keys.chordSize(groupId);
+    const member = JSON.stringify([1, part.taskId, part.state, part.result]);
+    const m = this.client.multi();
+    if (this.options.resultChordOrdered)
+      m.zadd(j, part.groupIndex === null ? '+inf' : part.groupIndex, member).zcount(j, '-inf', '+inf');
+    else m.rpush(j, member).llen(j);
+    m.get(t).get(s);
+    const ex = expirySeconds(options);
+    if (ex > 0) m.expire(j, ex).expire(t, ex).expire(s, ex);
+    const res = await execOrThrow(m, `chord part of ${groupId}`);
+    const ready = Number(res[1]);
+    const extra = Number(res[2] ?? 0);
+    const size = res[3] === null || res[3] === undefined ? null : Number(res[3]);
+    return { ready, total: size === null ? null : size + extra };
+  }
+
+  /** The header results, ordered by group_index: `[task_id, state, result]` each. */
+  async chordResults(groupId: string): Promise<{ taskId: string; state: string; result: unknown }[]> {
+    const j = this.keys.chordJoin(groupId);
+    const raw = this.options.resultChordOrdered
+      ? await this.client.zrange(j, 0, -1)
+      : await this.client.lrange(j, 0, -1);
+    return raw.map((r) => {
+      const [, taskId, state, result] = decodeJson(r) as [number, string, string, unknown];
+      return { taskId, state, result };
+    });
+  }
+
+  /** Remove the chord counters once the body was sent. */
+  async chordCleanup(groupId: string): Promise<void> {
+    await this.client.del(
+      this.keys.chordJoin(groupId),
+      this.keys.chordExtra(groupId),
+      this.keys.chordSize(groupId),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const set of this.#waiters.values()) for (const w of set) w.resolve(null);
+    this.#waiters.clear();
+    const conns = [this.#cmd, this.#sub];
+    this.#cmd = this.#sub = null;
+    await Promise.all(conns.map((c) => (c ? quit(c) : undefined)));
+  }
+}
+
+function expirySeconds(options: StoreOptions): number {
+  return options.expires ? Math.max(1, Math.ceil(options.expires)) : 0;
+}
+
+async function execOrThrow(
+  m: { exec(): Promise<[Error | null, unknown][] | null> },
+  what: string,
+): Promise<unknown[]> {
+  let res: [Error | null, unknown][] | null;
+  try {
+    res = await m.exec();
+  } catch (err) {
+    throw brokerError(what, err);
+  }
+  if (!res) throw brokerError(what, new Error('transaction aborted'));
+  for (const [e] of res) if (e) throw brokerError(what, e);
+  return res.map(([, v]) => v);
+}
+
+export function createRedisBackend(url: URL, options: Record<string, unknown> = {}): RedisBackend {
+  const target = parseRedisUrl(url);
+  // TLS options belong to the connection; brokerUrl and oid are context the app gives every backend.
+  const ignore = new Set([
+    'ssl_cert_reqs',
+    'ssl_ca_certs',
+    'ssl_certfile',
+    'ssl_keyfile',
+    'brokerUrl',
+    'oid',
+  ]);
+  const o = resolveOptions('Redis result backend', redisBackendDefaults, target.query, options, ignore);
+  return new RedisBackend(target, o, url.protocol.replace(/:$/, ''));
+}

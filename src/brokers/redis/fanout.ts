@@ -1,0 +1,108 @@
+/**
+ * Fanout exchanges over Redis PUB/SUB, as kombu does them (celery-wire.md §2.4): fire-and-forget, no
+ * persistence, no ack. Celery's events (`celeryev`) and remote control (`celery.pidbox`) use them.
+ *
+ *   publish:    PUBLISH [prefix]/{db}.<exchange>[/<routing_key>]  <kombu envelope>
+ *   subscribe:  PSUBSCRIBE [prefix]/{db}.<exchange>[/<binding key with # → *>]
+ *
+ * One subscriber connection per RedisFanout, shared by all its subscriptions; ioredis re-subscribes after
+ * a reconnect (messages published meanwhile are lost, as with kombu).
+ */
+import type { Redis } from 'ioredis';
+import type { WireMessage } from '../../protocol/message.js';
+import { brokerError } from './connection.js';
+import { buildEnvelope, parseEnvelope } from './envelope.js';
+import type { RedisStore } from './store.js';
+import { quit } from './store.js';
+
+export interface FanoutMessage {
+  exchange: string;
+  routingKey: string;
+  message: WireMessage;
+}
+
+export type FanoutHandler = (m: FanoutMessage) => void;
+
+export class RedisFanout {
+  readonly #store: RedisStore;
+  #sub: Promise<Redis> | null = null;
+  readonly #handlers = new Map<string, Set<FanoutHandler>>();
+  /** Called when a received message is not a kombu envelope; warns by default. */
+  onError: (err: Error) => void = (err) => process.emitWarning(err.message, 'CeleriacRedisWarning');
+
+  constructor(store: RedisStore) {
+    this.#store = store;
+  }
+
+  /** Publish to every current subscriber of the exchange (none: the message is gone, as on kombu). */
+  async publish(exchange: string, routingKey: string, message: WireMessage): Promise<number> {
+    const env = buildEnvelope(message, exchange, routingKey);
+    try {
+      return await this.#store.client.publish(
+        this.#store.keys.fanoutChannel(exchange, routingKey),
+        JSON.stringify(env),
+      );
+    } catch (err) {
+      throw brokerError(`fanout publish to ${exchange}`, err);
+    }
+  }
+
+  /**
+   * Receive what is published on `exchange` with a routing key matching `bindingKey` (`#` and `*` match
+   * any suffix; '' receives only messages published without a routing key). Resolves once subscribed, with
+   * the function that ends the subscription.
+   */
+  async subscribe(
+    exchange: string,
+    bindingKey: string,
+    handler: FanoutHandler,
+  ): Promise<() => Promise<void>> {
+    const pattern = this.#store.keys.fanoutPattern(exchange, bindingKey);
+    const sub = await this.#subscriber();
+    let set = this.#handlers.get(pattern);
+    if (!set) {
+      set = new Set();
+      this.#handlers.set(pattern, set);
+      await sub.psubscribe(pattern);
+    }
+    set.add(handler);
+    return async () => {
+      const s = this.#handlers.get(pattern);
+      if (!s?.delete(handler) || s.size) return;
+      this.#handlers.delete(pattern);
+      await sub.punsubscribe(pattern).catch(() => {});
+    };
+  }
+
+  #subscriber(): Promise<Redis> {
+    this.#sub ??= this.#store.newConnection('subscriber').then((sub) => {
+      sub.on('pmessage', (pattern: string, channel: string, data: string) => {
+        const handlers = this.#handlers.get(pattern);
+        if (!handlers?.size) return;
+        let parsed: ReturnType<typeof parseEnvelope>;
+        try {
+          parsed = parseEnvelope(data);
+        } catch (err) {
+          this.onError(brokerError(`undecodable fanout message on ${channel}`, err));
+          return;
+        }
+        const { exchange, routingKey } = this.#store.keys.parseFanoutChannel(channel);
+        for (const h of handlers)
+          h({ exchange, routingKey: parsed.routingKey || routingKey, message: parsed.message });
+      });
+      return sub;
+    });
+    this.#sub.catch(() => {
+      this.#sub = null;
+    });
+    return this.#sub;
+  }
+
+  async close(): Promise<void> {
+    const sub = this.#sub;
+    this.#sub = null;
+    this.#handlers.clear();
+    const conn = sub ? await sub.catch(() => null) : null;
+    if (conn) await quit(conn);
+  }
+}

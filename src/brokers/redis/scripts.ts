@@ -1,0 +1,206 @@
+/**
+ * The broker's Lua scripts: one per atomic operation, each headed by its KEYS and ARGV. Scripts declare
+ * every key they touch in KEYS. They run with EVALSHA and fall back to EVAL after a server restart
+ * (NOSCRIPT), so nothing needs loading up front.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+export interface LuaScript {
+  readonly name: string;
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(name: string, lua: string): LuaScript {
+  return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+/** Run a script by SHA, loading it by EVAL when the server does not know it (first use, restart). */
+export async function runScript(
+  client: Redis,
+  s: LuaScript,
+  keys: readonly string[],
+  args: readonly (string | number | Buffer)[],
+): Promise<unknown> {
+  try {
+    return await client.evalsha(s.sha, keys.length, ...keys, ...args);
+  } catch (err) {
+    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+    return client.eval(s.lua, keys.length, ...keys, ...args);
+  }
+}
+
+/**
+ * take — move up to `max` ready messages into the unacked hash and index in one atomic step, so no crash
+ * can lose a message between the pop and the bookkeeping (kombu does the two in separate round trips).
+ * The script is resent when the connection drops with its reply in flight; the receipt makes the resend
+ * return the same messages (those still unacked) instead of popping more and stranding the first batch.
+ *
+ * KEYS[1]    unacked        (hash: tag → [envelope, exchange, routing_key])
+ * KEYS[2]    unacked_index  (zset: tag → delivery time)
+ * KEYS[3]    this take's receipt (string, 60 s)
+ * KEYS[4..]  bucket lists, in the order to serve them (priority-major)
+ * ARGV[1]    max messages to take
+ * ARGV[2]    now, epoch seconds (the unacked_index score)
+ * ARGV[3]    an envelope BRPOP already popped, or '' for none
+ * ARGV[4]    the KEYS index that envelope came from
+ * ARGV[5..]  the queue name of each bucket list (ARGV[5] for KEYS[4], …), used as routing key of
+ *            envelopes that carry no delivery_info
+ * Returns    a flat array {keys index, delivery tag, envelope, …}. A tag of '' means the envelope could not
+ *            be decoded; it was popped but not recorded. From a receipt (resent script) the index is
+ *            negative and the third item is the whole unacked entry [envelope, exchange, routing_key].
+ */
+export const TAKE = script(
+  'take',
+  `
+local out = {}
+local prev = redis.call('GET', KEYS[3])
+if prev then
+  local r = cjson.decode(prev)
+  for i = 1, #r, 2 do
+    local entry = redis.call('HGET', KEYS[1], r[i + 1])
+    if entry then
+      out[#out + 1] = -r[i]
+      out[#out + 1] = r[i + 1]
+      out[#out + 1] = entry
+    end
+  end
+  return out
+end
+local max = tonumber(ARGV[1])
+local receipt = {}
+local n = 0
+local function record(idx, raw)
+  local tag = ''
+  local ok, env = pcall(cjson.decode, raw)
+  if ok and type(env) == 'table' and type(env.properties) == 'table' then
+    local p = env.properties
+    if type(p.delivery_tag) == 'string' then tag = p.delivery_tag end
+    local ex, rk = '', ''
+    if type(p.delivery_info) == 'table' then
+      if type(p.delivery_info.exchange) == 'string' then ex = p.delivery_info.exchange end
+      if type(p.delivery_info.routing_key) == 'string' then rk = p.delivery_info.routing_key end
+    end
+    if ex == '' and rk == '' then rk = ARGV[idx + 1] end
+    if tag ~= '' then
+      redis.call('ZADD', KEYS[2], ARGV[2], tag)
+      redis.call('HSET', KEYS[1], tag, '[' .. raw .. ',' .. cjson.encode(ex) .. ',' .. cjson.encode(rk) .. ']')
+      receipt[#receipt + 1] = idx
+      receipt[#receipt + 1] = tag
+    end
+  end
+  out[#out + 1] = idx
+  out[#out + 1] = tag
+  out[#out + 1] = raw
+  n = n + 1
+end
+if ARGV[3] ~= '' then record(tonumber(ARGV[4]), ARGV[3]) end
+for i = 4, #KEYS do
+  while n < max do
+    local raw = redis.call('RPOP', KEYS[i])
+    if not raw then break end
+    record(i, raw)
+  end
+  if n >= max then break end
+end
+if #receipt > 0 then redis.call('SET', KEYS[3], cjson.encode(receipt), 'EX', 60) end
+return out
+`,
+);
+
+/**
+ * requeue — give deliveries this consumer holds back to their queues (reject with requeue, and every
+ * unsettled delivery when the consumer closes).
+ *
+ * KEYS[1]     unacked
+ * KEYS[2]     unacked_index
+ * KEYS[2+i]   the list to push the i-th envelope to
+ * ARGV[1]     'RPUSH' (front of the queue: it is served next) or 'LPUSH' (back)
+ * ARGV[2i]    the i-th delivery tag
+ * ARGV[2i+1]  the i-th envelope, already marked redelivered
+ * A tag no longer in `unacked` was restored or acked by someone else meanwhile: it is skipped, so a message
+ * is never pushed twice. Returns the number pushed.
+ */
+export const REQUEUE = script(
+  'requeue',
+  `
+local pushed = 0
+for i = 3, #KEYS do
+  local tag = ARGV[(i - 2) * 2]
+  if redis.call('HDEL', KEYS[1], tag) == 1 then
+    redis.call('ZREM', KEYS[2], tag)
+    redis.call(ARGV[1], KEYS[i], ARGV[(i - 2) * 2 + 1])
+    pushed = pushed + 1
+  else
+    redis.call('ZREM', KEYS[2], tag)
+  end
+end
+return pushed
+`,
+);
+
+/**
+ * restore_stale — kombu's visibility-timeout restore of one delivery whose holder stopped renewing it.
+ *
+ * KEYS[1]   unacked
+ * KEYS[2]   unacked_index
+ * KEYS[3..] the lists to RPUSH the envelope to (front: a restored message runs next, as in kombu); several
+ *           when the exchange binds the routing key to several queues
+ * ARGV[1]   delivery tag
+ * ARGV[2]   ceiling: now - visibility_timeout
+ * ARGV[3]   the envelope, marked redelivered
+ * Restores only if the delivery is still unacked and its score is still at or below the ceiling, so a
+ * holder that renewed its lease or acked meanwhile, or another restorer that got there first, make this a
+ * no-op. Returns 1 when restored.
+ */
+export const RESTORE_STALE = script(
+  'restore_stale',
+  `
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+for i = 3, #KEYS do redis.call('RPUSH', KEYS[i], ARGV[3]) end
+return 1
+`,
+);
+
+/**
+ * renew — refresh the lease (unacked_index score) of deliveries this consumer still holds, so no
+ * visibility-timeout restore re-queues a message a live worker keeps (ETA tasks, long tasks).
+ *
+ * KEYS[1]   unacked_index
+ * ARGV[1]   now, epoch seconds
+ * ARGV[2..] delivery tags
+ * Returns the tags that are gone from the index: restored by someone else (the lease was lost) or acked.
+ */
+export const RENEW = script(
+  'renew',
+  `
+local lost = {}
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
+`,
+);
+
+/**
+ * release_mutex — release the unacked_mutex only if we still own it (a lock that expired and was taken
+ * by another restorer must not be deleted).
+ *
+ * KEYS[1]  unacked_mutex
+ * ARGV[1]  our token
+ */
+export const RELEASE_MUTEX = script(
+  'release_mutex',
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`,
+);

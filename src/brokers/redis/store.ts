@@ -1,0 +1,573 @@
+/**
+ * RedisStore: the VirtualStore primitives over kombu's Redis layout (keys.ts), so Python Celery producers
+ * and workers share queues with us. Responsibilities:
+ *  - put: LPUSH kombu envelopes into priority buckets, and SADD the queue's binding once, as kombu does;
+ *  - take: a Lua script pops ready messages and records them in `unacked` + `unacked_index` atomically;
+ *    only when everything is empty does it BRPOP (priority-major key order) on a blocking connection, and
+ *    the popped message is recorded by the same script together with up to max-1 more;
+ *  - ack/discard (one MULTI per batch), requeue (one Lua call per batch, RPUSH to the front);
+ *  - leases: every message this store holds has its unacked_index score renewed periodically, so a
+ *    visibility-timeout restore never takes a message from a live consumer (ETAs, long tasks; #2599);
+ *  - restore: periodic scan under `unacked_mutex` that gives back deliveries whose holder stopped renewing
+ *    (a dead Celeriac consumer, or a kombu consumer past the visibility timeout);
+ *  - close: every message still held goes back to the front of its queue (kombu's restore at shutdown).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { WireMessage } from '../../protocol/message.js';
+import type { BrokerCapabilities } from '../broker.js';
+import type { Taken, VirtualStore } from '../virtual.js';
+import { brokerError, connectClient, loadIoredis, newClient, type RedisTarget } from './connection.js';
+import { buildEnvelope, markRedelivered, parseEnvelope, parseUnackedEntry } from './envelope.js';
+import { BrokerKeys } from './keys.js';
+import { cadences, type RedisBrokerOptions } from './options.js';
+import { RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, runScript, TAKE } from './scripts.js';
+
+interface Held {
+  queue: string;
+  raw: string;
+  priority: unknown;
+}
+
+/** Extra time a BRPOP may take past its own timeout before the connection is presumed dead. */
+const BLOCKING_GRACE_MS = 10_000;
+const RENEW_CHUNK = 1000;
+
+export class RedisStore implements VirtualStore {
+  readonly transport: string;
+  readonly capabilities: BrokerCapabilities = { priority: 'low-first', redeliversUnacked: true };
+  readonly keys: BrokerKeys;
+  readonly options: Readonly<RedisBrokerOptions>;
+  /** Called with errors of background work (lease renewal, restore scans); warns by default. */
+  onError: (err: Error) => void = (err) => process.emitWarning(err.message, 'CeleriacRedisWarning');
+  /** Called with tags whose lease was lost: another consumer restored them (we were cut off too long). */
+  onLeaseLost: ((tags: string[]) => void) | null = null;
+
+  readonly #target: RedisTarget;
+  #cmd: Redis | null = null;
+  readonly #idleBlocking: Redis[] = [];
+  readonly #busyBlocking = new Set<Redis>();
+  readonly #clientIds = new WeakMap<Redis, number>();
+  readonly #interrupted = new WeakSet<Redis>();
+  #interrupts = 0;
+  readonly #held = new Map<string, Held>();
+  readonly #lost = new Set<string>();
+  readonly #declared = new Set<string>();
+  readonly #cycles = new Map<string, string[]>();
+  readonly #idle = new Set<string>();
+  #maintenance: NodeJS.Timeout | null = null;
+  #lastRestore = 0;
+  #maintaining = false;
+  #closed = false;
+
+  constructor(target: RedisTarget, options: RedisBrokerOptions, scheme = 'redis') {
+    this.transport = scheme;
+    this.#target = target;
+    this.options = Object.freeze({ ...options });
+    this.keys = new BrokerKeys({ ...options, db: target.db });
+  }
+
+  /** The command connection (publishing, scripts, acks); for fanout helpers and tests. */
+  get client(): Redis {
+    if (!this.#cmd) throw brokerError('Redis broker', new Error('not connected: call connect() first'));
+    return this.#cmd;
+  }
+
+  /** Number of deliveries this store holds unacked. */
+  get heldCount(): number {
+    return this.#held.size;
+  }
+
+  get target(): Readonly<RedisTarget> {
+    return this.#target;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#cmd) return;
+    const Ctor = await loadIoredis(this.transport);
+    const cmd = newClient(Ctor, this.#target, 'command', this.options);
+    await connectClient(cmd, this.#target, 'broker');
+    this.#cmd = cmd;
+  }
+
+  /** A new connection of the given role to the same server (fanout subscribers use it). */
+  async newConnection(role: 'command' | 'subscriber'): Promise<Redis> {
+    const c = newClient(await loadIoredis(this.transport), this.#target, role, this.options);
+    await connectClient(c, this.#target, `broker ${role} connection`);
+    return c;
+  }
+
+  async put(items: ReadonlyArray<{ queue: string; message: WireMessage }>): Promise<void> {
+    const pipe = this.client.pipeline();
+    for (const { queue, message } of items) {
+      // Celery declares the queue (binding `queue → queue` on exchange `queue`) before publishing, once
+      // per connection; Flower and kombu's restore lookups read these sets.
+      if (!this.#declared.has(queue)) {
+        pipe.sadd(this.keys.binding(queue), this.keys.bindingMember(queue, queue));
+      }
+      // The default route publishes through the anonymous exchange with routing key = queue name.
+      const env = buildEnvelope(message, '', queue);
+      pipe.lpush(this.keys.queue(queue, message.properties.priority), JSON.stringify(env));
+    }
+    await execPipeline(pipe, 'publish');
+    for (const { queue } of items) this.#declared.add(queue);
+  }
+
+  async take(queues: readonly string[], max: number, waitMs: number): Promise<Taken[]> {
+    this.#startMaintenance();
+    const generation = this.#interrupts;
+    const sig = queues.join('\0');
+    const order = this.keys.brpopOrder(this.#cycle(sig, queues));
+    // After a wait that found nothing, go straight to BRPOP: an idle consumer costs one command per wait.
+    if (!this.#idle.has(sig)) {
+      const now = await this.#takeNow(order, max, null);
+      if (now.length || waitMs <= 0) return this.#served(sig, now);
+    }
+    // interrupt() came while the script ran: do not start a wait the caller no longer wants.
+    if (waitMs <= 0 || generation !== this.#interrupts) return [];
+    const popped = await this.#brpop(
+      order.map((o) => o.key),
+      waitMs,
+    );
+    if (!popped) {
+      this.#idle.add(sig);
+      return [];
+    }
+    this.#idle.delete(sig);
+    return this.#served(sig, await this.#commitPopped(order, max, popped));
+  }
+
+  /** Record a message BRPOP popped (and take up to max-1 more). It exists only in our memory until this
+   * succeeds, so retry through connection trouble; on close, push it back to the front of its list. */
+  async #commitPopped(
+    order: { key: string; queue: string }[],
+    max: number,
+    popped: [string, string],
+  ): Promise<Taken[]> {
+    let delay = 100;
+    for (;;) {
+      try {
+        return await this.#takeNow(order, max, popped);
+      } catch (err) {
+        if (this.#closed) {
+          await this.client.rpush(popped[0], popped[1]).catch(() => {});
+          throw err;
+        }
+        this.onError(brokerError('recording a popped message failed; retrying', err));
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  async #takeNow(
+    order: { key: string; queue: string }[],
+    max: number,
+    popped: [string, string] | null,
+  ): Promise<Taken[]> {
+    const keys = [
+      this.keys.unacked,
+      this.keys.unackedIndex,
+      this.keys.takeReceipt(randomUUID()),
+      ...order.map((o) => o.key),
+    ];
+    const poppedIdx = popped ? keys.indexOf(popped[0], 3) + 1 : 0;
+    const args = [max, nowSeconds(), popped ? popped[1] : '', poppedIdx, ...order.map((o) => o.queue)];
+    let reply: unknown;
+    try {
+      reply = await runScript(this.client, TAKE, keys, args);
+    } catch (err) {
+      throw brokerError('take from Redis', err);
+    }
+    const flat = reply as (number | string)[];
+    const out: Taken[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      const idx = Number(flat[i]);
+      const entry = order[Math.abs(idx) - 4];
+      const tag = String(flat[i + 1]);
+      let raw = String(flat[i + 2]);
+      if (!entry) continue;
+      let parsed: ReturnType<typeof parseEnvelope>;
+      try {
+        // From a receipt (the script was resent after a lost reply), the item is the whole unacked entry.
+        if (idx < 0) raw = JSON.stringify(parseUnackedEntry(raw).envelope);
+        parsed = parseEnvelope(raw);
+      } catch (err) {
+        // Not a kombu envelope: it was popped but not recorded. Dropping it is all we can do (kombu
+        // would fail on it forever); say so loudly.
+        this.onError(brokerError(`dropped an undecodable message from queue "${entry.queue}"`, err));
+        continue;
+      }
+      if (!tag) {
+        this.onError(
+          brokerError(
+            `dropped a message without a delivery tag from queue "${entry.queue}"`,
+            new Error(raw.slice(0, 200)),
+          ),
+        );
+        continue;
+      }
+      this.#held.set(tag, { queue: entry.queue, raw, priority: parsed.message.properties.priority });
+      this.#lost.delete(tag);
+      out.push({ tag, queue: entry.queue, message: parsed.message, redelivered: parsed.redelivered });
+    }
+    return out;
+  }
+
+  /** kombu's round_robin cycle: the queue just served moves to the back of the order. */
+  #cycle(sig: string, queues: readonly string[]): string[] {
+    let c = this.#cycles.get(sig);
+    if (!c) {
+      c = [...queues];
+      this.#cycles.set(sig, c);
+    }
+    return c;
+  }
+
+  #served(sig: string, taken: Taken[]): Taken[] {
+    const last = taken[taken.length - 1];
+    const c = this.#cycles.get(sig);
+    if (last && c && this.options.queueOrderStrategy === 'round_robin' && c.length > 1) {
+      const i = c.indexOf(last.queue);
+      if (i >= 0) c.push(...c.splice(i, 1));
+    }
+    return taken;
+  }
+
+  async #brpop(keys: string[], waitMs: number): Promise<[string, string] | null> {
+    const conn = await this.#acquireBlocking();
+    let watchdog: NodeJS.Timeout | undefined;
+    try {
+      if (!this.#clientIds.has(conn)) {
+        // Sent ahead of BRPOP on the same connection, so it answers before BRPOP blocks; needed to
+        // CLIENT UNBLOCK this connection when the consumer is cancelled.
+        void conn.client('ID').then(
+          (id) => this.#clientIds.set(conn, Number(id)),
+          () => {},
+        );
+      }
+      const pop = conn.brpop(...keys, (waitMs / 1000).toFixed(3)) as Promise<[string, string] | null>;
+      const timeout = new Promise<never>((_, reject) => {
+        watchdog = setTimeout(() => {
+          // A BRPOP that outlives its timeout by this much sits on a dead connection (no RST seen):
+          // drop the connection so the loop reconnects instead of hanging (celery/celery#8030).
+          conn.disconnect(true);
+          reject(new Error('BRPOP overran its timeout; connection reset'));
+        }, waitMs + BLOCKING_GRACE_MS);
+      });
+      return await Promise.race([pop, timeout]);
+    } catch (err) {
+      // Interrupted on purpose (cancel/close): an empty take, not an error.
+      if (this.#interrupted.has(conn)) return null;
+      throw brokerError('BRPOP', err);
+    } finally {
+      clearTimeout(watchdog);
+      this.#interrupted.delete(conn);
+      this.#releaseBlocking(conn);
+    }
+  }
+
+  async #acquireBlocking(): Promise<Redis> {
+    let conn = this.#idleBlocking.pop();
+    if (!conn) {
+      conn = newClient(await loadIoredis(this.transport), this.#target, 'blocking', this.options);
+      const c = conn;
+      // A reconnected connection has a new client id.
+      c.on('close', () => this.#clientIds.delete(c));
+      c.connect().catch(() => {});
+    }
+    this.#busyBlocking.add(conn);
+    return conn;
+  }
+
+  #releaseBlocking(conn: Redis): void {
+    this.#busyBlocking.delete(conn);
+    if (this.#closed || conn.status === 'end') conn.disconnect();
+    else this.#idleBlocking.push(conn);
+  }
+
+  /**
+   * Wake every take() blocked in BRPOP: CLIENT UNBLOCK when the server is known to have it blocked,
+   * otherwise (id not known yet, or BRPOP still on its way) drop that blocking connection.
+   */
+  interrupt(): void {
+    this.#interrupts++;
+    for (const conn of this.#busyBlocking) {
+      this.#interrupted.add(conn);
+      const id = this.#clientIds.get(conn);
+      const cmd = this.#cmd;
+      if (id === undefined || cmd?.status !== 'ready') {
+        conn.disconnect();
+        continue;
+      }
+      void cmd.client('UNBLOCK', id).then(
+        (n) => {
+          if (Number(n) === 0 && this.#busyBlocking.has(conn) && this.#interrupted.has(conn))
+            conn.disconnect();
+        },
+        () => conn.disconnect(),
+      );
+    }
+  }
+
+  async ack(tags: readonly string[]): Promise<void> {
+    const mine = this.#release(tags);
+    if (!mine.length) return;
+    try {
+      await this.client
+        .multi()
+        .zrem(this.keys.unackedIndex, ...mine)
+        .hdel(this.keys.unacked, ...mine)
+        .exec();
+    } catch (err) {
+      throw brokerError('ack', err);
+    }
+  }
+
+  /** Rejected without requeue: kombu drops the message (no dead-lettering on Redis). */
+  discard(tags: readonly string[]): Promise<void> {
+    return this.ack(tags);
+  }
+
+  async requeue(tags: readonly string[]): Promise<void> {
+    const items: { tag: string; held: Held }[] = [];
+    for (const tag of tags) {
+      const held = this.#held.get(tag);
+      if (held) items.push({ tag, held });
+    }
+    this.#release(tags);
+    if (!items.length) return;
+    // RPUSH: the front of the queue, so a requeued message runs next. (kombu's reject(requeue=True) uses
+    // LPUSH, the back; our Broker contract asks for the front, as AMQP does.)
+    const keys = [this.keys.unacked, this.keys.unackedIndex];
+    const args: string[] = ['RPUSH'];
+    for (const { tag, held } of items) {
+      keys.push(this.keys.queue(held.queue, held.priority));
+      args.push(tag, markRedelivered(held.raw));
+    }
+    try {
+      await runScript(this.client, REQUEUE, keys, args);
+    } catch (err) {
+      throw brokerError('requeue', err);
+    }
+  }
+
+  /** False once another consumer restored this delivery after we lost its lease. */
+  isValid(tag: string): boolean {
+    return !this.#lost.has(tag);
+  }
+
+  /** Forget tags locally; returns those still ours (a lost lease belongs to whoever took it next). */
+  #release(tags: readonly string[]): string[] {
+    const mine: string[] = [];
+    for (const t of tags) {
+      if (this.#lost.delete(t)) continue;
+      if (this.#held.delete(t)) mine.push(t);
+    }
+    return mine;
+  }
+
+  async purge(queue: string): Promise<number> {
+    const m = this.client.multi();
+    for (const key of this.keys.buckets(queue)) m.llen(key).del(key);
+    const res = await execPipeline(m, 'purge');
+    return res.filter((_, i) => i % 2 === 0).reduce((n: number, v) => n + Number(v), 0);
+  }
+
+  async size(queue: string): Promise<number> {
+    const p = this.client.pipeline();
+    for (const key of this.keys.buckets(queue)) p.llen(key);
+    const res = await execPipeline(p, 'size');
+    return res.reduce((n: number, v) => n + Number(v), 0);
+  }
+
+  #startMaintenance(): void {
+    if (this.#maintenance || this.#closed) return;
+    const { renewMs, restoreMs } = cadences(this.options);
+    const tick = Math.min(renewMs, restoreMs);
+    this.#lastRestore = 0; // scan once at start, as kombu does
+    this.#maintenance = setInterval(() => void this.maintain(), tick);
+    this.#maintenance.unref();
+    setImmediate(() => void this.maintain());
+  }
+
+  /** One round of lease renewal and (when due) restore scan. Public for tests; runs on a timer. */
+  async maintain(): Promise<void> {
+    if (this.#maintaining || this.#closed || this.#cmd?.status !== 'ready') return;
+    this.#maintaining = true;
+    try {
+      if (this.options.leaseRenewal) await this.renewLeases();
+      if (Date.now() - this.#lastRestore >= cadences(this.options).restoreMs) {
+        this.#lastRestore = Date.now();
+        await this.restoreTimedOut();
+      }
+    } catch (err) {
+      this.onError(brokerError('Redis broker maintenance', err));
+    } finally {
+      this.#maintaining = false;
+    }
+  }
+
+  /** Refresh the unacked_index score of every delivery we hold. */
+  async renewLeases(): Promise<void> {
+    const tags = [...this.#held.keys()];
+    const lost: string[] = [];
+    for (let i = 0; i < tags.length; i += RENEW_CHUNK) {
+      const chunk = tags.slice(i, i + RENEW_CHUNK);
+      const gone = (await runScript(
+        this.client,
+        RENEW,
+        [this.keys.unackedIndex],
+        [nowSeconds(), ...chunk],
+      )) as string[];
+      for (const t of gone) {
+        // Acked meanwhile by us (already released) is fine; otherwise another consumer restored it.
+        if (this.#held.delete(t)) {
+          this.#lost.add(t);
+          lost.push(t);
+        }
+      }
+    }
+    if (lost.length) {
+      this.onError(
+        brokerError(
+          `lost the lease of ${lost.length} message(s): restored to their queue by another consumer`,
+          new Error(lost.join(', ')),
+        ),
+      );
+      this.onLeaseLost?.(lost);
+    }
+  }
+
+  /**
+   * Give back deliveries whose holder stopped renewing them for a visibility timeout. Runs under kombu's
+   * `unacked_mutex` so only one consumer of the database scans at a time (kombu skips when it is held).
+   * Returns how many messages were restored.
+   */
+  async restoreTimedOut(): Promise<number> {
+    const token = randomUUID();
+    const got = await this.client.set(
+      this.keys.unackedMutex,
+      token,
+      'PX',
+      this.options.unackedMutexExpire * 1000,
+      'NX',
+    );
+    if (got !== 'OK') return 0;
+    let restored = 0;
+    try {
+      const ceil = nowSeconds(-this.options.visibilityTimeout);
+      const stale = (
+        await this.client.zrangebyscore(
+          this.keys.unackedIndex,
+          0,
+          ceil,
+          'LIMIT',
+          0,
+          this.options.unackedRestoreLimit,
+        )
+      ).filter((t) => !this.#held.has(t));
+      if (!stale.length) return 0;
+      const values = await this.client.hmget(this.keys.unacked, ...stale);
+      const bindings = new Map<string, string[]>();
+      for (const [i, tag] of stale.entries()) {
+        const value = values[i];
+        if (value == null) {
+          await this.client.zrem(this.keys.unackedIndex, tag);
+          continue;
+        }
+        let entry: ReturnType<typeof parseUnackedEntry>;
+        try {
+          entry = parseUnackedEntry(value);
+        } catch (err) {
+          this.onError(brokerError(`unacked entry ${tag} is not valid JSON; left in place`, err));
+          continue;
+        }
+        const queues = await this.#lookup(entry.exchange, entry.routingKey, bindings);
+        const priority = entry.envelope.properties?.priority;
+        const dest = queues.map((q) => this.keys.queue(q, priority));
+        const n = await runScript(
+          this.client,
+          RESTORE_STALE,
+          [this.keys.unacked, this.keys.unackedIndex, ...dest],
+          [tag, ceil, markRedelivered(entry.envelope)],
+        );
+        restored += Number(n);
+      }
+    } finally {
+      await runScript(this.client, RELEASE_MUTEX, [this.keys.unackedMutex], [token]).catch(() => {});
+    }
+    return restored;
+  }
+
+  /**
+   * kombu's exchange lookup for a restore: the anonymous exchange routes by queue name; a named exchange
+   * by its binding set (direct match on the routing key). Where kombu would drop an unroutable message
+   * (no binding, no dead-letter queue), we use the routing key as the queue name instead: Celery's routing
+   * keys are queue names, and a lost task is worse than a misrouted one.
+   */
+  async #lookup(exchange: string, routingKey: string, cache: Map<string, string[]>): Promise<string[]> {
+    if (!exchange) return [routingKey];
+    let members = cache.get(exchange);
+    if (!members) {
+      members = await this.client.smembers(this.keys.binding(exchange));
+      cache.set(exchange, members);
+    }
+    const queues = new Set<string>();
+    for (const m of members) {
+      const b = this.keys.parseBindingMember(m);
+      if (b.routingKey === routingKey && b.queue) queues.add(b.queue);
+    }
+    return queues.size ? [...queues] : [routingKey];
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#maintenance) clearInterval(this.#maintenance);
+    this.#maintenance = null;
+    this.interrupt();
+    try {
+      // Like kombu at shutdown: whatever we still hold goes back to the front of its queue.
+      if (this.#held.size && this.#cmd?.status === 'ready') await this.requeue([...this.#held.keys()]);
+    } catch (err) {
+      this.onError(
+        brokerError('restoring held messages at close (they come back after the visibility timeout)', err),
+      );
+    } finally {
+      this.#closed = true;
+      for (const c of this.#idleBlocking.splice(0)) c.disconnect();
+      for (const c of this.#busyBlocking) c.disconnect();
+      const cmd = this.#cmd;
+      this.#cmd = null;
+      if (cmd) await quit(cmd);
+    }
+  }
+}
+
+/** Epoch seconds with milliseconds, as kombu's time() scores; `offset` in seconds. */
+function nowSeconds(offset = 0): string {
+  return (Date.now() / 1000 + offset).toFixed(3);
+}
+
+async function execPipeline(
+  p: { exec(): Promise<[Error | null, unknown][] | null> },
+  what: string,
+): Promise<unknown[]> {
+  let res: [Error | null, unknown][] | null;
+  try {
+    res = await p.exec();
+  } catch (err) {
+    throw brokerError(what, err);
+  }
+  if (!res) throw brokerError(what, new Error('transaction aborted'));
+  const failed = res.find(([e]) => e);
+  if (failed?.[0]) throw brokerError(what, failed[0]);
+  return res.map(([, v]) => v);
+}
+
+export async function quit(c: Redis): Promise<void> {
+  if (c.status === 'ready') {
+    await Promise.race([c.quit().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+  }
+  c.disconnect();
+}

@@ -1,6 +1,7 @@
-// The app of bench/pools.ts, loaded by the bench and by every pool child: one CPU-bound task, one I/O-bound task.
+// The app of bench/pools.ts, loaded by the bench and by every pool child: one CPU-bound task (hashing),
+// one I/O-bound task (the feed hub's fetch: HTTP to a local feed farm, then parse).
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { fetchFeed } from '../examples/feedhub/feed.js';
 import { Celeriac } from '../src/index.js';
 
 export const app = new Celeriac({
@@ -27,8 +28,8 @@ app.task(
   { pool: 'cpu' },
 );
 
-/** Waits `ms` (a stand-in for an HTTP call or a query); returns when it finished, for latency. */
-app.task('bench.io', async (ms: number) => {
-  await sleep(ms);
+/** Fetches and parses one feed; returns when it finished, for latency. */
+app.task('bench.io', async (url: string) => {
+  await fetchFeed(url, { timeoutMs: 120_000 });
   return Date.now();
 });

@@ -1,5 +1,6 @@
 /**
- * Pools bench: CPU-bound tasks (SHA-256 for ~20 ms each) and I/O-bound tasks (a 100 ms wait each), alone
+ * Pools bench: CPU-bound tasks (SHA-256 for ~20 ms each) and I/O-bound tasks (the feed hub: fetch and
+ * parse a feed from a local feed farm that answers after 100 ms, examples/feedhub), alone
  * and together, on three workers: `async -c 1000` (the event loop), `prefork -c 2` (processes), and a
  * mixed worker (`async -c 1000 --cpu-pool prefork:2`, hashing declared `{ pool: 'cpu' }`). In-process
  * memory broker and backend, so the numbers are the pools', not a broker's.
@@ -8,9 +9,10 @@
  *
  * The tasks of a run are published in one batch (kinds interleaved) once the worker is ready. Reported
  * per run: wall time from that publish to the last result, throughput, when the last CPU task finished, and
- * for I/O tasks how long after the earliest possible end (ready + the wait) they finished, measured
+ * for I/O tasks how long after the earliest possible end (publish + the farm's latency) they finished, measured
  * inside the task: the delay the pool added.
  */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -76,13 +78,13 @@ const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
 /** Interleave the two kinds evenly in queue order, as steady mixed traffic would arrive. */
-function interleave(nCpu: number, nIo: number, iterations: number) {
+function interleave(nCpu: number, nIo: number, iterations: number, feedUrl: (i: number) => string) {
   const calls: Array<{ name: string; args: unknown[] }> = [];
   let cpu = 0;
   let io = 0;
   while (cpu < nCpu || io < nIo) {
     if (io < nIo && (cpu >= nCpu || io / nIo <= cpu / nCpu)) {
-      calls.push({ name: 'bench.io', args: [IO_MS] });
+      calls.push({ name: 'bench.io', args: [feedUrl(io)] });
       io++;
     } else {
       calls.push({ name: 'bench.hash', args: [iterations] });
@@ -97,11 +99,12 @@ async function runWorkload(
   options: WorkerOptions,
   workload: 'cpu' | 'io' | 'cpu+io',
   iterations: number,
+  feedUrl: (i: number) => string,
 ): Promise<Row> {
   const queue = `bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const nCpu = workload === 'io' ? 0 : workload === 'cpu' ? CPU : Math.round(CPU / 8);
   const nIo = workload === 'cpu' ? 0 : IO;
-  const calls = interleave(nCpu, nIo, iterations).map((c) => ({ ...c, options: { queue } }));
+  const calls = interleave(nCpu, nIo, iterations, feedUrl).map((c) => ({ ...c, options: { queue } }));
   const worker = app.worker({ ...options, queues: [queue], appModule, logLevel: 'error' });
   await worker.start();
   // One batch, published once the worker is ready (children booted): the clock starts here.
@@ -123,7 +126,7 @@ async function runWorkload(
   );
   const wall = (performance.now() - started) / 1000;
   await worker.stop();
-  // How long after the earliest possible end (ready + the wait itself) each I/O task finished.
+  // How long after the earliest possible end (publish + the farm's latency) each I/O task finished.
   const lat = ends.map((end) => end - startedWall - IO_MS).sort((x, y) => x - y);
   return {
     pool: label,
@@ -151,15 +154,39 @@ function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** The feed farm in its own process, so that it never shares a loop with the worker under test. */
+async function startFeedFarm(): Promise<{ feedUrl: (i: number) => string; stop(): void }> {
+  const server = fileURLToPath(new URL('../examples/feedhub/server.ts', import.meta.url));
+  const args = [`--feeds`, String(IO), '--latency', String(IO_MS), '--port', '0', '--prerender'];
+  const child = spawn(process.execPath, [...process.execArgv, server, ...args], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.once('exit', (code) => reject(new Error(`the feed farm exited (${code})`)));
+  });
+  return { feedUrl: (i) => `${base}/feed/${i}.xml`, stop: () => child.kill() };
+}
+
 async function main(): Promise<void> {
+  const farm = await startFeedFarm();
   const iterations = calibrate();
   const load0 = loadavg()[0] ?? 0;
-  process.stderr.write(`hash: ${iterations} iterations ≈ ${HASH_MS} ms; cpu=${CPU} io=${IO}×${IO_MS}ms\n`);
+  process.stderr.write(
+    `hash: ${iterations} iterations ≈ ${HASH_MS} ms; cpu=${CPU} feeds=${IO} at ${IO_MS} ms\n`,
+  );
+  // Warm-up, not reported: the JIT of the feed parser, the feed farm, and keep-alive sockets, as in a
+  // worker that has been running for a while.
+  await runWorkload('warm-up', configs[0]?.options ?? {}, 'io', iterations, farm.feedUrl);
   const rows: Row[] = [];
   const t0 = performance.now();
   for (const workload of ['cpu', 'io', 'cpu+io'] as const) {
     for (const c of workload === 'cpu+io' ? [...configs, mixedOne] : configs) {
-      const row = await runWorkload(c.label, c.options, workload, iterations);
+      const row = await runWorkload(c.label, c.options, workload, iterations, farm.feedUrl);
       rows.push(row);
       process.stderr.write(`${workload.padEnd(7)} ${c.label.padEnd(44)} ${row.wall.toFixed(2)} s\n`);
     }
@@ -167,6 +194,7 @@ async function main(): Promise<void> {
   const total = (performance.now() - t0) / 1000;
   const load1 = loadavg()[0] ?? 0;
   await app.close();
+  farm.stop();
   const md = table(rows);
   process.stdout.write(`${md}\n`);
   if (OUT) {
@@ -181,11 +209,12 @@ ${availableParallelism()} CPUs shared with other jobs (load average ${load0.toFi
 in-process memory broker and backend; ${total.toFixed(0)} s in all.
 
 Workloads: **cpu** = ${CPU} tasks of SHA-256 hashing for ~${HASH_MS} ms each (${iterations} rounds over 1 KiB);
-**io** = ${IO} tasks that wait ${IO_MS} ms (a stand-in for an HTTP call); **cpu+io** = ${Math.round(CPU / 8)} hashing
-tasks and ${IO} waiting tasks together. The tasks of a run are published in one batch (kinds interleaved) once
+**io** = ${IO} feed hub tasks (examples/feedhub: fetch a ~10 KB feed over HTTP from a local feed farm, in
+its own process, that answers after ${IO_MS} ms, then parse it); **cpu+io** = ${Math.round(CPU / 8)} hashing
+tasks and ${IO} feed tasks together. The tasks of a run are published in one batch (kinds interleaved) once
 the worker is ready (children booted), and times count from that publish. "Cores used" is the hashing time
 summed over the CPU tasks divided by the time they took. "I/O extra latency" is how long after the earliest
-possible end (publish + ${IO_MS} ms) a waiting task finished: the delay the pool added.
+possible end (publish + ${IO_MS} ms) a feed task finished: the delay the pool added.
 
 ${md}
 

@@ -224,7 +224,9 @@ it hashes, every waiting task waits too (see the cpu+io latency). \`prefork -c 2
 cores. The mixed worker does both: it hashes in processes and waits on the loop. When every core is busy
 hashing, the worker's own loop competes with its children for CPU. A CPU pool one process smaller than
 the core count (\`prefork:1\` here) keeps I/O latency lowest. On a shared machine (see the load average),
-"cores used" shows how much CPU each pool actually got.
+"cores used" shows how much CPU each pool actually got. Hashing finishes sooner in processes only when
+cores are free: when other jobs keep the cores busy, each process gets a share of a core, and every hash
+takes longer.
 `,
     );
   }

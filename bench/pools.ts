@@ -218,7 +218,7 @@ possible end (publish + ${IO_MS} ms) a feed task finished: the delay the pool ad
 
 ${md}
 
-Reading it: \`async\` overlaps every wait, so it finishes the I/O work about two orders of magnitude sooner
+Reading it: \`async\` overlaps every wait, so it finishes the I/O work many times sooner
 than \`prefork -c 2\`, which runs two waits at a time. But \`async\` hashes on one core at most, and while
 it hashes, every waiting task waits too (see the cpu+io latency). \`prefork -c 2\` hashes on up to two
 cores. The mixed worker does both: it hashes in processes and waits on the loop. When every core is busy

@@ -10,7 +10,7 @@ import { loadApp } from './load.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number`);
   return n;
 };
 const positive = (name: string) => (v: string) => {
@@ -27,7 +27,8 @@ const autoscale = (name: string) => (v: string) => {
 };
 const seconds = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of seconds`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`${name} must be a positive number of seconds`);
   return n;
 };
 

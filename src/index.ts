@@ -40,7 +40,9 @@ export type { SendOptions, TaskOptions } from './task/options.js';
 export { AsyncResult, type GetOptions } from './task/result.js';
 export { Task, type TaskFn } from './task/task.js';
 // Workers and pools
+export type { AutoscaleOptions } from './worker/autoscale.js';
 export { createLogger, type Logger } from './worker/log.js';
+export type { ChildPoolOptions } from './worker/pools/children.js';
 export type { Job, Pool, PoolContext, PoolFactory } from './worker/pools/pool.js';
 export { registerPool } from './worker/pools/pool.js';
 export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js';

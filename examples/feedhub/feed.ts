@@ -12,6 +12,7 @@
  */
 import { XMLParser } from 'fast-xml-parser';
 import { Agent, request, errors as undiciErrors } from 'undici';
+import { deadline } from '../lib/deadline.js';
 
 export interface FeedItem {
   title: string;
@@ -111,11 +112,10 @@ function text(v: unknown): string {
   return '';
 }
 
-function isoDate(v: unknown): string | null {
+/** Epoch ms of a date element, or NaN. */
+function dateMs(v: unknown): number {
   const s = text(v);
-  if (!s) return null;
-  const t = Date.parse(s);
-  return Number.isNaN(t) ? null : new Date(t).toISOString();
+  return s ? Date.parse(s) : Number.NaN;
 }
 
 /** Atom entries carry several links; the alternate (or rel-less) one is the article. */
@@ -127,12 +127,27 @@ function atomLink(links: unknown): string {
   return text((alt ?? (links[0] as Node | undefined))?.['@_href']);
 }
 
-function newestOf(items: FeedItem[]): FeedItem | null {
-  let best: FeedItem | null = null;
-  for (const it of items) {
-    if (best === null || (it.date !== null && (best.date === null || it.date > best.date))) best = it;
+/**
+ * The entry with the latest date (entries without a date count only when none has one). Dates are
+ * compared as numbers and only the winner is formatted, so 20 entries cost 20 Date.parse calls and one
+ * toISOString.
+ */
+function newestOf(
+  entries: Node[],
+  dateOf: (e: Node) => unknown,
+  describe: (e: Node) => { title: string; link: string },
+): FeedItem | null {
+  let best: Node | undefined;
+  let bestMs = Number.NaN;
+  for (const e of entries) {
+    const ms = dateMs(dateOf(e));
+    if (best === undefined || ms > bestMs || (Number.isNaN(bestMs) && !Number.isNaN(ms))) {
+      best = e;
+      bestMs = ms;
+    }
   }
-  return best;
+  if (best === undefined) return null;
+  return { ...describe(best), date: Number.isNaN(bestMs) ? null : new Date(bestMs).toISOString() };
 }
 
 /** Parse a feed document (exported for unit tests and for tasks that already hold the body). */
@@ -154,22 +169,22 @@ export function parseFeed(url: string, xml: string): Omit<FeedSummary, 'bytes'> 
   if (rss && typeof rss === 'object' && rss.channel && typeof rss.channel === 'object') {
     const channel = rss.channel as Node;
     const raw = (channel.item as Node[] | undefined) ?? [];
-    const items = raw.map((it) => ({
-      title: text(it.title),
-      link: text(it.link),
-      date: isoDate(it.pubDate ?? it['dc:date']),
-    }));
-    return { url, title: text(channel.title), items: items.length, newest: newestOf(items) };
+    const newest = newestOf(
+      raw,
+      (it) => it.pubDate ?? it['dc:date'],
+      (it) => ({ title: text(it.title), link: text(it.link) }),
+    );
+    return { url, title: text(channel.title), items: raw.length, newest };
   }
   const feed = doc.feed as Node | undefined;
   if (feed && typeof feed === 'object') {
     const raw = (feed.entry as Node[] | undefined) ?? [];
-    const items = raw.map((e) => ({
-      title: text(e.title),
-      link: atomLink(e.link),
-      date: isoDate(e.updated ?? e.published),
-    }));
-    return { url, title: text(feed.title), items: items.length, newest: newestOf(items) };
+    const newest = newestOf(
+      raw,
+      (e) => e.updated ?? e.published,
+      (e) => ({ title: text(e.title), link: atomLink(e.link) }),
+    );
+    return { url, title: text(feed.title), items: raw.length, newest };
   }
   throw new FeedParseError(url, 'neither an RSS 2.0 <rss><channel> nor an Atom <feed> document');
 }
@@ -177,13 +192,12 @@ export function parseFeed(url: string, xml: string): Omit<FeedSummary, 'bytes'> 
 /** Fetch and summarise one feed. Rejects with a FeedFetchError subclass. */
 export async function fetchFeed(url: string, options: FetchFeedOptions = {}): Promise<FeedSummary> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  const limit = deadline(timeoutMs, options.signal);
   let body: string;
   try {
     const res = await request(url, {
       dispatcher: options.agent ?? feedAgent,
-      signal,
+      signal: limit.signal,
       headers: { accept: 'application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.1' },
     });
     if (res.statusCode >= 400) {
@@ -194,12 +208,14 @@ export async function fetchFeed(url: string, options: FetchFeedOptions = {}): Pr
     body = await res.body.text();
   } catch (err) {
     if (err instanceof FeedFetchError) throw err;
-    if (deadline.aborted) throw new FeedTimeoutError(url, timeoutMs);
+    if (limit.timedOut()) throw new FeedTimeoutError(url, timeoutMs);
     if (options.signal?.aborted) throw options.signal.reason ?? err;
     if (err instanceof undiciErrors.UndiciError) {
       throw new FeedFetchError('E_FEED_NETWORK', url, `${err.name}: ${err.message}`, { cause: err });
     }
     throw new FeedFetchError('E_FEED_NETWORK', url, (err as Error).message, { cause: err });
+  } finally {
+    limit.dispose();
   }
   return { ...parseFeed(url, body), bytes: Buffer.byteLength(body) };
 }

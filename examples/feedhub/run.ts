@@ -7,34 +7,47 @@
  *   npx tsx examples/feedhub/run.ts --worker inproc --broker memory://
  *
  * Flags: --feeds N (2000) --concurrency C (1000) --pool P (async) --latency MS (100) --broker URL
- * (default: an SQLite file in a temp dir) --worker child|inproc (child) --batch B (500) --compare
- * --solo-feeds N (100) --json (one JSON line per run on stdout).
+ * (default: an SQLite file in a temp dir) --backend URL (default: the broker) --worker child|inproc (child) --workers N (1: child worker processes, -c each) --batch B (500) --compare
+ * --solo-feeds N (100) --warmup N (feeds fetched before the clock starts; default: the concurrency, 5 for
+ * solo; 0 for a cold start) --json (one JSON line per run on stdout).
  *
  * Measured: feeds/s = feeds / (last result seen − first enqueue); task latency = worker finish − enqueue
  * (both Date.now() on this machine, so result polling does not blur it). Every summary is checked against
  * what the feed server generated.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fmt, percentile, progress, resolveBroker } from '../lib/cli.js';
+import {
+  fmt,
+  type Progress,
+  percentile,
+  procCpuSeconds,
+  progress,
+  resolveBroker,
+  startChildWorker,
+  stopChild,
+} from '../lib/cli.js';
 import { describeFeed, startFeedServer } from './server.js';
 import { createFeedHub, type FeedResult } from './tasks.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface RunOptions {
   feeds: number;
   pool: string;
   concurrency: number;
   broker: string;
+  /** Result backend URL. @defaultValue the broker URL */
+  backend?: string;
   /** Run the worker in this process or as `celeriac worker` in a child process. */
   worker: 'inproc' | 'child';
+  /** Child worker processes, each with `concurrency` slots (child mode; solo always uses one). @defaultValue 1 */
+  workers?: number;
   batch: number;
   feedUrl(i: number): string;
   /** Items per feed the server renders (for verification). @defaultValue 20 */
   items?: number;
+  /** Feeds fetched (and awaited) before the clock starts: opens the sockets and warms the JIT. @defaultValue 0 */
+  warmup?: number;
   /** Seconds to wait for all results. @defaultValue 300 */
   waitSeconds?: number;
   quiet?: boolean;
@@ -43,79 +56,23 @@ export interface RunOptions {
 export interface RunResult {
   pool: string;
   concurrency: number;
+  /** Worker processes (1 when in-process). */
+  workers: number;
   feeds: number;
   seconds: number;
   feedsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** Seconds the untimed warm-up took, if any. */
+  warmupSeconds: number | null;
   /** Summaries identical to what the server generated. */
   verified: number;
   /** CPU seconds the worker used (user + system), when measurable. */
   workerCpuSeconds: number | null;
+  /** CPU seconds of this process (producer, result waits, feed server; plus the worker when in-process). */
+  mainCpuSeconds: number;
   firstError: string | null;
-}
-
-/** CPU seconds of a Linux process from /proc (utime + stime, in clock ticks of 1/100 s). */
-function procCpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-/** Start `celeriac worker` and resolve once it prints its ready line. */
-async function startChildWorker(o: RunOptions, queue: string): Promise<ChildProcess> {
-  const args = [
-    'bin/celeriac.js',
-    'worker',
-    '-A',
-    'examples/feedhub/tasks.ts',
-    '-P',
-    o.pool,
-    '-c',
-    String(o.concurrency),
-    '-Q',
-    queue,
-    '-b',
-    o.broker,
-    '--result-backend',
-    o.broker,
-  ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    const onData = (chunk: Buffer): void => {
-      buf += chunk.toString();
-      let nl = buf.indexOf('\n');
-      while (nl !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (/ ready: /.test(line)) {
-          if (!o.quiet) process.stderr.write(`worker: ${line}\n`);
-          resolve();
-        } else {
-          process.stderr.write(`[worker] ${line}\n`);
-        }
-        nl = buf.indexOf('\n');
-      }
-    };
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) =>
-      reject(new Error(`the worker exited with code ${code} before it was ready`)),
-    );
-  });
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM'); // warm shutdown: the CLI finishes running tasks and exits
-  await exited;
 }
 
 let runCounter = 0;
@@ -123,18 +80,44 @@ let runCounter = 0;
 /** One measured run: start a worker, enqueue `feeds` fetches in batches, wait for every result. */
 export async function runFeedHub(o: RunOptions): Promise<RunResult> {
   const queue = `feedhub.${process.pid}.${++runCounter}`;
-  const hub = createFeedHub({ broker: o.broker, backend: o.broker });
-  let child: ChildProcess | null = null;
+  const hub = createFeedHub({ broker: o.broker, backend: o.backend ?? o.broker });
+  const children: ChildProcess[] = [];
   const worker =
     o.worker === 'inproc'
       ? hub.app.worker({ pool: o.pool, concurrency: o.concurrency, queues: [queue] })
       : null;
   if (worker) await worker.start();
-  else child = await startChildWorker(o, queue);
-  const cpu0 = worker ? process.cpuUsage() : null;
-  const childCpu0 = child?.pid ? procCpuSeconds(child.pid) : null;
+  else {
+    const n = o.pool === 'solo' ? 1 : (o.workers ?? 1);
+    for (let k = 0; k < n; k++) {
+      children.push(
+        await startChildWorker({
+          app: 'examples/feedhub/tasks.ts',
+          pool: o.pool,
+          concurrency: o.concurrency,
+          queue,
+          broker: o.broker,
+          backend: o.backend ?? o.broker,
+          quiet: o.quiet ?? false,
+        }),
+      );
+    }
+  }
+  const childCpu = (): number | null => {
+    let sum = 0;
+    for (const c of children) {
+      const v = c.pid ? procCpuSeconds(c.pid) : null;
+      if (v === null) return null;
+      sum += v;
+    }
+    return children.length ? sum : null;
+  };
+  let cpu0 = process.cpuUsage();
+  let childCpu0 = childCpu();
 
-  const bar = o.quiet ? null : progress(`${o.pool} -c ${o.concurrency}`, o.feeds);
+  // Expected summaries, computed before the clock starts so checking costs nothing inside the window.
+  const expected = Array.from({ length: o.feeds }, (_, i) => describeFeed(i, o.items));
+  let bar: Progress | null = null;
   const latencies: number[] = [];
   let errors = 0;
   let verified = 0;
@@ -142,8 +125,22 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
   let lastSeen = 0;
   const waits: Promise<void>[] = [];
   let workerCpuSeconds: number | null = null;
-  const t0 = Date.now();
+  let mainCpuSeconds = 0;
+  let warmupSeconds: number | null = null;
+  let t0 = Date.now();
   try {
+    if (o.warmup) {
+      const handles = await hub.fetchFeedTask.applyMany(
+        Array.from({ length: o.warmup }, (_, k) => [o.feedUrl(k % o.feeds)]),
+        { queue },
+      );
+      await Promise.allSettled(handles.map((r) => r.get({ timeout: o.waitSeconds ?? 300, interval: 0.05 })));
+      warmupSeconds = (Date.now() - t0) / 1000;
+      cpu0 = process.cpuUsage();
+      childCpu0 = childCpu();
+      t0 = Date.now();
+    }
+    if (!o.quiet) bar = progress(`${o.pool} -c ${o.concurrency}`, o.feeds);
     for (let start = 0; start < o.feeds; start += o.batch) {
       const ids = Array.from({ length: Math.min(o.batch, o.feeds - start) }, (_, k) => start + k);
       const enqueuedAt = Date.now();
@@ -158,7 +155,7 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
             (res: FeedResult) => {
               lastSeen = Date.now();
               latencies.push(res.doneAt - enqueuedAt);
-              const want = describeFeed(i, o.items);
+              const want = expected[i]!;
               if (
                 res.title === want.title &&
                 res.items === want.items &&
@@ -183,23 +180,20 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
     await Promise.all(waits);
   } finally {
     bar?.done();
-    const cpu = cpu0 ? process.cpuUsage(cpu0) : null;
-    const childCpu1 = child?.pid ? procCpuSeconds(child.pid) : null;
+    const cpu = process.cpuUsage(cpu0);
+    mainCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const childCpu1 = childCpu();
+    if (childCpu0 !== null && childCpu1 !== null) workerCpuSeconds = childCpu1 - childCpu0;
     if (worker) await worker.stop();
-    if (child) await stopChild(child);
+    await Promise.all(children.map(stopChild));
     await hub.app.close();
-    workerCpuSeconds =
-      cpu !== null
-        ? (cpu.user + cpu.system) / 1e6
-        : childCpu0 !== null && childCpu1 !== null
-          ? childCpu1 - childCpu0
-          : null;
   }
   latencies.sort((a, b) => a - b);
   const seconds = (lastSeen - t0) / 1000;
   return {
     pool: o.pool,
     concurrency: o.pool === 'solo' ? 1 : o.concurrency,
+    workers: Math.max(1, children.length),
     feeds: o.feeds,
     seconds,
     feedsPerSecond: o.feeds / seconds,
@@ -208,16 +202,21 @@ export async function runFeedHub(o: RunOptions): Promise<RunResult> {
     errors,
     verified,
     workerCpuSeconds,
+    mainCpuSeconds,
+    warmupSeconds,
     firstError,
   };
 }
 
 function report(r: RunResult): string {
   return (
-    `${`-P ${r.pool} -c ${r.concurrency}`.padEnd(20)} ${String(r.feeds).padStart(5)} feeds in ${fmt(r.seconds, 2).padStart(6)} s` +
+    `${`-P ${r.pool} -c ${r.concurrency}${r.workers > 1 ? ` x${r.workers}` : ''}`.padEnd(20)} ${String(r.feeds).padStart(5)} feeds in ${fmt(r.seconds, 2).padStart(6)} s` +
     ` = ${fmt(r.feedsPerSecond, 1).padStart(7)} feeds/s | latency p50 ${fmt(r.p50Ms).padStart(5)} ms` +
     ` p99 ${fmt(r.p99Ms).padStart(5)} ms | errors ${r.errors} | verified ${r.verified}/${r.feeds}` +
-    (r.workerCpuSeconds !== null ? ` | worker CPU ${fmt(r.workerCpuSeconds, 2)} s` : '')
+    (r.warmupSeconds !== null ? ` | after a ${fmt(r.warmupSeconds, 1)} s warm-up` : '') +
+    (r.workerCpuSeconds !== null
+      ? ` | CPU: worker ${fmt(r.workerCpuSeconds, 2)} s, producer+server ${fmt(r.mainCpuSeconds, 2)} s`
+      : ` | CPU (one process) ${fmt(r.mainCpuSeconds, 2)} s`)
   );
 }
 
@@ -229,10 +228,13 @@ async function main(): Promise<void> {
       pool: { type: 'string', short: 'P', default: 'async' },
       latency: { type: 'string', default: '100' },
       broker: { type: 'string', short: 'b' },
+      backend: { type: 'string' },
       worker: { type: 'string', default: 'child' },
+      workers: { type: 'string', default: '1' },
       batch: { type: 'string', default: '500' },
       compare: { type: 'boolean', default: false },
       'solo-feeds': { type: 'string', default: '100' },
+      warmup: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -241,6 +243,7 @@ async function main(): Promise<void> {
   const server = await startFeedServer({
     feeds: Math.max(feeds, soloFeeds),
     latencyMs: Number(values.latency),
+    prerender: true,
   });
   const broker = await resolveBroker(values.broker, 'feedhub');
   let workerMode = values.worker === 'inproc' ? 'inproc' : ('child' as 'inproc' | 'child');
@@ -251,23 +254,34 @@ async function main(): Promise<void> {
   if (!values.json) {
     out(`feed hub: ${feeds} feeds from ${server.baseUrl}, ${values.latency} ms per answer`);
     out(
-      `broker:   ${broker.url}${broker.note ? ` (${broker.note})` : ''}; worker: ${workerMode === 'child' ? 'child process (celeriac worker)' : 'in this process'}`,
+      `broker:   ${broker.url}${broker.note ? ` (${broker.note})` : ''}${values.backend ? `, results: ${values.backend}` : ''}; worker: ${workerMode === 'child' ? 'child process (celeriac worker)' : 'in this process'}`,
     );
   }
   const common = {
     broker: broker.url,
+    backend: values.backend ?? broker.url,
     worker: workerMode,
     batch: Number(values.batch),
     feedUrl: server.feedUrl,
     quiet: values.json,
+    workers: Number(values.workers),
   };
   const results: RunResult[] = [];
   try {
     results.push(
-      await runFeedHub({ ...common, feeds, pool: values.pool, concurrency: Number(values.concurrency) }),
+      await runFeedHub({
+        ...common,
+        feeds,
+        pool: values.pool,
+        concurrency: Number(values.concurrency),
+        warmup:
+          values.warmup !== undefined ? Number(values.warmup) : Math.min(feeds, Number(values.concurrency)),
+      }),
     );
-    if (values.compare)
-      results.push(await runFeedHub({ ...common, feeds: soloFeeds, pool: 'solo', concurrency: 1 }));
+    if (values.compare) {
+      const warmup = values.warmup !== undefined ? Math.min(Number(values.warmup), 5) : 5;
+      results.push(await runFeedHub({ ...common, feeds: soloFeeds, pool: 'solo', concurrency: 1, warmup }));
+    }
   } finally {
     await server.close();
     broker.cleanup();

@@ -19,13 +19,14 @@ export interface FeedResult extends FeedSummary {
 /** Per-request deadline inside the task. @defaultValue 10000 */
 export const FEED_TIMEOUT_MS = Number(process.env.FEEDHUB_TIMEOUT_MS ?? 10_000);
 
-export function createFeedHub(options: CeleriacOptions = {}) {
+export function createFeedHub(options: CeleriacOptions = {}, hub: { timeoutMs?: number } = {}) {
+  const timeoutMs = hub.timeoutMs ?? FEED_TIMEOUT_MS;
   const app = new Celeriac({ main: 'feedhub', ...options });
   const fetchFeedTask = app.task(
     'feeds.fetch',
     async (url: string): Promise<FeedResult> => {
       // The task's signal aborts on time limits, revoke and cold shutdown; the fetch follows it.
-      const summary = await fetchFeed(url, { timeoutMs: FEED_TIMEOUT_MS, signal: currentTask().signal });
+      const summary = await fetchFeed(url, { timeoutMs, signal: currentTask().signal });
       return { ...summary, doneAt: Date.now() };
     },
     { params: ['url'] },

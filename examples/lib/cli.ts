@@ -2,10 +2,13 @@
  * Small helpers shared by the example runners: a progress display (a bar on a TTY, plain lines in logs
  * and CI), percentiles, and the default broker (an SQLite file in a fresh temp dir).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createBroker } from '../../src/brokers/registry.js';
+import { createLogger, type Logger, type LogLevel } from '../../src/index.js';
 
 /** Value at quantile q (0..1) of an ascending array; NaN when empty. Nearest-rank. */
 export function percentile(sorted: readonly number[], q: number): number {
@@ -102,4 +105,99 @@ export async function resolveBroker(given: string | undefined, name: string): Pr
 
 export function fmt(n: number, digits = 0): string {
   return Number.isFinite(n) ? n.toFixed(digits) : '-';
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** CPU seconds of a Linux process from /proc (utime + stime, in clock ticks of 1/100 s); null elsewhere. */
+export function procCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+export interface ChildWorkerOptions {
+  /** App module, relative to the repository root. */
+  app: string;
+  pool: string;
+  concurrency: number;
+  queue: string;
+  broker: string;
+  /** Result backend URL. @defaultValue the broker URL */
+  backend?: string;
+  quiet?: boolean;
+  /** Drop worker log records whose first line matches (e.g. expected task failures); stack lines go with them. */
+  dropLog?: RegExp;
+}
+
+/**
+ * Start `celeriac worker` (bin/celeriac.js, TypeScript through tsx) in a child process and resolve once
+ * it prints its ready line. Other worker output is passed through, prefixed.
+ */
+export async function startChildWorker(o: ChildWorkerOptions): Promise<ChildProcess> {
+  const args = ['bin/celeriac.js', 'worker', '-A', o.app, '-P', o.pool, '-c', String(o.concurrency)];
+  args.push('-Q', o.queue);
+  // The app module builds its app from the environment, as a deployed worker would.
+  const env = {
+    ...process.env,
+    CELERIAC_BROKER_URL: o.broker,
+    CELERIAC_RESULT_BACKEND: o.backend ?? o.broker,
+  };
+  // EXAMPLE_WORKER_NODE_ARGS passes flags to the worker's node (e.g. "--cpu-prof"), which NODE_OPTIONS refuses.
+  const nodeArgs = (process.env.EXAMPLE_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let buf = '';
+    let ready = false;
+    let dropping = false;
+    child.stderr!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      let nl = buf.indexOf('\n');
+      while (nl !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!ready && / ready: /.test(line)) {
+          ready = true;
+          if (!o.quiet) process.stderr.write(`worker: ${line}\n`);
+          resolve();
+        } else {
+          // A record starts with '[date: LEVEL/...]'; continuation lines (stack traces) follow its fate.
+          if (line.startsWith('[')) dropping = o.dropLog?.test(line) ?? false;
+          if (!dropping) process.stderr.write(`[worker] ${line}\n`);
+        }
+        nl = buf.indexOf('\n');
+      }
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`the worker exited with code ${code} before it was ready`)),
+    );
+  });
+  return child;
+}
+
+/** Warm shutdown (SIGTERM: the worker finishes running tasks), then wait for the exit. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** A worker logger that drops records matching `drop` (e.g. expected task failures) and prints the rest. */
+export function filteredLogger(level: LogLevel, drop: RegExp): Logger {
+  const inner = createLogger(level);
+  return {
+    enabled: (l) => inner.enabled(l),
+    log: (l, message) => {
+      if (!drop.test(message)) inner.log(l, message);
+    },
+  };
 }

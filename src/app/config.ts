@@ -114,8 +114,8 @@ export function resolveSettings(
   }
   const { broker, backend, ...rest } = input;
   const settings: Settings = { ...settingDefaults, ...(rest as Partial<Settings>) };
-  settings.brokerUrl = broker ?? rest.brokerUrl ?? env.CELERIAC_BROKER_URL ?? settingDefaults.brokerUrl;
-  settings.resultBackend = backend ?? rest.resultBackend ?? env.CELERIAC_RESULT_BACKEND ?? null;
+  settings.brokerUrl = broker ?? rest.brokerUrl ?? (env.CELERIAC_BROKER_URL || settingDefaults.brokerUrl);
+  settings.resultBackend = backend ?? rest.resultBackend ?? (env.CELERIAC_RESULT_BACKEND || null);
   if (!Number.isFinite(settings.workerPrefetchMultiplier) || settings.workerPrefetchMultiplier < 0) {
     throw new ConfigError('workerPrefetchMultiplier must be a number >= 0');
   }

@@ -200,8 +200,12 @@ class VirtualConsumer implements Consumer {
     let backoff = 100;
     while (this.#active) {
       const room = this.#room();
-      if (room <= 0) {
-        // QoS: the window is full; wait for an ack/reject to free a slot.
+      // QoS: never more than `prefetch` unacked. And while messages are still in hand, wait until a
+      // quarter of the window is free before taking more: one take per finished task would make a broker
+      // round trip per message (the worker then idles on the network instead of running tasks).
+      const minBatch =
+        this.#inflight > 0 && this.#prefetch > 0 ? Math.max(1, Math.floor(this.#prefetch / 4)) : 1;
+      if (room < minBatch) {
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
         });

@@ -25,6 +25,8 @@ function looksLikePath(spec: string): boolean {
 
 /** Resolve `-A` to something import() takes: a file URL for paths, the name for packages. */
 export function resolveAppModule(spec: string, cwd = process.cwd()): string {
+  // Already resolved (pool children receive the URL the worker resolved).
+  if (spec.startsWith('file:')) return spec;
   if (!looksLikePath(spec)) return spec;
   const path = resolve(cwd, spec);
   if (!existsSync(path))

@@ -2,19 +2,33 @@
  * `celeriac worker`: start a worker for the app given with -A. SIGTERM or SIGINT starts a warm shutdown
  * (stop consuming, finish running tasks, give prefetched ones back); a second signal goes cold.
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { parseAutoscale } from '../worker/autoscale.js';
 import { parseLogLevel } from '../worker/log.js';
 import type { WorkerOptions } from '../worker/worker.js';
 import { loadApp } from './load.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number`);
   return n;
+};
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number >= 1`);
+  return n;
+};
+const autoscale = (name: string) => (v: string) => {
+  try {
+    return parseAutoscale(v);
+  } catch {
+    throw new InvalidArgumentError(`${name} must be max,min with 1 <= min <= max, e.g. ${name} 8,2`);
+  }
 };
 const seconds = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of seconds`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`${name} must be a positive number of seconds`);
   return n;
 };
 
@@ -23,8 +37,47 @@ export function addWorkerCommand(program: Command): void {
     .command('worker')
     .description('start a worker')
     .option('-A, --app <module>', 'module exporting the app')
-    .option('-P, --pool <name>', 'async (aliases eventlet, gevent), solo, prefork, threads', 'async')
+    .option(
+      '-P, --pool <name>',
+      'async (aliases eventlet, gevent), solo, prefork (alias processes), threads',
+      'async',
+    )
     .option('-c, --concurrency <n>', 'tasks at once (async) or processes/threads', int('--concurrency'))
+    .option(
+      '--autoscale <max,min>',
+      'grow and shrink the pool with the load (processes/threads, or slots for async)',
+      autoscale('--autoscale'),
+    )
+    .option(
+      '--cpu-pool <name[:n]>',
+      'mixed worker: also run a prefork or threads pool of n for CPU-bound tasks, e.g. prefork:2',
+    )
+    .option('--cpu-queues <names>', 'comma-separated queues whose tasks run in the CPU pool')
+    .option(
+      '--cpu-autoscale <max,min>',
+      'grow and shrink the CPU pool with its load',
+      autoscale('--cpu-autoscale'),
+    )
+    .option(
+      '--child-concurrency <n>',
+      'prefork/threads: tasks each child runs at once (async tasks)',
+      positive('--child-concurrency'),
+    )
+    .option(
+      '--max-tasks-per-child <n>',
+      'prefork/threads: replace a child after this many tasks',
+      positive('--max-tasks-per-child'),
+    )
+    .option(
+      '--max-memory-per-child <KiB>',
+      'prefork/threads: replace a child whose memory exceeds this after a task',
+      positive('--max-memory-per-child'),
+    )
+    .option(
+      '--blocking-threshold <ms>',
+      'warn when the event loop is blocked this long, naming the tasks on it (0: off; default 100)',
+      int('--blocking-threshold'),
+    )
     .option('-Q, --queues <names>', 'comma-separated queues to consume')
     .option('-n, --hostname <name>', 'node name (%h = host name)')
     .option('-l, --loglevel <level>', 'debug, info, warning, error', 'warning')
@@ -64,6 +117,16 @@ export function addWorkerCommand(program: Command): void {
       if (o.timeLimit !== undefined) options.timeLimit = o.timeLimit as number;
       if (o.softTimeLimit !== undefined) options.softTimeLimit = o.softTimeLimit as number;
       if (o.shutdownTimeout !== undefined) options.shutdownTimeout = o.shutdownTimeout as number;
+      if (o.autoscale) options.autoscale = o.autoscale as WorkerOptions['autoscale'];
+      if (o.cpuPool) options.cpuPool = o.cpuPool as string;
+      if (o.cpuQueues) options.cpuQueues = (o.cpuQueues as string).split(',').filter(Boolean);
+      if (o.cpuAutoscale) options.cpuAutoscale = o.cpuAutoscale as WorkerOptions['cpuAutoscale'];
+      if (o.blockingThreshold !== undefined) options.blockingThreshold = o.blockingThreshold as number;
+      const poolOptions: Record<string, unknown> = {};
+      if (o.childConcurrency !== undefined) poolOptions.childConcurrency = o.childConcurrency;
+      if (o.maxTasksPerChild !== undefined) poolOptions.maxTasksPerChild = o.maxTasksPerChild;
+      if (o.maxMemoryPerChild !== undefined) poolOptions.maxMemoryPerChild = o.maxMemoryPerChild;
+      options.poolOptions = poolOptions;
       const worker = app.worker(options);
       if (o.purge) {
         const broker = await app.broker();
@@ -90,8 +153,14 @@ export function addWorkerCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       await worker.start();
-      process.stderr.write(
-        `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency} queues=${worker.queues.join(',')}\n`,
-      );
+      // The worker logs "ready" at info; below that level still say once that it is up.
+      if (!worker.logger.enabled('info')) {
+        const cpu = worker.cpuPool
+          ? ` cpu-pool=${worker.cpuPool.implementation}:${worker.cpuPool.concurrency}`
+          : '';
+        process.stderr.write(
+          `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency}${cpu} queues=${worker.queues.join(',')}\n`,
+        );
+      }
     });
 }

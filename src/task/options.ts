@@ -17,6 +17,11 @@ export interface TaskOptions {
   defaultRetryDelay?: number;
   /** Errors (classes or names) that retry the task automatically. */
   autoretryFor?: ReadonlyArray<ErrorClass | string>;
+  /**
+   * Expected errors (classes or names): the task still fails with them, but the worker logs one line at
+   * INFO instead of an ERROR with a traceback (Celery's `Task.throws`).
+   */
+  throws?: ReadonlyArray<ErrorClass | string>;
   /** Exponential backoff for automatic retries: true (factor 1 s) or the factor in seconds. */
   retryBackoff?: boolean | number;
   /** Upper bound of the backoff, seconds. @defaultValue 600 */
@@ -44,6 +49,7 @@ export const TASK_OPTION_KEYS: readonly (keyof TaskOptions)[] = [
   'maxRetries',
   'defaultRetryDelay',
   'autoretryFor',
+  'throws',
   'retryBackoff',
   'retryBackoffMax',
   'retryJitter',

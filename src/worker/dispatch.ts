@@ -5,7 +5,10 @@
  *    (`workerDeadLetterQueue`) with the reason, and keep serving;
  *  - hold ETA tasks in one timer heap (raising the prefetch window meanwhile, as Celery does) and
  *    rate-limited tasks until a token is free;
- *  - start jobs only while the pool has a free slot;
+ *  - pick the pool of each task (a mixed worker has a CPU pool beside the main one: tasks declared
+ *    `{ pool: 'cpu' }` and messages from its queues go there); each pool has its own ready queue and
+ *    gets jobs only while it has a free slot;
+ *  - tell the blocking monitor which tasks run on the event loop;
  *  - settle: store the result, publish retries and callbacks, then ack/reject by Celery's rules.
  */
 import type { Celeriac } from '../app/celeriac.js';
@@ -17,16 +20,24 @@ import { pyRepr } from '../protocol/repr.js';
 import { buildMeta, type ExcInfo, type MetaExtras, serializeError } from '../protocol/result.js';
 import type { AnyTask } from '../task/task.js';
 import { Deque } from '../util/deque.js';
+import type { LoopMonitor } from './blocking.js';
 import type { Outcome } from './executor.js';
 import type { Logger } from './log.js';
 import type { Pool } from './pools/pool.js';
 import { parseRate, TokenBucket } from './ratelimit.js';
 import { TimerHeap } from './timers.js';
 
+/** One pool and the reservations waiting for a slot in it. */
+interface Lane {
+  pool: Pool;
+  ready: Deque<Reservation>;
+}
+
 interface Reservation {
   delivery: Delivery;
   request: TaskRequest;
   task: AnyTask;
+  lane: Lane;
   acksLate: boolean;
   /** Set when a cold shutdown gave the message up: its outcome is ignored. */
   abandoned?: boolean;
@@ -37,6 +48,11 @@ export interface DispatcherDeps {
   broker: Broker;
   backend: ResultBackend | null;
   pool: Pool;
+  /** Mixed worker: the pool for CPU-bound tasks (`{ pool: 'cpu' }`) and for messages from `cpuQueues`. */
+  cpuPool?: Pool | null;
+  cpuQueues?: readonly string[];
+  /** Told which tasks run on the event loop, to name them when it blocks. */
+  monitor?: LoopMonitor | null;
   logger: Logger;
   hostname: string;
   prefetch: number;
@@ -48,7 +64,10 @@ export interface DispatcherDeps {
 export class Dispatcher {
   readonly prefetch: number;
   readonly #d: DispatcherDeps;
-  readonly #ready = new Deque<Reservation>();
+  readonly #main: Lane;
+  readonly #cpu: Lane | null;
+  readonly #cpuQueues: ReadonlySet<string>;
+  readonly #warnedNoCpu = new Set<string>();
   readonly #eta: TimerHeap<Reservation>;
   readonly #rateWait: TimerHeap<Reservation>;
   readonly #buckets = new Map<string, TokenBucket | null>();
@@ -62,6 +81,9 @@ export class Dispatcher {
   constructor(deps: DispatcherDeps) {
     this.#d = deps;
     this.prefetch = deps.prefetch;
+    this.#main = { pool: deps.pool, ready: new Deque() };
+    this.#cpu = deps.cpuPool ? { pool: deps.cpuPool, ready: new Deque() } : null;
+    this.#cpuQueues = new Set(deps.cpuQueues ?? []);
     this.#eta = new TimerHeap((r) => {
       this.#adjustPrefetch();
       this.#admit(r);
@@ -73,9 +95,20 @@ export class Dispatcher {
     return {
       total: { ...this.#total },
       active: this.#running.size,
-      reserved: this.#ready.length + this.#rateWait.size,
+      reserved: this.#main.ready.length + (this.#cpu?.ready.length ?? 0) + this.#rateWait.size,
       scheduled: this.#eta.size,
     };
+  }
+
+  /** Reservations waiting for a slot of `pool` (the autoscaler's measure of load). */
+  waiting(pool: Pool): number {
+    return pool === this.#cpu?.pool ? this.#cpu.ready.length : this.#main.ready.length;
+  }
+
+  /** Hand out free slots now (after a pool grew). */
+  poke(): void {
+    this.#pump(this.#main);
+    if (this.#cpu) this.#pump(this.#cpu);
   }
 
   /** Ids of tasks that must not run (remote control revoke). */
@@ -129,6 +162,7 @@ export class Dispatcher {
       delivery,
       request: req,
       task,
+      lane: this.#laneFor(task, delivery.queue),
       acksLate: task.options.acksLate ?? app.conf.taskAcksLate,
     };
     if (this.#revokedOrExpired(r)) return;
@@ -162,6 +196,19 @@ export class Dispatcher {
     this.#admit(r);
   }
 
+  #laneFor(task: AnyTask, queue: string): Lane {
+    const cpu = task.options.pool === 'cpu';
+    if (this.#cpu && (cpu || this.#cpuQueues.has(queue))) return this.#cpu;
+    if (cpu && this.#main.pool.onLoop && !this.#warnedNoCpu.has(task.name)) {
+      this.#warnedNoCpu.add(task.name);
+      this.#d.logger.log(
+        'warn',
+        `Task ${task.name} is declared { pool: 'cpu' } but this worker has no CPU pool: it runs on the event loop (start the worker with --cpu-pool prefork:N)`,
+      );
+    }
+    return this.#main;
+  }
+
   #adjustPrefetch(): void {
     if (this.prefetch > 0) this.#d.setPrefetch(this.prefetch + this.#eta.size);
   }
@@ -180,8 +227,8 @@ export class Dispatcher {
         return;
       }
     }
-    this.#ready.push(r);
-    this.#pump();
+    r.lane.ready.push(r);
+    this.#pump(r.lane);
   }
 
   #bucket(task: AnyTask): TokenBucket | null {
@@ -194,10 +241,10 @@ export class Dispatcher {
     return b;
   }
 
-  #pump(): void {
-    const pool = this.#d.pool;
-    while (pool.active < pool.concurrency && this.#ready.length > 0) {
-      const r = this.#ready.shift() as Reservation;
+  #pump(lane: Lane): void {
+    const { pool, ready } = lane;
+    while (pool.active < pool.concurrency && ready.length > 0) {
+      const r = ready.shift() as Reservation;
       if (r.delivery.valid === false) {
         // Its channel died before it started: the broker has requeued it already (it comes back as a
         // redelivery), so running it here too would run it twice. Celery drops such reservations too.
@@ -210,45 +257,51 @@ export class Dispatcher {
   }
 
   #start(r: Reservation): void {
-    const { app, pool, logger } = this.#d;
+    const { app, logger, monitor } = this.#d;
+    const { pool } = r.lane;
     const req = r.request;
     this.#running.add(r);
+    const onLoop = monitor && pool.onLoop ? monitor.begin(req.name, req.id) : null;
     const hard = req.timeLimit[0] ?? r.task.options.timeLimit ?? this.#d.timeLimit ?? app.conf.taskTimeLimit;
     const soft =
       req.timeLimit[1] ?? r.task.options.softTimeLimit ?? this.#d.softTimeLimit ?? app.conf.taskSoftTimeLimit;
     const finished = () => {
+      if (onLoop) monitor?.end(onLoop);
       this.#running.delete(r);
-      this.#pump();
+      this.#pump(r.lane);
       this.#checkDrained();
     };
-    pool
-      .run({
-        request: req,
-        hardLimit: hard,
-        softLimit: soft,
-        onStart: () => {
-          // Default (acks early): the message is acked when the task starts, as Celery does. Not tracked
-          // one by one (hot path): the broker flushes pending acks before it closes.
-          if (!r.acksLate)
-            r.delivery
-              .ack()
-              .catch((err: Error) => logger.log('error', `ack of ${req.id} failed: ${err.message}`));
-          if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
-            this.#track(this.#store(r, 'STARTED', { pid: process.pid, hostname: this.#d.hostname }, null));
-          }
-        },
-        updateState: (state, meta) => this.#store(r, state, meta, null),
-      })
-      .then(
-        (outcome) => {
-          this.#track(this.#settle(r, outcome));
-          finished();
-        },
-        (err: unknown) => {
-          logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`);
-          finished();
-        },
-      );
+    const running = pool.run({
+      request: req,
+      hardLimit: hard,
+      softLimit: soft,
+      onStart: (info) => {
+        // Default (acks early): the message is acked when the task starts, as Celery does. Not tracked
+        // one by one (hot path): the broker flushes pending acks before it closes.
+        if (!r.acksLate)
+          r.delivery
+            .ack()
+            .catch((err: Error) => logger.log('error', `ack of ${req.id} failed: ${err.message}`));
+        if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
+          this.#track(
+            this.#store(r, 'STARTED', { pid: info?.pid ?? process.pid, hostname: this.#d.hostname }, null),
+          );
+        }
+      },
+      updateState: (state, meta) => this.#store(r, state, meta, null),
+    });
+    // On the loop, run() returns at the task's first await: that much ran synchronously.
+    if (onLoop) monitor?.ran(onLoop);
+    running.then(
+      (outcome) => {
+        this.#track(this.#settle(r, outcome));
+        finished();
+      },
+      (err: unknown) => {
+        logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`);
+        finished();
+      },
+    );
   }
 
   async #settle(r: Reservation, outcome: Outcome): Promise<void> {
@@ -269,19 +322,29 @@ export class Dispatcher {
           await this.#followUp(r, outcome.value);
           return void (await r.delivery.ack());
         case 'failure': {
-          logger.log(
-            'error',
-            `Task ${req.name}[${req.id}] raised unexpected: ${excRepr(outcome.exc)}${outcome.traceback ? `\n${outcome.traceback}` : ''}`,
-          );
+          const lost = r.acksLate && outcome.reason === 'worker-lost';
+          if (lost && (r.task.options.rejectOnWorkerLost ?? app.conf.taskRejectOnWorkerLost)) {
+            // acksLate + rejectOnWorkerLost: requeue for another try (at-least-once, may loop on a poison
+            // task), and store no FAILURE: the task is not over (Celery marks failure only when not requeued).
+            logger.log(
+              'warn',
+              `Task ${req.name}[${req.id}] lost its process (${excRepr(outcome.exc)}); requeued (acksLate + rejectOnWorkerLost)`,
+            );
+            return void (await r.delivery.reject(true));
+          }
+          if (outcome.expected)
+            logger.log('info', `Task ${req.name}[${req.id}] raised expected: ${excRepr(outcome.exc)}`);
+          else
+            logger.log(
+              'error',
+              `Task ${req.name}[${req.id}] raised unexpected: ${excRepr(outcome.exc)}${outcome.traceback ? `\n${outcome.traceback}` : ''}`,
+            );
           await this.#store(r, 'FAILURE', outcome.exc, outcome.traceback);
           for (const eb of req.embed.errbacks ?? [])
             await app.applySignature(eb, [req.id], { parentId: req.id, rootId: req.rootId });
           if (!r.acksLate) return void (await r.delivery.ack());
-          if (outcome.reason === 'worker-lost') {
-            // acksLate + rejectOnWorkerLost: requeue for another try (at-least-once, may loop on a poison task).
-            const requeue = r.task.options.rejectOnWorkerLost ?? app.conf.taskRejectOnWorkerLost;
-            return void (await (requeue ? r.delivery.reject(true) : r.delivery.ack()));
-          }
+          // acksLate, lost without rejectOnWorkerLost: the task is over, as a failure.
+          if (lost) return void (await r.delivery.ack());
           // acksLate failure or timeout: ack by default (Celery's acks_on_failure_or_timeout); else reject
           // (a timed-out task goes back to the queue, a failed one does not).
           if (app.conf.taskAcksOnFailureOrTimeout) return void (await r.delivery.ack());
@@ -461,14 +524,17 @@ export class Dispatcher {
   async releaseWaiting(): Promise<void> {
     this.#closing = true;
     const waiting: Reservation[] = [...this.#eta.drain(), ...this.#rateWait.drain()];
-    while (this.#ready.length) waiting.push(this.#ready.shift() as Reservation);
+    for (const lane of [this.#main, this.#cpu]) {
+      while (lane?.ready.length) waiting.push(lane.ready.shift() as Reservation);
+    }
     await Promise.all(waiting.map((r) => r.delivery.reject(true)));
   }
 
   /** Cold: abort running tasks; requeue those not acked yet (acksLate), report the others as lost. */
   goCold(reason: Error): void {
     this.#closing = true;
-    this.#d.pool.terminateAll(reason);
+    this.#main.pool.terminateAll(reason);
+    this.#cpu?.pool.terminateAll(reason);
     for (const r of this.#running) {
       if (r.abandoned) continue;
       r.abandoned = true;
@@ -500,7 +566,7 @@ export class Dispatcher {
   }
 
   #checkDrained(): void {
-    if (this.#activeCount() > 0 || !this.#drainWaiters.length) return;
+    if (!this.#drainWaiters.length || this.#activeCount() > 0) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of waiters) w();

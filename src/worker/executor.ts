@@ -24,6 +24,8 @@ export type Outcome =
       traceback: string | null;
       runtime: number;
       reason?: 'timeout' | 'worker-lost';
+      /** The error is listed in the task's `throws`: an expected failure, logged without a traceback. */
+      expected?: boolean;
     }
   | {
       kind: 'retry';
@@ -134,6 +136,8 @@ export async function executeTask(reg: TaskRegistry, req: TaskRequest, env: Exec
         : (o.defaultRetryDelay ?? reg.conf.taskDefaultRetryDelay);
       return retryOutcome(task, req, new Retry({ countdown, exc: err }), reg, started);
     }
-    return failure(err, runtime);
+    const f = failure(err, runtime);
+    if (f.kind === 'failure' && matches(err, task.options.throws)) f.expected = true;
+    return f;
   }
 }

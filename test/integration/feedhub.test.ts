@@ -3,8 +3,10 @@
  * through the result backend. Every summary is compared with what the server generated.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFeedHub } from '../../examples/feedhub/run.js';
 import { describeFeed, type FeedServer, startFeedServer } from '../../examples/feedhub/server.js';
 import { createFeedHub } from '../../examples/feedhub/tasks.js';
+import { resolveBroker } from '../../examples/lib/cli.js';
 import { TaskError, type Worker } from '../../src/index.js';
 
 const FEEDS = 200;
@@ -17,7 +19,8 @@ describe('feed hub example (memory broker, async pool)', () => {
 
   beforeAll(async () => {
     server = await startFeedServer({ feeds: FEEDS, latencyMs: 20 });
-    hub = createFeedHub({ broker: `memory://${name}`, backend: `memory://${name}` });
+    // A generous deadline: the test asserts correctness, and a loaded CI box must not turn into timeouts.
+    hub = createFeedHub({ broker: `memory://${name}`, backend: `memory://${name}` }, { timeoutMs: 60_000 });
     worker = hub.app.worker({ pool: 'async', concurrency: 100, queues: ['celery'] });
     await worker.start();
   });
@@ -57,4 +60,36 @@ describe('feed hub example (memory broker, async pool)', () => {
     expect((e2 as TaskError).excType).toBe('FeedParseError');
     expect((await good!.get({ timeout: 30 })).title).toBe(describeFeed(3).title);
   });
+});
+
+// The same run through the CLI: `celeriac worker -A examples/feedhub/tasks.ts -P async` in a child process,
+// talking to this process through an SQLite file, as run.ts does by default.
+const sqlite = await resolveBroker(undefined, 'feedhub-it');
+describe.skipIf(sqlite.note !== null)('feed hub example (SQLite broker, worker started by the CLI)', () => {
+  afterAll(() => sqlite.cleanup());
+
+  it('fetches 200 feeds through a child worker, every summary verified', async () => {
+    const server = await startFeedServer({ feeds: FEEDS, latencyMs: 20 });
+    process.env.FEEDHUB_TIMEOUT_MS = '60000'; // read by the child worker's tasks.ts
+    try {
+      const r = await runFeedHub({
+        feeds: FEEDS,
+        pool: 'async',
+        concurrency: 100,
+        broker: sqlite.url,
+        worker: 'child',
+        batch: 50,
+        feedUrl: server.feedUrl,
+        waitSeconds: 60,
+        quiet: true,
+      });
+      expect(r.firstError).toBeNull();
+      expect(r.errors).toBe(0);
+      expect(r.verified).toBe(FEEDS);
+      expect(server.requests()).toBe(FEEDS);
+    } finally {
+      delete process.env.FEEDHUB_TIMEOUT_MS;
+      await server.close();
+    }
+  }, 90_000);
 });

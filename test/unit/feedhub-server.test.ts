@@ -102,7 +102,9 @@ describe('feed hub: local feed server + fetchFeed', () => {
   it('serves 200 parallel fetches, all correct', async () => {
     const before = server.requests();
     const ids = Array.from({ length: 200 }, (_, k) => (k * 7) % 300);
-    const results = await Promise.all(ids.map((i) => fetchFeed(server.feedUrl(i), { agent })));
+    const results = await Promise.all(
+      ids.map((i) => fetchFeed(server.feedUrl(i), { agent, timeoutMs: 30_000 })),
+    );
     for (const [k, s] of results.entries()) {
       const want = describeFeed(ids[k]!);
       expect(s.title).toBe(want.title);

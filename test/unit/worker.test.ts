@@ -110,6 +110,33 @@ describe('tasks and results', () => {
     expect(fresh.state).toBe('PENDING');
   });
 
+  it('logs errors listed in `throws` as expected, in one line, and still fails the task', async () => {
+    t = memoryApp();
+    class NotFound extends Error {
+      override name = 'NotFound';
+    }
+    const find = t.app.task(
+      'tasks.find',
+      (what: string) => {
+        if (what === 'gone') throw new NotFound('no such page');
+        throw new RangeError('bug');
+      },
+      { throws: [NotFound] },
+    );
+    await t.startWorker();
+    const gone = await find.delay('gone');
+    await expect(gone.get({ timeout: 5 })).rejects.toMatchObject({ excType: 'NotFound' });
+    const bug = await find.delay('bug');
+    await expect(bug.get({ timeout: 5 })).rejects.toMatchObject({ excType: 'RangeError' });
+    await waitUntil(() => t.logs.some((l) => l.includes(`[${bug.id}] raised unexpected`)), 5000, 'error log');
+    const expected = t.logs.find((l) => l.includes(`[${gone.id}] raised expected: NotFound('no such page')`));
+    expect(expected).toMatch(/INFO\/MainProcess/);
+    expect(expected?.trim().split('\n')).toHaveLength(1);
+    expect(t.logs.find((l) => l.includes(`[${bug.id}] raised unexpected`))).toMatch(
+      /ERROR\/MainProcess[\s\S]*RangeError: bug/,
+    );
+  });
+
   it('times out get() with a clear error', async () => {
     t = memoryApp();
     const r = t.app.AsyncResult('never-sent');

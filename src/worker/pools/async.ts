@@ -14,6 +14,7 @@ import type { Job, Pool, PoolContext, PoolStats } from './pool.js';
 
 export class AsyncPool implements Pool {
   readonly implementation: string;
+  readonly onLoop = true;
   #concurrency: number;
   #active = 0;
   readonly #ctx: PoolContext;

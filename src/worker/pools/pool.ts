@@ -14,8 +14,11 @@ export interface Job {
   /** Seconds; null for none. Resolved by the worker: message header, then task option, then setting. */
   hardLimit: number | null;
   softLimit: number | null;
-  /** Called when the task really starts (the worker acks then unless acksLate). */
-  onStart(): void;
+  /**
+   * Called when the task really starts (the worker acks then unless acksLate). `pid`: the process that
+   * runs it, when not the worker's own (prefork), for the STARTED state.
+   */
+  onStart(info?: { pid: number }): void;
   /** Store a custom state for the running task (currentTask().updateState). */
   updateState(state: string, meta: unknown): Promise<void>;
 }
@@ -33,6 +36,10 @@ export interface Pool {
   readonly concurrency: number;
   /** Jobs running now. */
   readonly active: number;
+  /** Slots that grow(1) adds: 1, or childConcurrency for prefork/threads (whose grow(n) adds children). @defaultValue 1 */
+  readonly growStep?: number;
+  /** True when jobs run on this process's event loop (async, solo): the blocking monitor watches those. */
+  readonly onLoop?: boolean;
   start(): Promise<void>;
   /** Run one job. The promise always resolves with an Outcome (failures included); it never rejects. */
   run(job: Job): Promise<Outcome>;
@@ -61,10 +68,16 @@ export type PoolFactory = (ctx: PoolContext) => Pool | Promise<Pool>;
 const factories = new Map<string, () => Promise<PoolFactory>>([
   ['async', async () => (await import('./async.js')).createAsyncPool],
   ['solo', async () => (await import('./async.js')).createSoloPool],
+  ['prefork', async () => (await import('./prefork.js')).createPreforkPool],
+  ['threads', async () => (await import('./threads.js')).createThreadsPool],
 ]);
 
-/** Celery's green pool names map to the event-loop pool. */
-export const POOL_ALIASES: Record<string, string> = { eventlet: 'async', gevent: 'async' };
+/** Celery's green pool names map to the event-loop pool; `processes` is Celery's other name for prefork. */
+export const POOL_ALIASES: Record<string, string> = {
+  eventlet: 'async',
+  gevent: 'async',
+  processes: 'prefork',
+};
 
 export function registerPool(name: string, load: () => Promise<PoolFactory>): void {
   factories.set(name, load);

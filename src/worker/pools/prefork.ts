@@ -1,0 +1,78 @@
+/**
+ * The `prefork` pool (alias `processes`): Celery's default pool, with Node processes.
+ *
+ * | feature               | support |
+ * |-----------------------|---------|
+ * | children              | `-c N` processes (`child_process.fork`), each loading the app module |
+ * | tasks per child       | `childConcurrency` at once (async tasks share the child's loop); 1 by default |
+ * | soft time limit       | the child aborts the task's `signal` with SoftTimeLimitExceeded |
+ * | hard time limit       | SIGTERM to the child, SIGKILL after `killGrace` ms; TimeLimitExceeded, even in `while (true) {}` |
+ * | child dies mid-task   | WorkerLostError (reason 'worker-lost'), the child is replaced |
+ * | recycling             | `maxTasksPerChild`; `maxMemoryPerChild` KiB of peak RSS, checked after each task |
+ * | resizing              | grow(n)/shrink(n) add or remove whole children (autoscale) |
+ * | IPC                   | typed messages (ipc.ts), structured clone (`serialization: 'advanced'`) |
+ *
+ * Options (PoolContext.options): see `childPoolDefaults` in children.ts. The app module must only define
+ * the app; a module that also starts a worker must skip that when `process.env.CELERIAC_POOL_CHILD` is set.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ChildPool, type ChildPoolOptions, type Spawner } from './children.js';
+import type { ChildInit, FromChild } from './ipc.js';
+import type { Pool, PoolContext } from './pool.js';
+import { childEntry, childEnv, childNeedsTsx, tsxLoaderUrl } from './spawn.js';
+
+/** Flags of the worker's node that children inherit: not the inspector (its port is taken). */
+function inheritedExecArgv(): string[] {
+  return process.execArgv.filter((a) => !a.startsWith('--inspect'));
+}
+
+function execArgv(): string[] {
+  const inherited = inheritedExecArgv();
+  if (!childNeedsTsx || inherited.some((a) => a.includes('tsx'))) return inherited;
+  return [...inherited, '--import', tsxLoaderUrl()];
+}
+
+export const processSpawner: Spawner = {
+  implementation: 'prefork',
+  noun: 'process',
+  spawn(init: ChildInit, events, options: ChildPoolOptions) {
+    const child: ChildProcess = fork(fileURLToPath(childEntry), [JSON.stringify(init)], {
+      execArgv: execArgv(),
+      env: childEnv(),
+      serialization: 'advanced',
+    });
+    let exited = false;
+    let killTimer: NodeJS.Timeout | null = null;
+    const exit = (how: string) => {
+      if (exited) return;
+      exited = true;
+      if (killTimer) clearTimeout(killTimer);
+      events.exit(how);
+    };
+    child.on('message', (m) => events.message(m as FromChild));
+    // 'close', not 'exit': it comes after the IPC channel is drained, so an outcome the child sent just
+    // before dying is not reported as lost.
+    child.on('close', (code, signal) => exit(signal ? `signal ${signal}` : `exitcode ${code}`));
+    // 'error' without 'exit' means it never started (EAGAIN, ENOMEM); send errors are followed by 'exit'.
+    child.on('error', (err) => {
+      if (child.pid === undefined) exit(`spawn failed: ${err.message}`);
+    });
+    return {
+      send(m) {
+        if (child.connected) child.send(m, () => {}); // a closed channel: 'exit' will report the child
+      },
+      kill() {
+        if (exited || killTimer) return;
+        child.kill('SIGTERM');
+        // SIGTERM ends a Node process even in a synchronous loop; SIGKILL covers code that traps it.
+        killTimer = setTimeout(() => child.kill('SIGKILL'), options.killGrace);
+        killTimer.unref();
+      },
+    };
+  },
+};
+
+export function createPreforkPool(ctx: PoolContext): Pool {
+  return new ChildPool(ctx, processSpawner);
+}

@@ -3,6 +3,7 @@
  * system configuration (medians), coloured by system. No dependencies.
  */
 import { fmt, type Row } from './report.js';
+import { median } from './stats.js';
 
 const COLORS: Record<string, string> = {
   celeriac: '#2b8a3e',
@@ -32,7 +33,7 @@ function panel(rows: readonly Row[], workload: string, metric: string, title: st
   return { title, bars };
 }
 
-/** One bar per system (the client's enqueue rate does not depend on the worker configuration). */
+/** One bar per system, the median over its configurations (the client's enqueue rate does not depend on the worker). */
 function perSystem(rows: readonly Row[], metric: string, title: string): Panel {
   const bars: Bar[] = [];
   for (const sys of ['celeriac', 'celery', 'bullmq']) {
@@ -42,7 +43,7 @@ function perSystem(rows: readonly Row[], metric: string, title: string): Panel {
       .filter((v): v is number => v !== undefined && Number.isFinite(v));
     if (vals.length) {
       const label = { celeriac: 'Celeriac', celery: 'Celery', bullmq: 'BullMQ' }[sys]!;
-      bars.push({ label, value: vals.reduce((a, b) => a + b, 0) / vals.length, system: sys });
+      bars.push({ label, value: median(vals), system: sys });
     }
   }
   return { title, bars };

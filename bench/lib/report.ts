@@ -332,7 +332,14 @@ function goalsTable(rows: Row[]): string {
   for (const g of GOALS) {
     const rs = rows.filter((r) => r.workload === g.workload && (!g.group || r.group === g.group));
     const c = rs.find((r) => r.system === 'celeriac' && g.celeriacCase.test(r.case));
-    const v = c?.metrics[g.metric]?.median;
+    // Enqueue rates belong to the client, not the worker configuration: one value per system.
+    const v = g.metric.startsWith('enqueue')
+      ? median(
+          rs
+            .filter((r) => r.system === 'celeriac' && r.metrics[g.metric]?.n)
+            .map((r) => r.metrics[g.metric]!.median),
+        )
+      : c?.metrics[g.metric]?.median;
     let met = '';
     if (v !== undefined && Number.isFinite(v)) {
       if (g.celeriacCase.source.includes('prefork')) {

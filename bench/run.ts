@@ -1,5 +1,5 @@
 /**
- * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 25-30 minutes on 2 cores)
+ * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 35 minutes on 2 cores)
  * or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
  *
  * Options:

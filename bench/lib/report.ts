@@ -400,7 +400,7 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
   out.push('## How to run', '');
   out.push(
     '```sh',
-    'npm run bench                      # everything: 3 repetitions (about 25-30 min on 2 cores)',
+    'npm run bench                      # everything: 3 repetitions (about 35 min on 2 cores)',
     'npm run bench -- --only feedhub,noop --systems celeriac,bullmq --reps 1',
     'npm run bench -- --smoke           # tiny N: proves the harness works (CI), ~2 min',
     '```',

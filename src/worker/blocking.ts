@@ -10,7 +10,8 @@
  *  2. else tasks that finished during the stall: they ran its last synchronous stretch. When more than a
  *     few finished and none ran long, nobody blocked the loop: many short tasks ran back to back (a
  *     CPU-bound worker, e.g. a thousand responses arriving together). That is reported as saturation,
- *     at most once a minute, and blamed on no task;
+ *     at most once a minute, and blamed on no task. Likewise when more than a few tasks started during
+ *     the stall (a burst being taken in);
  *  3. else every loop task that was running: the culprit awaits again (e.g. `await fetch();
  *     JSON.parse(huge); await save()`), and an innocent task waiting on I/O may be named with it; the
  *     counts per task name tell them apart over time.
@@ -125,7 +126,10 @@ export class LoopMonitor {
     this.#arm();
   }
 
-  #blame(late: number, due: number): { blamed: LoopActivity[]; sure: boolean; saturated?: number } {
+  #blame(
+    late: number,
+    due: number,
+  ): { blamed: LoopActivity[]; sure: boolean; saturated?: number; unattributed?: number } {
     const all = [...this.#finished, ...this.#running];
     const overlap = (a: LoopActivity) => Math.min(a.started + a.sync, due + late) - Math.max(a.started, due);
     const heavy = all.filter((a) => overlap(a) >= late / 2);
@@ -133,13 +137,19 @@ export class LoopMonitor {
     const finished = this.#finished.filter((a) => a.ended >= due);
     if (finished.length > SATURATION_TASKS) return { blamed: [], sure: false, saturated: finished.length };
     if (finished.length) return { blamed: finished, sure: true };
+    // Many tasks started during the stall, none computing long: intake of a burst, not a culprit.
+    const started = all.filter((a) => a.started >= due).length;
+    if (started > SATURATION_TASKS) return { blamed: [], sure: false, saturated: started };
+    // Many tasks waiting, none of them seen computing: naming a handful at random would mislead.
+    if (this.#running.size > SATURATION_TASKS)
+      return { blamed: [], sure: false, unattributed: this.#running.size };
     return { blamed: [...this.#running], sure: false };
   }
 
   #report(late: number, due: number): void {
     this.#events++;
     this.#maxMs = Math.max(this.#maxMs, late);
-    const { blamed, sure, saturated } = this.#blame(late, due);
+    const { blamed, sure, saturated, unattributed } = this.#blame(late, due);
     const ms = Math.round(late);
     // CPU used since the last tick (the stall plus one interval at most).
     const cpu = Math.round(cpuMs() - this.#cpu);
@@ -147,15 +157,18 @@ export class LoopMonitor {
       cpu >= late / 2
         ? ` (${cpu} ms on CPU)`
         : ` (only ${cpu} ms on CPU: the process was waiting, for the machine or a synchronous call)`;
-    if (saturated) {
+    if (saturated || unattributed) {
       this.#events--;
       this.#saturated++;
       const now = performance.now();
       if (now - this.#saturationLoggedAt >= SATURATION_LOG_EVERY_MS) {
         this.#saturationLoggedAt = now;
+        const what = saturated
+          ? `${saturated} tasks ran or started back to back, none for long; the worker is CPU-bound`
+          : `${unattributed} tasks on the loop, none seen computing (a garbage-collection pause, or a task that computes after an await)`;
         this.#logger.log(
           'warn',
-          `Event loop busy for ${ms} ms${onCpu}: ${saturated} tasks ran back to back, none for long; the worker is CPU-bound. Run more worker processes (or a CPU pool for heavy tasks), or lower -c (logged at most once a minute)`,
+          `Event loop busy for ${ms} ms${onCpu}: ${what}. Run more worker processes (or a CPU pool for heavy tasks), or lower -c (logged at most once a minute)`,
         );
       }
       return;

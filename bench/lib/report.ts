@@ -1,0 +1,444 @@
+/**
+ * Turns the run records into docs/benchmarks.md: one table per workload (median and min-max over the
+ * repetitions), ratios of each Celeriac row to the best anchor, the ceilings, and the goals of issue 7
+ * with the value measured and its ratio to each anchor.
+ */
+import type { RunRecord, SystemOrCeiling } from './context.js';
+import { median, type Summary, summarize } from './stats.js';
+
+export interface Meta {
+  date: string;
+  command: string;
+  durationS: number;
+  reps: number;
+  smoke: boolean;
+  filters: string;
+  machine: { nproc: string; cpu: string; ramGiB: string; os: string; loadBefore: string; loadAfter: string };
+  versions: Record<string, string>;
+  redisUrl: string;
+}
+
+export interface Row {
+  workload: string;
+  group: string;
+  case: string;
+  label: string;
+  system: SystemOrCeiling;
+  metrics: Record<string, Summary>;
+  errors: string[];
+  skipped: string | null;
+  runs: number;
+}
+
+/** Aggregate the records of each case over its repetitions. */
+export function aggregate(records: readonly RunRecord[]): Row[] {
+  const rows = new Map<string, Row>();
+  const values = new Map<string, Map<string, number[]>>();
+  for (const r of records) {
+    let row = rows.get(r.case);
+    if (!row) {
+      row = {
+        workload: r.workload,
+        group: r.group,
+        case: r.case,
+        label: r.label,
+        system: r.system,
+        metrics: {},
+        errors: [],
+        skipped: null,
+        runs: 0,
+      };
+      rows.set(r.case, row);
+      values.set(r.case, new Map());
+    }
+    if (r.skipped) {
+      row.skipped = r.skipped;
+      continue;
+    }
+    row.runs++;
+    if (r.error) row.errors.push(r.error);
+    const vals = values.get(r.case)!;
+    for (const [k, v] of Object.entries(r.metrics)) {
+      const list = vals.get(k) ?? [];
+      list.push(v);
+      vals.set(k, list);
+    }
+  }
+  for (const [id, row] of rows) {
+    for (const [k, list] of values.get(id)!) row.metrics[k] = summarize(list);
+  }
+  return [...rows.values()];
+}
+
+/** Rates and shares are better higher; times, CPU, memory and failures are better lower. */
+export function lowerIsBetter(metric: string): boolean {
+  return !/_per_s$|frac$/.test(metric);
+}
+
+export function fmt(x: number | undefined): string {
+  if (x === undefined || !Number.isFinite(x)) return '—';
+  const a = Math.abs(x);
+  if (Number.isInteger(x)) return x.toLocaleString('en-US');
+  if (a >= 100) return Math.round(x).toLocaleString('en-US');
+  if (a >= 10) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  return x.toFixed(3);
+}
+
+function cell(s: Summary | undefined, metric = ''): string {
+  if (!s || s.n === 0) return '—';
+  const f = metric.endsWith('frac') ? (x: number) => `${(x * 100).toFixed(1)} %` : fmt;
+  if (s.n === 1 || s.min === s.max) return f(s.median);
+  return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+}
+
+/** The best anchor's median for a metric within a workload group. */
+export function bestAnchor(rows: readonly Row[], metric: string): { value: number; label: string } | null {
+  let best: { value: number; label: string } | null = null;
+  const lower = lowerIsBetter(metric);
+  for (const r of rows) {
+    if (r.system !== 'celery' && r.system !== 'bullmq') continue;
+    const v = r.metrics[metric]?.median;
+    if (v === undefined || !Number.isFinite(v)) continue;
+    const label = metric.startsWith('enqueue') ? (SYSTEM_LABEL[r.system] ?? r.label) : r.label;
+    if (!best || (lower ? v < best.value : v > best.value)) best = { value: v, label };
+  }
+  return best;
+}
+
+interface Column {
+  metric: string;
+  title: string;
+}
+
+const COLUMNS: Record<string, Column[]> = {
+  feedhub: [
+    { metric: 'feeds_per_s', title: 'feeds/s' },
+    { metric: 'ceiling_frac', title: 'of no-queue ceiling' },
+    { metric: 'latency_ceiling_frac', title: 'of latency ceiling' },
+    { metric: 'cpu_ms_per_feed', title: 'worker CPU ms/feed' },
+    { metric: 'overhead_ms_per_feed', title: 'queue overhead ms/feed' },
+    { metric: 'peak_rss_mb', title: 'peak RSS MB' },
+    { metric: 'failed', title: 'failed' },
+  ],
+  noop: [
+    { metric: 'enqueue_one_per_s', title: 'enqueue one by one /s' },
+    { metric: 'enqueue_batch_per_s', title: 'enqueue batched /s' },
+    { metric: 'drain_per_s', title: 'drain with results /s' },
+    { metric: 'cpu_ms_per_task', title: 'worker CPU ms/task' },
+    { metric: 'peak_rss_mb', title: 'peak RSS MB' },
+    { metric: 'failed', title: 'failed' },
+  ],
+  roundtrip: [
+    { metric: 'p50_ms', title: 'p50 ms' },
+    { metric: 'p99_ms', title: 'p99 ms' },
+    { metric: 'mean_ms', title: 'mean ms' },
+  ],
+  inflight: [
+    { metric: 'wall_s', title: 'wall s' },
+    { metric: 'enqueue_s', title: 'of which enqueue s' },
+    { metric: 'after_enqueue_s', title: 'after last enqueue s' },
+    { metric: 'peak_rss_mb', title: 'peak RSS MB' },
+    { metric: 'cpu_s', title: 'worker CPU s' },
+    { metric: 'failed', title: 'failed' },
+  ],
+};
+
+/** Ratio of a Celeriac value to the best anchor, oriented so that > 1 means Celeriac is better. */
+export function ratio(metric: string, celeriac: number, anchor: number): number {
+  return lowerIsBetter(metric) ? anchor / celeriac : celeriac / anchor;
+}
+
+/** Derived metrics that need other rows: fraction of the own-language ceiling and queue overhead. */
+/**
+ * Metrics that need the no-queue ceiling, paired within each repetition (the ceiling run of the same N
+ * and repetition, minutes apart), so drifting machine load moves both sides of the ratio together.
+ * Celery is compared with the Python ceiling, Celeriac and BullMQ with the Node one.
+ */
+export function deriveRecords(records: readonly RunRecord[]): RunRecord[] {
+  return records.map((r) => {
+    if (r.workload !== 'feedhub' || r.system === 'ceiling' || r.error || r.skipped) return r;
+    const lang = r.system === 'celery' ? 'python' : 'node';
+    const c = records.find(
+      (x) => x.rep === r.rep && x.group === r.group && x.case.includes(`/ceiling-${lang}-`) && !x.error,
+    );
+    const fps = r.metrics.feeds_per_s;
+    const cpu = r.metrics.cpu_ms_per_feed;
+    const metrics = { ...r.metrics };
+    if (c && fps !== undefined && c.metrics.feeds_per_s) metrics.ceiling_frac = fps / c.metrics.feeds_per_s;
+    if (c && cpu !== undefined && c.metrics.cpu_ms_per_feed !== undefined) {
+      metrics.overhead_ms_per_feed = cpu - c.metrics.cpu_ms_per_feed;
+    }
+    return { ...r, metrics };
+  });
+}
+
+function table(rows: Row[], workload: string): string {
+  const cols = COLUMNS[workload] ?? [];
+  const out: string[] = [];
+  const groups = [...new Set(rows.filter((r) => r.workload === workload).map((r) => r.group))];
+  for (const g of groups) {
+    const rs = rows.filter((r) => r.workload === workload && r.group === g && r.runs > 0);
+    const used = cols.filter((c) => rs.some((r) => r.metrics[c.metric]?.n));
+    out.push(`**${g}**`, '');
+    out.push(`| system | ${used.map((c) => c.title).join(' | ')} | vs best anchor |`);
+    out.push(`|---|${used.map(() => '---:').join('|')}|---|`);
+    for (const r of rs) {
+      const vs: string[] = [];
+      if (r.system === 'celeriac') {
+        for (const c of used.slice(0, 3)) {
+          const b = bestAnchor(rs, c.metric);
+          const v = r.metrics[c.metric]?.median;
+          if (b && v !== undefined && Number.isFinite(v) && !/frac|failed/.test(c.metric)) {
+            vs.push(`${c.title}: ${ratio(c.metric, v, b.value).toFixed(2)}× (${b.label})`);
+          }
+        }
+      }
+      const err = r.errors.length ? ` ⚠ ${r.errors.length}/${r.runs} runs failed` : '';
+      out.push(
+        `| ${r.label}${err} | ${used.map((c) => cell(r.metrics[c.metric], c.metric)).join(' | ')} | ${vs.join('; ') || ''} |`,
+      );
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function fracCell(s: Summary | undefined): string {
+  return s ? `${(s.median * 100).toFixed(1)} %` : '—';
+}
+
+export interface Goal {
+  name: string;
+  target: string;
+  /** Finds the Celeriac value and the anchor rows to compare with. */
+  workload: string;
+  group?: string;
+  metric: string;
+  celeriacCase: RegExp;
+  met: (v: number) => boolean;
+}
+
+export const GOALS: Goal[] = [
+  {
+    name: 'Feed hub N=5,000, async -c1000',
+    target: '≥ 1,250 feeds/s',
+    workload: 'feedhub',
+    group: 'N=5000',
+    metric: 'feeds_per_s',
+    celeriacCase: /celeriac-async-1000$/,
+    met: (v) => v >= 1250,
+  },
+  {
+    name: 'Feed hub N=5,000: share of no-queue ceiling',
+    target: '≥ 89 %',
+    workload: 'feedhub',
+    group: 'N=5000',
+    metric: 'ceiling_frac',
+    celeriacCase: /celeriac-async-1000$/,
+    met: (v) => v >= 0.89,
+  },
+  {
+    name: 'Feed hub N=5,000: queue overhead per task',
+    target: '≤ 0.08 ms CPU',
+    workload: 'feedhub',
+    group: 'N=5000',
+    metric: 'overhead_ms_per_feed',
+    celeriacCase: /celeriac-async-1000$/,
+    met: (v) => v <= 0.08,
+  },
+  {
+    name: 'Feed hub N=5,000: prefork children running async',
+    target: 'beats the single process',
+    workload: 'feedhub',
+    group: 'N=5000',
+    metric: 'feeds_per_s',
+    celeriacCase: /celeriac-prefork/,
+    met: () => false,
+  },
+  {
+    name: 'No-op drain with results stored',
+    target: '≥ 17,000 tasks/s',
+    workload: 'noop',
+    metric: 'drain_per_s',
+    celeriacCase: /celeriac-async/,
+    met: (v) => v >= 17000,
+  },
+  {
+    name: 'Enqueue one by one',
+    target: '≥ 14,000 tasks/s',
+    workload: 'noop',
+    metric: 'enqueue_one_per_s',
+    celeriacCase: /celeriac-async/,
+    met: (v) => v >= 14000,
+  },
+  {
+    name: 'Enqueue batched',
+    target: '≥ 40,000 tasks/s',
+    workload: 'noop',
+    metric: 'enqueue_batch_per_s',
+    celeriacCase: /celeriac-async/,
+    met: (v) => v >= 40000,
+  },
+  {
+    name: 'Round trip p50',
+    target: '≤ 1 ms',
+    workload: 'roundtrip',
+    metric: 'p50_ms',
+    celeriacCase: /celeriac-async/,
+    met: (v) => v <= 1,
+  },
+  {
+    name: 'Round trip p99',
+    target: '≤ 3 ms',
+    workload: 'roundtrip',
+    metric: 'p99_ms',
+    celeriacCase: /celeriac-async/,
+    met: (v) => v <= 3,
+  },
+  {
+    name: '10,000 in flight: worker RSS',
+    target: '≤ 150 MB',
+    workload: 'inflight',
+    metric: 'peak_rss_mb',
+    celeriacCase: /celeriac-async/,
+    met: (v) => v <= 150,
+  },
+];
+
+const SYSTEM_LABEL: Record<string, string> = { celery: 'Celery', bullmq: 'BullMQ', celeriac: 'Celeriac' };
+
+/** Anchor values for a goal: per row, except enqueue rates, which belong to the client (one per system). */
+function anchorValues(rows: readonly Row[], metric: string): { label: string; value: number }[] {
+  const anchors = rows.filter(
+    (r) => (r.system === 'celery' || r.system === 'bullmq') && r.metrics[metric]?.n,
+  );
+  if (!metric.startsWith('enqueue')) {
+    return anchors.map((r) => ({ label: r.label, value: r.metrics[metric]!.median }));
+  }
+  const out: { label: string; value: number }[] = [];
+  for (const sys of ['celery', 'bullmq']) {
+    const vals = anchors.filter((r) => r.system === sys).map((r) => r.metrics[metric]!.median);
+    if (vals.length) out.push({ label: SYSTEM_LABEL[sys]!, value: median(vals) });
+  }
+  return out;
+}
+
+function goalsTable(rows: Row[]): string {
+  const out = [
+    '| goal | target | Celeriac (median) | met | vs each anchor (>1 = Celeriac better) |',
+    '|---|---|---:|---|---|',
+  ];
+  for (const g of GOALS) {
+    const rs = rows.filter((r) => r.workload === g.workload && (!g.group || r.group === g.group));
+    const c = rs.find((r) => r.system === 'celeriac' && g.celeriacCase.test(r.case));
+    // Enqueue rates belong to the client, not the worker configuration: one value per system.
+    const v = g.metric.startsWith('enqueue')
+      ? median(
+          rs
+            .filter((r) => r.system === 'celeriac' && r.metrics[g.metric]?.n)
+            .map((r) => r.metrics[g.metric]!.median),
+        )
+      : c?.metrics[g.metric]?.median;
+    let met = '';
+    if (v !== undefined && Number.isFinite(v)) {
+      if (g.celeriacCase.source.includes('prefork')) {
+        const single = rs.find((r) => r.system === 'celeriac' && /celeriac-async-1000$/.test(r.case));
+        const s = single?.metrics.feeds_per_s?.median;
+        met = s !== undefined ? (v > s ? 'yes' : 'no') : '?';
+      } else met = g.met(v) ? 'yes' : 'no';
+    }
+    const measured = v !== undefined && Number.isFinite(v);
+    const anchors = measured ? anchorValues(rs, g.metric) : [];
+    const cells = anchors.map((a) => {
+      const shownA = g.metric.endsWith('frac') ? `${(a.value * 100).toFixed(1)} %` : fmt(a.value);
+      // A ratio of two differences near zero (queue overhead) says nothing: show it only when both are positive.
+      const r = v! > 0 && a.value > 0 ? `${ratio(g.metric, v!, a.value).toFixed(2)}×` : 'n/a';
+      return `${a.label}: ${shownA} → ${r}`;
+    });
+    const shown =
+      v === undefined || !Number.isFinite(v)
+        ? 'not measured'
+        : g.metric.endsWith('frac')
+          ? fracCell(c?.metrics[g.metric])
+          : fmt(v);
+    out.push(`| ${g.name} | ${g.target} | ${shown} | ${met || '—'} | ${cells.join('; ') || '—'} |`);
+  }
+  return out.join('\n');
+}
+
+export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
+  const workloads: [string, string, string][] = [
+    [
+      'feedhub',
+      'Feed hub',
+      "Each task fetches one feed (RSS or Atom, 20 items, ~10 KB) from a local farm that answers after 100 ms, over keep-alive HTTP, parses it and returns its summary. feeds/s = N / wall time from the first enqueue to the last result. The no-queue ceiling is the same fetch + parse at the same concurrency with no queue (Node for Celeriac and BullMQ, Python eventlet for Celery); the latency ceiling is concurrency / latency (10,000/s at -c 1000). Queue overhead = worker CPU per feed − the ceiling's CPU per feed. Worker CPU and RSS cover the whole worker process tree.",
+    ],
+    [
+      'noop',
+      'No-op throughput',
+      "Enqueue with no worker running, each call awaited (one by one) or with the client's batched form (1000 per call); then the worker drains the loaded queue, storing every result. The drain rate is (N − 1) / (last − first completion time) read back from the result backend.",
+    ],
+    [
+      'roundtrip',
+      'Round-trip latency',
+      "Sequential publish + wait for the result on an idle worker, with each system's own client and result wait (pub/sub for Celery and Celeriac, QueueEvents for BullMQ); 20 warm-up calls not counted.",
+    ],
+    [
+      'inflight',
+      'In-flight scale',
+      'N tasks that each await a 1 s timer, on one worker with -c N. Wall time from the first enqueue to the last result; peak RSS of the worker.',
+    ],
+  ];
+  const v = meta.versions;
+  const out: string[] = [];
+  out.push('# Benchmarks', '');
+  out.push(
+    `Generated by \`${meta.command}\` on ${meta.date} (${(meta.durationS / 60).toFixed(1)} min, ${meta.reps} repetition${meta.reps > 1 ? 's' : ''} per case; each cell is the median with the min–max range).${meta.filters ? ` Filters: ${meta.filters}.` : ''}`,
+  );
+  out.push('', '![benchmark chart](benchmarks.svg)', '');
+  out.push('## How to run', '');
+  out.push(
+    '```sh',
+    'npm run bench                      # everything: 3 repetitions (about 25-30 min on 2 cores)',
+    'npm run bench -- --only feedhub,noop --systems celeriac,bullmq --reps 1',
+    'npm run bench -- --smoke           # tiny N: proves the harness works (CI), ~2 min',
+    '```',
+    '',
+  );
+  out.push(
+    "The harness installs its anchors (`bench/anchors/setup.sh`: Debian's python3-celery, -eventlet, -gevent; npm's bullmq in the bench-only package `bench/anchors`), starts and stops every worker itself as a separate process, samples CPU and RSS of each worker's process tree from `/proc`, and runs every system in the same invocation, interleaved repetition by repetition. Raw numbers: `bench/results/<date>.json`.",
+    '',
+  );
+  out.push('## Machine', '');
+  out.push(`| | |`, `|---|---|`);
+  out.push(`| CPU | ${meta.machine.cpu}, \`nproc\` = ${meta.machine.nproc} |`);
+  out.push(`| RAM | ${meta.machine.ramGiB} GiB |`, `| OS | ${meta.machine.os} |`);
+  out.push(
+    `| load average (1, 5, 15 min) before / after | ${meta.machine.loadBefore} / ${meta.machine.loadAfter} |`,
+  );
+  out.push(`| broker and result backend | Redis ${v.redis ?? '?'} at \`${meta.redisUrl}\` |`);
+  out.push(`| Celeriac | ${v.celeriac ?? '?'} on Node ${v.node ?? '?'} |`);
+  out.push(`| Celery anchor | ${v.celery ?? '?'} on Python ${v.python ?? '?'} (Debian) |`);
+  out.push(`| BullMQ anchor | ${v.bullmq ?? '?'} on Node ${v.node ?? '?'} |`);
+  out.push('');
+  if (notes.length) out.push('## Notes on this run', '', ...notes.map((n) => `- ${n}`), '');
+  out.push('## Goals (issue 7)', '', goalsTable(rows), '');
+  for (const [id, title, desc] of workloads) {
+    if (!rows.some((r) => r.workload === id)) continue;
+    out.push(`## ${title}`, '', desc, '', table(rows, id));
+  }
+  const skipped = rows.filter((r) => r.skipped);
+  if (skipped.length) {
+    out.push('## Not measured in this checkout', '');
+    for (const r of skipped) out.push(`- ${r.label} (${r.group}): ${r.skipped}`);
+    out.push('');
+  }
+  const errs = rows.filter((r) => r.errors.length);
+  if (errs.length) {
+    out.push('## Failed runs', '');
+    for (const r of errs) out.push(`- ${r.label} (${r.case}): ${r.errors[0]!.split('\n')[0]!.slice(0, 300)}`);
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,257 @@
+/**
+ * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 25-30 minutes on 2 cores)
+ * or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
+ *
+ * Options:
+ *   --smoke                 tiny sizes; writes the report to bench/results/tmp/ instead of docs/
+ *   --only feedhub,noop     workloads to run (feedhub, noop, roundtrip, inflight)
+ *   --systems celeriac,bullmq   systems to run (celeriac, celery, bullmq, ceiling)
+ *   --reps 3                repetitions per case (median and min-max are reported)
+ *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
+ *   --render results.json   rewrite the report and chart from a saved run, measuring nothing
+ *   --profile               write V8 CPU profiles of Celeriac's workers to bench/results/tmp/profiles/
+ *
+ * It installs the anchors (bench/anchors/setup.sh), starts and stops every worker itself, samples each
+ * worker's CPU and RSS from /proc, interleaves the systems repetition by repetition, and writes
+ * bench/results/<date>.json plus the report and chart. A case that fails is recorded and the run goes on.
+ * Redis: BENCH_REDIS_URL (default redis://127.0.0.1:6379/13); no key outside the bench's queues is touched.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderChart } from './lib/chart.js';
+import {
+  type BenchContext,
+  type FeedFarm,
+  type RunRecord,
+  Skip,
+  type SystemOrCeiling,
+  startFeedFarm,
+  uniqueQueue,
+  type Workload,
+} from './lib/context.js';
+import { capture, installCleanup } from './lib/proc.js';
+import { aggregate, deriveRecords, type Meta, renderReport } from './lib/report.js';
+import { ROOT, SYSTEM_IDS, SYSTEMS } from './lib/systems.js';
+import { FEED_LATENCY_MS, feedhub } from './workloads/feedhub.js';
+import { inflight } from './workloads/inflight.js';
+import { noop } from './workloads/noop.js';
+import { roundtrip } from './workloads/roundtrip.js';
+
+const WORKLOADS: Workload[] = [feedhub, noop, roundtrip, inflight];
+
+const { values: opts } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    systems: { type: 'string' },
+    reps: { type: 'string' },
+    report: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    render: { type: 'string' },
+  },
+});
+
+/** Aggregate, then write the markdown report and the SVG chart next to it. */
+function writeReport(meta: Meta, records: RunRecord[], notes: string[], reportPath: string): string {
+  const rows = aggregate(deriveRecords(records));
+  mkdirSync(dirname(reportPath), { recursive: true });
+  writeFileSync(reportPath, `${renderReport(meta, rows, notes)}\n`);
+  const svgPath = reportPath.replace(/\.md$/, '.svg');
+  const subtitle = `${meta.machine.cpu}, ${meta.machine.nproc} cores · ${meta.date.slice(0, 10)} · ${meta.command}`;
+  writeFileSync(svgPath, renderChart(rows, subtitle));
+  return svgPath;
+}
+
+const loadNote = (meta: Meta) =>
+  `Load average (1, 5, 15 min) before / after: ${meta.machine.loadBefore} / ${meta.machine.loadAfter} on ${meta.machine.nproc} cores. The cores are shared with other work; numbers from a loaded machine are lower and noisier than on an idle one.`;
+
+// --render results.json: rewrite the report and chart from a saved run (no measurement).
+if (opts.render) {
+  const saved = JSON.parse(readFileSync(opts.render, 'utf8')) as {
+    meta: Meta;
+    records: RunRecord[];
+    notes?: string[];
+  };
+  const notes = saved.notes ?? [loadNote(saved.meta)];
+  if (process.env.BENCH_NOTE) notes.unshift(process.env.BENCH_NOTE);
+  const reportPath = opts.report ?? join(ROOT, 'docs', 'benchmarks.md');
+  const svgPath = writeReport(saved.meta, saved.records, notes, reportPath);
+  process.stderr.write(
+    `wrote ${relative(ROOT, reportPath)} and ${relative(ROOT, svgPath)} from ${opts.render}\n`,
+  );
+  process.exit(0);
+}
+
+const smoke = opts.smoke ?? false;
+const reps = Number(opts.reps ?? (smoke ? 1 : 3));
+const only = opts.only ? new Set(opts.only.split(',')) : null;
+const wanted = new Set<SystemOrCeiling>(
+  (opts.systems?.split(',') ?? [...SYSTEM_IDS, 'ceiling']) as SystemOrCeiling[],
+);
+const unknownW = [...(only ?? [])].filter((w) => !WORKLOADS.some((x) => x.name === w));
+const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !SYSTEM_IDS.includes(s as never));
+if (unknownW.length || unknownS.length || !(reps >= 1)) {
+  console.error(
+    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling] [--reps N]` +
+      (unknownW.length ? `\nunknown workload: ${unknownW.join(', ')}` : '') +
+      (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : ''),
+  );
+  process.exit(2);
+}
+
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
+process.env.BENCH_REDIS_URL = redisUrl;
+const tmp = join(ROOT, 'bench', 'results', 'tmp');
+mkdirSync(tmp, { recursive: true });
+if (opts.profile) {
+  process.env.BENCH_CPU_PROF = join(tmp, 'profiles');
+  mkdirSync(process.env.BENCH_CPU_PROF, { recursive: true });
+}
+const started = Date.now();
+installCleanup();
+const log = (msg: string) =>
+  process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}\n`);
+
+log('installing anchors if missing (bench/anchors/setup.sh)');
+execFileSync('bash', [join(ROOT, 'bench/anchors/setup.sh')], { stdio: 'inherit' });
+
+const notes: string[] = [];
+const dirty = (await capture('git', ['status', '--porcelain', '--', 'src', 'bin', 'examples', 'bench'], ROOT))
+  .split('\n')
+  .filter((l) => l && !l.includes('bench/results/'));
+if (process.env.BENCH_NOTE) notes.push(process.env.BENCH_NOTE);
+if (dirty.length) {
+  notes.push(
+    `Measured on a working tree with uncommitted changes: ${dirty.map((l) => `\`${l.trim().replace(/^\S+\s+/, '')}\``).join(', ')}.`,
+  );
+}
+if ((await capture('redis-cli', ['-u', redisUrl, 'ping'])) !== 'PONG') {
+  console.error(`Redis is not answering at ${redisUrl}`);
+  process.exit(1);
+}
+const systems = new Set<SystemOrCeiling>();
+for (const s of wanted) {
+  if (s === 'ceiling') {
+    systems.add(s);
+    continue;
+  }
+  const why = await SYSTEMS[s].check();
+  if (why) {
+    notes.push(`${SYSTEMS[s].label} skipped: ${why}.`);
+    log(`skipping ${s}: ${why}`);
+  } else systems.add(s);
+}
+
+let farm: (FeedFarm & { close(): Promise<void> }) | null = null;
+let farmStarting: Promise<FeedFarm & { close(): Promise<void> }> | null = null;
+const ctx: BenchContext = {
+  smoke,
+  rep: 0,
+  systems,
+  tmp,
+  redisUrl,
+  log,
+  feeds: () => {
+    farmStarting ??= startFeedFarm(feedhub.maxFeeds(smoke), FEED_LATENCY_MS, tmp).then((f) => {
+      farm = f;
+      return f;
+    });
+    return farmStarting;
+  },
+  queue: uniqueQueue,
+};
+
+const loadBefore = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(', ');
+const records: RunRecord[] = [];
+const workloads = WORKLOADS.filter((w) => !only || only.has(w.name));
+const cases = workloads.flatMap((w) => w.cases(ctx).map((c) => ({ w, c })));
+log(`${cases.length} cases × ${reps} repetition(s)`);
+try {
+  for (let rep = 1; rep <= reps; rep++) {
+    ctx.rep = rep;
+    for (const { w, c } of cases) {
+      log(`rep ${rep}/${reps} ${w.name} ${c.group}: ${c.label}`);
+      const rec: RunRecord = {
+        workload: w.name,
+        group: c.group,
+        case: c.id,
+        label: c.label,
+        system: c.system,
+        rep,
+        metrics: {},
+      };
+      try {
+        rec.metrics = await c.run(ctx);
+        log(
+          `    ${Object.entries(rec.metrics)
+            .map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`)
+            .join(' ')}`,
+        );
+      } catch (err) {
+        if (err instanceof Skip) {
+          rec.skipped = err.message;
+          log(`    skipped: ${err.message}`);
+        } else {
+          rec.error = (err as Error).message;
+          log(`    FAILED: ${rec.error.split('\n').slice(0, 6).join('\n    ')}`);
+        }
+      }
+      records.push(rec);
+    }
+  }
+} finally {
+  await (farm as (FeedFarm & { close(): Promise<void> }) | null)?.close();
+}
+
+// What ran, where, with which versions.
+const versions: Record<string, string> = { node: process.versions.node };
+versions.python =
+  (await capture('/usr/bin/python3', ['-c', 'import platform; print(platform.python_version())'])) || '?';
+versions.redis =
+  ((await capture('redis-cli', ['-u', redisUrl, 'info', 'server'])).match(/redis_version:(\S+)/) ?? [])[1] ??
+  '?';
+for (const s of SYSTEM_IDS) versions[s] = (await SYSTEMS[s].version().catch(() => '')) || '?';
+const osRelease = readFileSync('/etc/os-release', 'utf8').match(/PRETTY_NAME="([^"]+)"/)?.[1] ?? 'Linux';
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const date = new Date().toISOString();
+const meta: Meta = {
+  date,
+  command,
+  durationS: (Date.now() - started) / 1000,
+  reps,
+  smoke,
+  filters: [only ? `--only ${[...only].join(',')}` : '', opts.systems ? `--systems ${opts.systems}` : '']
+    .filter(Boolean)
+    .join(' '),
+  machine: {
+    nproc: (await capture('nproc', [])) || String(cpus().length),
+    cpu: cpus()[0]?.model ?? '?',
+    ramGiB: (totalmem() / 2 ** 30).toFixed(1),
+    os: `${osRelease}, kernel ${(await capture('uname', ['-r'])) || '?'}`,
+    loadBefore,
+    loadAfter: loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', '),
+  },
+  versions,
+  redisUrl,
+};
+
+const stamp = date.replace(/[:.]/g, '-').slice(0, 19);
+const resultsPath = smoke
+  ? join(tmp, `smoke-${stamp}.json`)
+  : join(ROOT, 'bench', 'results', `${stamp}.json`);
+notes.push(loadNote(meta));
+writeFileSync(resultsPath, `${JSON.stringify({ meta, notes, records }, null, 1)}\n`);
+const reportPath =
+  opts.report ?? (smoke ? join(tmp, 'benchmarks-smoke.md') : join(ROOT, 'docs', 'benchmarks.md'));
+const svgPath = writeReport(meta, records, notes, reportPath);
+const failed = records.filter((r) => r.error).length;
+log(`wrote ${relative(ROOT, resultsPath)}, ${relative(ROOT, reportPath)}, ${relative(ROOT, svgPath)}`);
+log(`${records.length - failed} runs ok, ${failed} failed`);
+process.exit(smoke && failed > 0 ? 1 : 0);

@@ -1,0 +1,166 @@
+/**
+ * Workload 1, the feed hub: N feeds on a local farm answering after 100 ms; each task fetches one feed
+ * over keep-alive HTTP, parses it and returns its summary. Per run: feeds/s (N / wall time from the first
+ * enqueue to the last result seen), worker CPU per feed and peak RSS; the first result is checked against
+ * what the farm says feed i contains.
+ *
+ * Also the no-queue ceilings: the same fetch + parse at the same concurrency with no queue, in Node
+ * (examples/feedhub/feed.ts) and in Python (requests + ElementTree on an eventlet GreenPool).
+ */
+import { join } from 'node:path';
+import { describeFeed } from '../../examples/feedhub/server.js';
+import { type BenchContext, type Case, caseId, drive, type Metrics, withWorker } from '../lib/context.js';
+import { runJson } from '../lib/proc.js';
+import { configLabel, ROOT, type WorkerConfig } from '../lib/systems.js';
+
+export const FEED_LATENCY_MS = 100;
+const WARMUP = 50;
+
+interface RunOut {
+  n: number;
+  wall: number;
+  enqueue_seconds: number;
+  failed: number;
+  sample: unknown;
+}
+
+function sizes(ctx: BenchContext): number[] {
+  return ctx.smoke ? [40] : [1000, 5000];
+}
+
+function configs(ctx: BenchContext): WorkerConfig[] {
+  if (ctx.smoke) {
+    return [
+      { system: 'celeriac', pool: 'async', concurrency: 100 },
+      { system: 'celery', pool: 'eventlet', concurrency: 100 },
+      { system: 'celery', pool: 'prefork', concurrency: 2 },
+      { system: 'bullmq', pool: 'async', concurrency: 100 },
+    ];
+  }
+  return [
+    { system: 'celeriac', pool: 'async', concurrency: 1000 },
+    // Prefork children each running async tasks: two processes (one per core) of -c 500 each.
+    { system: 'celeriac', pool: 'prefork', concurrency: 2, extra: ['--child-concurrency', '500'] },
+    { system: 'celery', pool: 'eventlet', concurrency: 1000 },
+    { system: 'celery', pool: 'gevent', concurrency: 1000 },
+    { system: 'celery', pool: 'prefork', concurrency: 16 },
+    { system: 'bullmq', pool: 'async', concurrency: 1000 },
+  ];
+}
+
+/** 1 when the sampled summary matches what the farm says the feed holds, else 0. */
+function verified(sample: unknown): number {
+  const s = sample as { url?: string; title?: string; items?: number; newest?: { date?: string } } | null;
+  const m = s?.url ? /\/feed\/(\d+)\.xml/.exec(s.url) : null;
+  if (!s || !m) return 0;
+  const want = describeFeed(Number(m[1]));
+  return s.title === want.title && s.items === want.items && s.newest?.date === want.newest.date ? 1 : 0;
+}
+
+function queueCase(cfg: WorkerConfig, n: number): Case {
+  const concurrency = cfg.extra?.includes('--child-concurrency')
+    ? cfg.concurrency * Number(cfg.extra[cfg.extra.indexOf('--child-concurrency') + 1])
+    : cfg.concurrency;
+  return {
+    id: `feedhub-${n}/${caseId(cfg)}`,
+    label: configLabel(cfg),
+    system: cfg.system,
+    group: `N=${n}`,
+    async run(ctx) {
+      const farm = await ctx.feeds();
+      const queue = ctx.queue(`feeds${n}`);
+      return withWorker(ctx, cfg, 'fetch_feed', queue, async (w) => {
+        await drive(cfg.system, [
+          'run',
+          '--queue',
+          queue,
+          '--task',
+          'fetch_feed',
+          '--urls',
+          farm.urlsFile(WARMUP),
+        ]);
+        w.sampler.resetPeak();
+        const cpu0 = w.sampler.cpu();
+        const r = await drive<RunOut>(cfg.system, [
+          'run',
+          '--queue',
+          queue,
+          '--task',
+          'fetch_feed',
+          '--urls',
+          farm.urlsFile(n),
+        ]);
+        const cpu = w.sampler.cpu() - cpu0;
+        const m: Metrics = {
+          feeds_per_s: n / r.wall,
+          wall_s: r.wall,
+          enqueue_s: r.enqueue_seconds,
+          cpu_ms_per_feed: (cpu * 1000) / n,
+          peak_rss_mb: w.sampler.peakRss() / 2 ** 20,
+          failed: r.failed,
+          verified: verified(r.sample),
+          latency_ceiling_frac: n / r.wall / (concurrency / (FEED_LATENCY_MS / 1000)),
+        };
+        return m;
+      });
+    },
+  };
+}
+
+function ceilingCase(lang: 'node' | 'python', n: number, concurrency: number): Case {
+  return {
+    id: `feedhub-${n}/ceiling-${lang}-${concurrency}`,
+    label: lang === 'node' ? `no queue, Node c=${concurrency}` : `no queue, Python eventlet c=${concurrency}`,
+    system: 'ceiling',
+    group: `N=${n}`,
+    async run(ctx) {
+      const farm = await ctx.feeds();
+      const urls = farm.urlsFile(n);
+      const spec =
+        lang === 'node'
+          ? {
+              cmd: process.execPath,
+              args: [
+                '--import',
+                'tsx',
+                'bench/ceiling/node.ts',
+                '--urls',
+                urls,
+                '--concurrency',
+                String(concurrency),
+              ],
+              cwd: ROOT,
+            }
+          : {
+              cmd: '/usr/bin/python3',
+              args: ['noqueue_eventlet.py', '--urls', urls, '--concurrency', String(concurrency)],
+              cwd: join(ROOT, 'bench', 'anchors'),
+            };
+      const r = await runJson<{ wall: number; cpu_s: number; failed: number }>(spec);
+      return {
+        feeds_per_s: n / r.wall,
+        wall_s: r.wall,
+        cpu_ms_per_feed: (r.cpu_s * 1000) / n,
+        failed: r.failed,
+        latency_ceiling_frac: n / r.wall / (concurrency / (FEED_LATENCY_MS / 1000)),
+      };
+    },
+  };
+}
+
+export const feedhub = {
+  name: 'feedhub',
+  title: 'Feed hub',
+  cases(ctx: BenchContext): Case[] {
+    const out: Case[] = [];
+    const c = ctx.smoke ? 100 : 1000;
+    for (const n of sizes(ctx)) {
+      if (ctx.systems.has('ceiling')) out.push(ceilingCase('node', n, c), ceilingCase('python', n, c));
+      for (const cfg of configs(ctx)) if (ctx.systems.has(cfg.system)) out.push(queueCase(cfg, n));
+    }
+    return out;
+  },
+  maxFeeds(smoke: boolean): number {
+    return smoke ? 50 : 5000;
+  },
+};

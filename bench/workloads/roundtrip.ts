@@ -1,0 +1,52 @@
+/**
+ * Workload 3, round-trip latency: on an idle worker, N sequential calls, each published and awaited with
+ * the system's own client (Celeriac `applyAsync().get()`, Celery `apply_async().get()`, BullMQ `add` +
+ * `waitUntilFinished`), after 20 unmeasured warm-up calls. Reports p50, p99 and mean in ms.
+ */
+import { type BenchContext, type Case, caseId, drive, withWorker } from '../lib/context.js';
+import { percentile } from '../lib/stats.js';
+import { configLabel, type WorkerConfig } from '../lib/systems.js';
+
+function configs(): WorkerConfig[] {
+  return [
+    { system: 'celeriac', pool: 'async', concurrency: 100 },
+    { system: 'celeriac', pool: 'solo', concurrency: 1 },
+    { system: 'celery', pool: 'prefork', concurrency: 2 },
+    { system: 'celery', pool: 'eventlet', concurrency: 1000 },
+    { system: 'bullmq', pool: 'async', concurrency: 1 },
+  ];
+}
+
+export const roundtrip = {
+  name: 'roundtrip',
+  title: 'Round-trip latency',
+  cases(ctx: BenchContext): Case[] {
+    const n = ctx.smoke ? 20 : 500;
+    return configs()
+      .filter((cfg) => ctx.systems.has(cfg.system))
+      .map((cfg) => ({
+        id: `roundtrip-${n}/${caseId(cfg)}`,
+        label: configLabel(cfg),
+        system: cfg.system,
+        group: `${n} sequential calls`,
+        run: (c: BenchContext) => {
+          const queue = c.queue('rt');
+          return withWorker(c, cfg, 'noop', queue, async () => {
+            const r = await drive<{ latencies_ms: number[] }>(cfg.system, [
+              'roundtrip',
+              '--queue',
+              queue,
+              '--n',
+              String(n),
+            ]);
+            const l = r.latencies_ms;
+            return {
+              p50_ms: percentile(l, 50),
+              p99_ms: percentile(l, 99),
+              mean_ms: l.reduce((a, b) => a + b, 0) / l.length,
+            };
+          });
+        },
+      }));
+  },
+};

@@ -428,6 +428,13 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
     if (!rows.some((r) => r.workload === id)) continue;
     out.push(`## ${title}`, '', desc, '', table(rows, id));
   }
+  out.push(
+    '## Other benchmarks',
+    '',
+    '- [benchmarks-feedhub-sqlite.md](benchmarks-feedhub-sqlite.md): the feed hub on the embedded SQLite default, `async -c 1000` against `solo` (`npm run feedhub -- --compare`).',
+    '- [benchmarks-pools.md](benchmarks-pools.md): CPU-bound and I/O-bound tasks on `async`, `prefork -c 2` and a mixed worker (`npx tsx bench/pools.ts`).',
+    '',
+  );
   const skipped = rows.filter((r) => r.skipped);
   if (skipped.length) {
     out.push('## Not measured in this checkout', '');

@@ -7,7 +7,11 @@
  * Blame, from the window between the moment the tick was due and the moment it fired, best evidence first:
  *  1. tasks whose first synchronous stretch (from start to their first await, which the dispatcher
  *     measures) covered at least half the stall: a task that computes from its first line;
- *  2. else tasks that finished during the stall: they ran its last synchronous stretch;
+ *  2. else tasks that finished during the stall: they ran its last synchronous stretch. When more than a
+ *     few finished and none ran long, nobody blocked the loop: many short tasks ran back to back (a
+ *     CPU-bound worker, e.g. a thousand responses arriving together). That is reported as saturation,
+ *     at most once a minute, and blamed on no task. Likewise when more than a few tasks started during
+ *     the stall (a burst being taken in);
  *  3. else every loop task that was running: the culprit awaits again (e.g. `await fetch();
  *     JSON.parse(huge); await save()`), and an innocent task waiting on I/O may be named with it; the
  *     counts per task name tell them apart over time.
@@ -36,6 +40,9 @@ export interface LoopMonitorOptions {
 }
 
 const LISTED = 5;
+/** More tasks than this finishing in one stall, none of them long, is saturation rather than a culprit. */
+const SATURATION_TASKS = 3;
+const SATURATION_LOG_EVERY_MS = 60_000;
 
 export class LoopMonitor {
   readonly thresholdMs: number;
@@ -49,6 +56,8 @@ export class LoopMonitor {
   #events = 0;
   #maxMs = 0;
   readonly #byTask: Record<string, number> = {};
+  #saturated = 0;
+  #saturationLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: LoopMonitorOptions) {
     this.thresholdMs = options.thresholdMs;
@@ -98,6 +107,7 @@ export class LoopMonitor {
       events: this.#events,
       'max-ms': Math.round(this.#maxMs),
       'by-task': { ...this.#byTask },
+      saturated: this.#saturated,
     };
   }
 
@@ -116,20 +126,30 @@ export class LoopMonitor {
     this.#arm();
   }
 
-  #blame(late: number, due: number): { blamed: LoopActivity[]; sure: boolean } {
+  #blame(
+    late: number,
+    due: number,
+  ): { blamed: LoopActivity[]; sure: boolean; saturated?: number; unattributed?: number } {
     const all = [...this.#finished, ...this.#running];
     const overlap = (a: LoopActivity) => Math.min(a.started + a.sync, due + late) - Math.max(a.started, due);
     const heavy = all.filter((a) => overlap(a) >= late / 2);
     if (heavy.length) return { blamed: heavy, sure: true };
     const finished = this.#finished.filter((a) => a.ended >= due);
+    if (finished.length > SATURATION_TASKS) return { blamed: [], sure: false, saturated: finished.length };
     if (finished.length) return { blamed: finished, sure: true };
+    // Many tasks started during the stall, none computing long: intake of a burst, not a culprit.
+    const started = all.filter((a) => a.started >= due).length;
+    if (started > SATURATION_TASKS) return { blamed: [], sure: false, saturated: started };
+    // Many tasks waiting, none of them seen computing: naming a handful at random would mislead.
+    if (this.#running.size > SATURATION_TASKS)
+      return { blamed: [], sure: false, unattributed: this.#running.size };
     return { blamed: [...this.#running], sure: false };
   }
 
   #report(late: number, due: number): void {
     this.#events++;
     this.#maxMs = Math.max(this.#maxMs, late);
-    const { blamed, sure } = this.#blame(late, due);
+    const { blamed, sure, saturated, unattributed } = this.#blame(late, due);
     const ms = Math.round(late);
     // CPU used since the last tick (the stall plus one interval at most).
     const cpu = Math.round(cpuMs() - this.#cpu);
@@ -137,6 +157,22 @@ export class LoopMonitor {
       cpu >= late / 2
         ? ` (${cpu} ms on CPU)`
         : ` (only ${cpu} ms on CPU: the process was waiting, for the machine or a synchronous call)`;
+    if (saturated || unattributed) {
+      this.#events--;
+      this.#saturated++;
+      const now = performance.now();
+      if (now - this.#saturationLoggedAt >= SATURATION_LOG_EVERY_MS) {
+        this.#saturationLoggedAt = now;
+        const what = saturated
+          ? `${saturated} tasks ran or started back to back, none for long; the worker is CPU-bound`
+          : `${unattributed} tasks on the loop, none seen computing (a garbage-collection pause, or a task that computes after an await)`;
+        this.#logger.log(
+          'warn',
+          `Event loop busy for ${ms} ms${onCpu}: ${what}. Run more worker processes (or a CPU pool for heavy tasks), or lower -c (logged at most once a minute)`,
+        );
+      }
+      return;
+    }
     if (!blamed.length) {
       this.#logger.log('warn', `Event loop blocked for ${ms} ms${onCpu}; no task was running on the loop`);
       return;

@@ -146,6 +146,20 @@ describe('event-loop blocking detection', () => {
     expect(stats['by-task']['limits.block']).toBe(1);
   });
 
+  it('reports many short tasks run back to back as saturation, blaming none of them', async () => {
+    const q = uniq('burst');
+    const w = await startWorker({ pool: 'async', queues: [q], concurrency: 100, blockingThreshold: 50 });
+    const at = Date.now() + 1500;
+    const burst = await Promise.all(Array.from({ length: 40 }, () => send('limits.burst', [at, 6], q)));
+    await Promise.all(burst.map((r) => r.get({ timeout: 20 })));
+    await vi.waitFor(() =>
+      expect(lines.some((l) => l.includes('tasks ran or started back to back, none for long'))).toBe(true),
+    );
+    const stats = w.stats().blocking as { saturated: number; 'by-task': Record<string, number> };
+    expect(stats.saturated).toBeGreaterThanOrEqual(1);
+    expect(stats['by-task']['limits.burst']).toBeUndefined();
+  });
+
   it('does not warn about CPU-pool tasks: they block a child, not the loop', async () => {
     const q = uniq('block-cpu');
     const w = await startWorker({

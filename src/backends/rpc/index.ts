@@ -23,7 +23,7 @@
 import { hostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
-import { AmqpLink } from '../../brokers/amqp/link.js';
+import { AmqpLink, ChannelSlot } from '../../brokers/amqp/link.js';
 import { type AmqpOptions, resolveAmqpOptions } from '../../brokers/amqp/options.js';
 import { toFieldTable } from '../../brokers/amqp/table.js';
 import { parseUrl } from '../../brokers/registry.js';
@@ -63,7 +63,7 @@ export class RpcBackend implements ResultBackend {
   readonly #results = new Map<string, ResultMeta>();
   readonly #waiters = new Map<string, Set<Waiter>>();
   #declared: Promise<void> | null = null;
-  #publisher: Promise<ConfirmChannel> | null = null;
+  readonly #publisher: ChannelSlot<ConfirmChannel>;
   #consuming: Promise<void> | null = null;
 
   constructor(url: URL, options: Record<string, unknown> = {}) {
@@ -85,9 +85,10 @@ export class RpcBackend implements ResultBackend {
     this.#bufferLimit =
       typeof options.bufferLimit === 'number' ? options.bufferLimit : rpcDefaults.bufferLimit;
     this.#link = new AmqpLink(amqpUrl, amqpOptions);
+    this.#publisher = new ChannelSlot(() => this.#link.confirmChannel());
     this.#link.onUp(() => {
       this.#declared = null;
-      this.#publisher = null;
+      this.#publisher.reset();
       // The consumer died with the old connection; start it again if anyone was waiting.
       const wasConsuming = this.#consuming !== null;
       this.#consuming = null;
@@ -140,7 +141,7 @@ export class RpcBackend implements ResultBackend {
     };
     // A confirm lost with its channel or connection is sent again once reconnected (at least once).
     for (let attempt = 1; ; attempt++) {
-      const ch = await this.#publisherChannel();
+      const ch = await this.#publisher.get();
       try {
         await new Promise<void>((resolve, reject) => {
           try {
@@ -154,24 +155,6 @@ export class RpcBackend implements ResultBackend {
         if ((err as Error).message === 'message nacked' || attempt >= PUBLISH_ATTEMPTS) throw err;
       }
     }
-  }
-
-  #publisherChannel(): Promise<ConfirmChannel> {
-    if (!this.#publisher) {
-      const opening = this.#link.confirmChannel().then((ch) => {
-        const drop = () => {
-          if (this.#publisher === opening) this.#publisher = null;
-        };
-        ch.on('close', drop);
-        ch.on('error', drop);
-        return ch;
-      });
-      this.#publisher = opening;
-      opening.catch(() => {
-        if (this.#publisher === opening) this.#publisher = null;
-      });
-    }
-    return this.#publisher;
   }
 
   /** Record a result message: the latest state per task id, oldest ids dropped beyond the limit. */

@@ -24,7 +24,7 @@ import { BrokerError, ConfigError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from '../broker.js';
 import { AmqpConsumer } from './consumer.js';
-import { AmqpLink, isNotFound } from './link.js';
+import { AmqpLink, ChannelSlot, isNotFound } from './link.js';
 import { publishOptions } from './message.js';
 import { type AmqpOptions, resolveAmqpOptions } from './options.js';
 import {
@@ -54,7 +54,7 @@ export class AmqpBroker implements Broker {
   /** Declarations done on the current connection (cleared on reconnect, as the broker may be new). */
   #declared = new Map<string, Promise<void>>();
   #delayTopology: Promise<void> | null = null;
-  #publisher: Promise<ConfirmChannel> | null = null;
+  readonly #publisher: ChannelSlot<ConfirmChannel>;
   #closed = false;
 
   constructor(url: URL, options: Record<string, unknown> = {}) {
@@ -65,10 +65,11 @@ export class AmqpBroker implements Broker {
       delayedDelivery: true,
     };
     this.#link = new AmqpLink(url, this.options);
+    this.#publisher = new ChannelSlot(() => this.#link.confirmChannel());
     this.#link.onUp(() => {
       this.#declared = new Map();
       this.#delayTopology = null;
-      this.#publisher = null;
+      this.#publisher.reset();
     });
   }
 
@@ -152,24 +153,6 @@ export class AmqpBroker implements Broker {
     await bound;
   }
 
-  #publisherChannel(): Promise<ConfirmChannel> {
-    if (!this.#publisher) {
-      const opening = this.#link.confirmChannel().then((ch) => {
-        const drop = () => {
-          if (this.#publisher === opening) this.#publisher = null;
-        };
-        ch.on('close', drop);
-        ch.on('error', drop);
-        return ch;
-      });
-      this.#publisher = opening;
-      opening.catch(() => {
-        if (this.#publisher === opening) this.#publisher = null;
-      });
-    }
-    return this.#publisher;
-  }
-
   /**
    * Publish with confirms. A message whose channel or connection dies before its confirm is sent again
    * once reconnected (it may then exist twice: at-least-once, as Celery's publish retry). A nack (the
@@ -179,7 +162,7 @@ export class AmqpBroker implements Broker {
     if (this.#closed) throw new BrokerError('broker is closed', { retryable: false });
     let todo = items;
     for (let attempt = 1; todo.length; attempt++) {
-      const ch = await this.#publisherChannel();
+      const ch = await this.#publisher.get();
       await Promise.all([...new Set(todo.map((i) => i.queue))].map((q) => this.declareQueue(q)));
       const lost: Pending[] = [];
       let nacked = 0;
@@ -265,7 +248,7 @@ export class AmqpBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#consumers].map((c) => c.close()));
-    const pub = this.#publisher;
+    const pub = this.#publisher.current;
     if (pub) await pub.then((ch) => ch.waitForConfirms()).catch(() => {});
     await this.#link.close();
   }

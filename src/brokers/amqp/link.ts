@@ -49,7 +49,7 @@ export class AmqpLink {
   #failure: Error | null = null;
   #waiters: Array<{ resolve: (c: ChannelModel) => void; reject: (e: Error) => void }> = [];
   #establishing: Promise<void> | null = null;
-  #admin: Promise<Channel> | null = null;
+  readonly #admin = new ChannelSlot<Channel>(() => this.channel());
   /** Called with errors that are handled (reconnects, lost channels), so the owner can log them. */
   onError: (err: Error) => void = () => {};
 
@@ -154,7 +154,7 @@ export class AmqpLink {
       if (lost) return;
       lost = true;
       if (this.#conn === conn) this.#conn = null;
-      this.#admin = null;
+      this.#admin.reset();
       if (this.#closing) return;
       const why = new BrokerError(`AMQP connection lost: ${err?.message ?? 'closed by the server'}`, {
         retryable: true,
@@ -209,21 +209,7 @@ export class AmqpLink {
    * closes that channel, so it is dropped and the next call opens a fresh one.
    */
   async admin<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
-    if (!this.#admin) {
-      const opening = this.channel().then((ch) => {
-        const drop = () => {
-          if (this.#admin === opening) this.#admin = null;
-        };
-        ch.on('close', drop);
-        ch.on('error', drop);
-        return ch;
-      });
-      this.#admin = opening;
-      opening.catch(() => {
-        if (this.#admin === opening) this.#admin = null;
-      });
-    }
-    return fn(await this.#admin);
+    return fn(await this.#admin.get());
   }
 
   async close(): Promise<void> {
@@ -231,10 +217,52 @@ export class AmqpLink {
     this.#closing = true;
     const conn = this.#conn;
     this.#conn = null;
-    this.#admin = null;
+    this.#admin.reset();
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(new BrokerError('AMQP connection is closed', { retryable: false }));
     if (conn) await conn.close().catch(() => {});
+  }
+}
+
+/**
+ * A channel opened on first use and shared until it closes or errors; then it is dropped, so the next
+ * `get()` opens a fresh one. A channel-level error (missing queue, inequivalent arguments) closes only
+ * that channel, never the connection.
+ */
+export class ChannelSlot<C extends Channel> {
+  readonly #open: () => Promise<C>;
+  #current: Promise<C> | null = null;
+
+  constructor(open: () => Promise<C>) {
+    this.#open = open;
+  }
+
+  /** The channel being opened or in use, if any. */
+  get current(): Promise<C> | null {
+    return this.#current;
+  }
+
+  /** Forget the channel (its connection went away). */
+  reset(): void {
+    this.#current = null;
+  }
+
+  get(): Promise<C> {
+    if (!this.#current) {
+      const opening = this.#open().then((ch) => {
+        const drop = () => {
+          if (this.#current === opening) this.#current = null;
+        };
+        ch.on('close', drop);
+        ch.on('error', drop);
+        return ch;
+      });
+      this.#current = opening;
+      opening.catch(() => {
+        if (this.#current === opening) this.#current = null;
+      });
+    }
+    return this.#current;
   }
 }

@@ -1,29 +1,17 @@
-/**
- * The AMQP broker and the rpc:// backend against the machine's RabbitMQ (127.0.0.1:5672), each run in a
- * private vhost created for this file and deleted after it. Skips locally without RabbitMQ; fails in CI.
- */
-import { afterAll, beforeAll } from 'vitest';
 import type { ResultBackend, StoreOptions } from '../../src/backends/backend.js';
 import { RpcBackend } from '../../src/backends/rpc/index.js';
 import { AmqpBroker } from '../../src/brokers/amqp/index.js';
 import type { ResultMeta } from '../../src/protocol/result.js';
-import { privateVhost, RABBIT_PORT } from '../helpers/rabbit.js';
+import { RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
 import { skipUnless, uniq } from '../helpers/services.js';
 import { backendConformance } from './backend.js';
 import { brokerConformance } from './broker.js';
 
 const skip = await skipUnless(RABBIT_PORT);
-let vhost: Awaited<ReturnType<typeof privateVhost>> | null = null;
-beforeAll(async () => {
-  if (!skip) vhost = await privateVhost();
-}, 60_000);
-afterAll(async () => {
-  await vhost?.drop();
-}, 60_000);
+const vhostUrl = usePrivateVhost(skip);
 
 const urlOf = () => {
-  if (!vhost) throw new Error('no vhost');
-  return new URL(vhost.url);
+  return new URL(vhostUrl());
 };
 
 brokerConformance(

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterAll, beforeAll } from 'vitest';
 import { portOpen, uniq } from './services.js';
 
 const run = promisify(execFile);
@@ -142,4 +143,22 @@ export class PrivateRabbit {
   ctl(args: string[]): Promise<string> {
     return ctl(['-n', this.node, ...args], this.#env);
   }
+}
+
+/**
+ * A private vhost for the calling test file: created before its tests, deleted after them (unless
+ * `skip`). Returns the vhost's amqp:// URL; calling it when the vhost was not created throws.
+ */
+export function usePrivateVhost(skip: boolean): () => string {
+  let vhost: Awaited<ReturnType<typeof privateVhost>> | null = null;
+  beforeAll(async () => {
+    if (!skip) vhost = await privateVhost();
+  }, 60_000);
+  afterAll(async () => {
+    await vhost?.drop();
+  }, 60_000);
+  return () => {
+    if (!vhost) throw new Error('no private vhost (RabbitMQ unavailable?)');
+    return vhost.url;
+  };
 }

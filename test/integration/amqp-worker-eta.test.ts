@@ -3,24 +3,18 @@
  * delay queues instead of holding it unacked (where RabbitMQ's consumer_timeout would close the channel,
  * celery/celery#6760). The task still runs once, at its ETA.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { createLogger } from '../../src/worker/log.js';
-import { privateVhost, RABBIT_PORT } from '../helpers/rabbit.js';
+import { RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
 import { skipUnless, uniq, waitUntil } from '../helpers/services.js';
 
 const skip = await skipUnless(RABBIT_PORT);
-let vhost: Awaited<ReturnType<typeof privateVhost>> | null = null;
-beforeAll(async () => {
-  if (!skip) vhost = await privateVhost();
-}, 60_000);
-afterAll(async () => {
-  await vhost?.drop();
-}, 60_000);
+const vhostUrl = usePrivateVhost(skip);
 
 describe.skipIf(skip)('worker ETA hand-off on RabbitMQ', () => {
   it('hands a far ETA to the broker, holds nothing unacked, and runs the task once at its ETA', async () => {
-    const app = new Celeriac({ broker: vhost?.url as string, backend: 'memory://', workerEtaHandoff: 1 });
+    const app = new Celeriac({ broker: vhostUrl(), backend: 'memory://', workerEtaHandoff: 1 });
     const runs: number[] = [];
     const task = app.task('eta.later', () => runs.push(Date.now()));
     const logs: string[] = [];

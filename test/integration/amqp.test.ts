@@ -3,7 +3,7 @@
  * delayed delivery (our answer to long ETAs vs consumer_timeout), consumer-cancel notifications, a
  * connection force-closed by the server, and the URL/option grammar.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RpcBackend } from '../../src/backends/rpc/index.js';
 import { AmqpBroker } from '../../src/brokers/amqp/index.js';
 import { parseEndpoint, resolveAmqpOptions } from '../../src/brokers/amqp/options.js';
@@ -12,17 +12,11 @@ import type { Delivery } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/registry.js';
 import type { WireMessage } from '../../src/protocol/message.js';
 import { buildMeta } from '../../src/protocol/result.js';
-import { closeConnectionsNamed, privateVhost, RABBIT_PORT } from '../helpers/rabbit.js';
+import { closeConnectionsNamed, RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
 import { skipUnless, uniq, waitUntil } from '../helpers/services.js';
 
 const skip = await skipUnless(RABBIT_PORT);
-let vhost: Awaited<ReturnType<typeof privateVhost>> | null = null;
-beforeAll(async () => {
-  if (!skip) vhost = await privateVhost();
-}, 60_000);
-afterAll(async () => {
-  await vhost?.drop();
-}, 60_000);
+const vhostUrl = usePrivateVhost(skip);
 
 const open: AmqpBroker[] = [];
 afterEach(async () => {
@@ -30,8 +24,7 @@ afterEach(async () => {
 });
 
 async function broker(options: Record<string, unknown> = {}): Promise<AmqpBroker> {
-  if (!vhost) throw new Error('no vhost');
-  const b = new AmqpBroker(new URL(vhost.url), { reconnectMin: 0.05, reconnectMax: 0.5, ...options });
+  const b = new AmqpBroker(new URL(vhostUrl()), { reconnectMin: 0.05, reconnectMax: 0.5, ...options });
   await b.connect();
   open.push(b);
   return b;
@@ -197,15 +190,14 @@ describe.skipIf(skip)('AMQP broker', () => {
 
 describe.skipIf(skip)('rpc:// backend', () => {
   it('keeps results sent while the client reconnects, and delivers them after', async () => {
-    if (!vhost) throw new Error('no vhost');
     const name = uniq('rpc-conn');
     const client = new RpcBackend(new URL('rpc://'), {
-      brokerUrl: vhost.url,
+      brokerUrl: vhostUrl(),
       connectionName: name,
       reconnectMin: 0.05,
       reconnectMax: 0.5,
     });
-    const worker = new RpcBackend(new URL('rpc://'), { brokerUrl: vhost.url });
+    const worker = new RpcBackend(new URL('rpc://'), { brokerUrl: vhostUrl() });
     await Promise.all([client.connect(), worker.connect()]);
     try {
       const [a, b] = [uniq('a'), uniq('b')];

@@ -14,7 +14,7 @@ import type { Delivery } from '../../src/brokers/broker.js';
 import { Celeriac, currentTask, TaskError } from '../../src/index.js';
 import { createLogger } from '../../src/worker/log.js';
 import type { Worker } from '../../src/worker/worker.js';
-import { privateVhost, RABBIT_PORT } from '../helpers/rabbit.js';
+import { RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
 import { inCI, portOpen, uniq, waitUntil } from '../helpers/services.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -30,17 +30,7 @@ const pythonCelery = (() => {
 })();
 const skip = !inCI && (!pythonCelery || !(await portOpen(RABBIT_PORT)));
 
-let vhost: Awaited<ReturnType<typeof privateVhost>> | null = null;
-const brokerUrl = () => {
-  if (!vhost) throw new Error('no vhost');
-  return vhost.url;
-};
-beforeAll(async () => {
-  if (!skip) vhost = await privateVhost();
-}, 60_000);
-afterAll(async () => {
-  await vhost?.drop();
-}, 60_000);
+const brokerUrl = usePrivateVhost(skip);
 
 /** A Python process in test/interop/py with the broker in its environment; stdout split into lines. */
 function python(args: string[], env: Record<string, string> = {}) {

@@ -4,7 +4,7 @@
  *
  * | feature          | support |
  * |------------------|---------|
- * | results          | `celery-task-meta-<id>`: SETEX (SET when expires is null) and PUBLISH on the same name, in one Lua call |
+ * | results          | `celery-task-meta-<id>`: SETEX (SET when expires is null) and PUBLISH on the same name, in one Lua call per batch (the results of one event-loop turn) |
  * | dedup guard      | a stored SUCCESS is never overwritten (as Celery: a lost-and-redelivered task cannot clobber it) |
  * | waiting          | pub/sub, no polling: one subscriber connection for all waits, SUBSCRIBE before GET, UNSUBSCRIBE when done |
  * | reconnect        | forever with backoff; after the subscriber reconnects every waited key is read again (results published while it was down) |
@@ -30,7 +30,7 @@ import { quit } from '../../brokers/redis/store.js';
 import { decodeJson } from '../../protocol/json.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
 import { groupResultTuple, idsFromGroupTuple, type ResultBackend, type StoreOptions } from '../backend.js';
-import { STORE_RESULT } from './scripts.js';
+import { STORE_RESULTS } from './scripts.js';
 
 export const redisBackendDefaults = {
   /** Put in front of every key; Celery appends '_' unless it ends in one of `:_-.`. @defaultValue '' */
@@ -48,8 +48,20 @@ interface Waiter {
   resolve(meta: ResultMeta | null): void;
 }
 
+/** A result waiting for the next batched write. */
+interface PendingStore {
+  taskId: string;
+  key: string;
+  json: string;
+  expires: string;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
 /** Channels per SUBSCRIBE/UNSUBSCRIBE/MGET command when thousands of results are outstanding. */
 const BATCH = 1000;
+/** Results per store script call: bounds how long one call holds the server. */
+const STORE_BATCH = 500;
 
 export class RedisBackend implements ResultBackend {
   readonly transport: string;
@@ -66,6 +78,7 @@ export class RedisBackend implements ResultBackend {
   #syncing: Promise<void> | null = null;
   #dirty = false;
   #closed = false;
+  #pendingStores: PendingStore[] = [];
 
   constructor(target: RedisTarget, options: RedisBackendOptions, scheme = 'redis') {
     this.transport = scheme;
@@ -96,16 +109,45 @@ export class RedisBackend implements ResultBackend {
     this.#cmd = cmd;
   }
 
-  async store(meta: ResultMeta, options: StoreOptions): Promise<void> {
-    try {
-      await runScript(
-        this.client,
-        STORE_RESULT,
-        [this.keys.task(meta.task_id)],
-        [JSON.stringify(meta), expirySeconds(options)],
+  /**
+   * Results stored in one event-loop turn are written together by one script call (the hot path of a busy
+   * worker: one round trip per batch, not per task). Each caller's promise settles with its batch.
+   */
+  store(meta: ResultMeta, options: StoreOptions): Promise<void> {
+    const client = this.client;
+    return new Promise((resolve, reject) => {
+      const first = this.#pendingStores.length === 0;
+      this.#pendingStores.push({
+        taskId: meta.task_id,
+        key: this.keys.task(meta.task_id),
+        json: JSON.stringify(meta),
+        expires: String(expirySeconds(options)),
+        resolve,
+        reject,
+      });
+      if (first) setImmediate(() => this.#flushStores(client));
+    });
+  }
+
+  #flushStores(client: Redis): void {
+    const pending = this.#pendingStores;
+    this.#pendingStores = [];
+    for (let i = 0; i < pending.length; i += STORE_BATCH) {
+      const batch = pending.slice(i, i + STORE_BATCH);
+      const keys: string[] = [];
+      const args: string[] = [];
+      for (const p of batch) {
+        keys.push(p.key);
+        args.push(p.json, p.expires);
+      }
+      runScript(client, STORE_RESULTS, keys, args).then(
+        () => {
+          for (const p of batch) p.resolve();
+        },
+        (err: unknown) => {
+          for (const p of batch) p.reject(brokerError(`storing the result of ${p.taskId}`, err));
+        },
       );
-    } catch (err) {
-      throw brokerError(`storing the result of ${meta.task_id}`, err);
     }
   }
 
@@ -340,6 +382,8 @@ export class RedisBackend implements ResultBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Results still gathering for the next batch go out before the connection quits.
+    if (this.#cmd && this.#pendingStores.length) this.#flushStores(this.#cmd);
     for (const set of this.#waiters.values()) for (const w of set) w.resolve(null);
     this.#waiters.clear();
     const conns = [this.#cmd, this.#sub];

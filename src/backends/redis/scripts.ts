@@ -3,31 +3,39 @@ import { createHash } from 'node:crypto';
 import type { LuaScript } from '../../brokers/redis/scripts.js';
 
 /**
- * store_result — write a task's meta and publish it on the channel of the same name, unless a SUCCESS is
- * already stored (Celery's guard: a redelivered copy of a finished task must not overwrite its result).
+ * store_results — write task metas and publish each on the channel of the same name, unless a SUCCESS is
+ * already stored under that key (Celery's guard: a redelivered copy of a finished task must not overwrite
+ * its result). Takes many results at once: the worker gathers those finished in one event-loop turn, so a
+ * busy worker makes one round trip and one script run per batch instead of one per task.
  *
- * KEYS[1]  celery-task-meta-<task_id>
- * ARGV[1]  the meta, JSON
- * ARGV[2]  seconds to keep it ('0': forever, plain SET)
- * Returns 1 when written and published, 0 when skipped.
+ * KEYS[i]       celery-task-meta-<task_id> of the i-th result
+ * ARGV[2i - 1]  its meta, JSON
+ * ARGV[2i]      seconds to keep it ('0': forever, plain SET)
+ * Returns one 1 (written and published) or 0 (skipped: a SUCCESS was there) per key.
  */
 const lua = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local ok, m = pcall(cjson.decode, cur)
-  if ok and type(m) == 'table' and m.status == 'SUCCESS' then return 0 end
+local out = {}
+for i = 1, #KEYS do
+  local key, meta, ex = KEYS[i], ARGV[2 * i - 1], tonumber(ARGV[2 * i])
+  local skip = false
+  local cur = redis.call('GET', key)
+  if cur then
+    local ok, m = pcall(cjson.decode, cur)
+    skip = ok and type(m) == 'table' and m.status == 'SUCCESS'
+  end
+  if skip then
+    out[i] = 0
+  else
+    if ex > 0 then redis.call('SETEX', key, ex, meta) else redis.call('SET', key, meta) end
+    redis.call('PUBLISH', key, meta)
+    out[i] = 1
+  end
 end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
+return out
 `;
 
-export const STORE_RESULT: LuaScript = {
-  name: 'store_result',
+export const STORE_RESULTS: LuaScript = {
+  name: 'store_results',
   lua,
   sha: createHash('sha1').update(lua).digest('hex'),
 };

@@ -20,10 +20,10 @@ import { pyRepr } from '../protocol/repr.js';
 import { buildMeta, type ExcInfo, type MetaExtras, serializeError } from '../protocol/result.js';
 import type { AnyTask } from '../task/task.js';
 import { Deque } from '../util/deque.js';
-import type { LoopMonitor } from './blocking.js';
+import type { LoopActivity, LoopMonitor } from './blocking.js';
 import type { Outcome } from './executor.js';
 import type { Logger } from './log.js';
-import type { Pool } from './pools/pool.js';
+import type { Job, Pool } from './pools/pool.js';
 import { parseRate, TokenBucket } from './ratelimit.js';
 import { TimerHeap } from './timers.js';
 
@@ -33,14 +33,39 @@ interface Lane {
   ready: Deque<Reservation>;
 }
 
-interface Reservation {
-  delivery: Delivery;
-  request: TaskRequest;
-  task: AnyTask;
-  lane: Lane;
-  acksLate: boolean;
+/** What a reservation calls back into: the dispatcher's own handlers, made once (not per task). */
+interface ReservationHooks {
+  started(r: Reservation, info?: { pid: number }): void;
+  store(r: Reservation, state: string, result: unknown, traceback: string | null): Promise<void> | null;
+}
+
+/**
+ * A message taken for running. It is also the Job its pool runs: one object per task, with the callbacks
+ * on the prototype, because closures per task are measurable garbage at thousands of tasks a second.
+ */
+class Reservation implements Job {
   /** Set when a cold shutdown gave the message up: its outcome is ignored. */
-  abandoned?: boolean;
+  abandoned = false;
+  hardLimit: number | null = null;
+  softLimit: number | null = null;
+  activity: LoopActivity | null = null;
+
+  constructor(
+    readonly hooks: ReservationHooks,
+    readonly delivery: Delivery,
+    readonly request: TaskRequest,
+    readonly task: AnyTask,
+    readonly lane: Lane,
+    readonly acksLate: boolean,
+  ) {}
+
+  onStart(info?: { pid: number }): void {
+    this.hooks.started(this, info);
+  }
+
+  updateState(state: string, meta: unknown): Promise<void> {
+    return this.hooks.store(this, state, meta, null) ?? Promise.resolve();
+  }
 }
 
 export interface DispatcherDeps {
@@ -72,7 +97,10 @@ export class Dispatcher {
   readonly #rateWait: TimerHeap<Reservation>;
   readonly #buckets = new Map<string, TokenBucket | null>();
   readonly #running = new Set<Reservation>();
-  readonly #settling = new Set<Promise<void>>();
+  readonly #hooks: ReservationHooks;
+  /** Stores, publishes, acks and rejects still in flight; `settled()` waits for 0. */
+  #settling = 0;
+  #settledWaiters: Array<() => void> = [];
   readonly #revoked = new Set<string>();
   readonly #total: Record<string, number> = {};
   #drainWaiters: Array<() => void> = [];
@@ -89,6 +117,10 @@ export class Dispatcher {
       this.#admit(r);
     });
     this.#rateWait = new TimerHeap((r) => this.#admit(r));
+    this.#hooks = {
+      started: (r, info) => this.#onStart(r, info),
+      store: (r, state, result, traceback) => this.#store(r, state, result, traceback),
+    };
   }
 
   stats(): Record<string, unknown> {
@@ -158,13 +190,14 @@ export class Dispatcher {
       return;
     }
     if (logger.enabled('info')) logger.log('info', `Task ${req.name}[${req.id}] received`);
-    const r: Reservation = {
+    const r = new Reservation(
+      this.#hooks,
       delivery,
-      request: req,
+      req,
       task,
-      lane: this.#laneFor(task, delivery.queue),
-      acksLate: task.options.acksLate ?? app.conf.taskAcksLate,
-    };
+      this.#laneFor(task, delivery.queue),
+      task.options.acksLate ?? app.conf.taskAcksLate,
+    );
     if (this.#revokedOrExpired(r)) return;
     const broker = this.#d.broker;
     if (
@@ -242,6 +275,8 @@ export class Dispatcher {
   }
 
   #pump(lane: Lane): void {
+    // Shutting down: nothing new starts; releaseWaiting() gives the ready ones back.
+    if (this.#closing) return;
     const { pool, ready } = lane;
     while (pool.active < pool.concurrency && ready.length > 0) {
       const r = ready.shift() as Reservation;
@@ -257,55 +292,83 @@ export class Dispatcher {
   }
 
   #start(r: Reservation): void {
-    const { app, logger, monitor } = this.#d;
+    const { app, monitor } = this.#d;
     const { pool } = r.lane;
     const req = r.request;
     this.#running.add(r);
-    const onLoop = monitor && pool.onLoop ? monitor.begin(req.name, req.id) : null;
-    const hard = req.timeLimit[0] ?? r.task.options.timeLimit ?? this.#d.timeLimit ?? app.conf.taskTimeLimit;
-    const soft =
+    r.activity = monitor && pool.onLoop ? monitor.begin(req.name, req.id) : null;
+    r.hardLimit = req.timeLimit[0] ?? r.task.options.timeLimit ?? this.#d.timeLimit ?? app.conf.taskTimeLimit;
+    r.softLimit =
       req.timeLimit[1] ?? r.task.options.softTimeLimit ?? this.#d.softTimeLimit ?? app.conf.taskSoftTimeLimit;
-    const finished = () => {
-      if (onLoop) monitor?.end(onLoop);
-      this.#running.delete(r);
-      this.#pump(r.lane);
-      this.#checkDrained();
-    };
-    const running = pool.run({
-      request: req,
-      hardLimit: hard,
-      softLimit: soft,
-      onStart: (info) => {
-        // Default (acks early): the message is acked when the task starts, as Celery does. Not tracked
-        // one by one (hot path): the broker flushes pending acks before it closes.
-        if (!r.acksLate)
-          r.delivery
-            .ack()
-            .catch((err: Error) => logger.log('error', `ack of ${req.id} failed: ${err.message}`));
-        if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
-          this.#track(
-            this.#store(r, 'STARTED', { pid: info?.pid ?? process.pid, hostname: this.#d.hostname }, null),
-          );
-        }
-      },
-      updateState: (state, meta) => this.#store(r, state, meta, null),
-    });
+    const running = pool.run(r);
     // On the loop, run() returns at the task's first await: that much ran synchronously.
-    if (onLoop) monitor?.ran(onLoop);
+    if (r.activity) monitor?.ran(r.activity);
     running.then(
       (outcome) => {
         this.#track(this.#settle(r, outcome));
-        finished();
+        this.#finished(r);
       },
       (err: unknown) => {
-        logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`);
-        finished();
+        this.#d.logger.log('error', `pool failed running ${req.name}[${req.id}]: ${err}`);
+        this.#finished(r);
       },
     );
   }
 
-  async #settle(r: Reservation, outcome: Outcome): Promise<void> {
-    if (r.abandoned) return;
+  #finished(r: Reservation): void {
+    if (r.activity) this.#d.monitor?.end(r.activity);
+    this.#running.delete(r);
+    this.#pump(r.lane);
+    this.#checkDrained();
+  }
+
+  /** The pool started the task. */
+  #onStart(r: Reservation, info?: { pid: number }): void {
+    const { app } = this.#d;
+    // Default (acks early): the message is acked when the task starts, as Celery does. Not tracked one by
+    // one (hot path): the broker flushes pending acks before it closes.
+    if (!r.acksLate) r.delivery.ack().catch(this.#ackFailed);
+    if (r.task.options.trackStarted ?? app.conf.taskTrackStarted) {
+      this.#track(
+        this.#store(r, 'STARTED', { pid: info?.pid ?? process.pid, hostname: this.#d.hostname }, null),
+      );
+    }
+  }
+
+  readonly #ackFailed = (err: Error): void => {
+    this.#d.logger.log('error', `ack failed: ${err.message}`);
+  };
+
+  /**
+   * Settle a finished task. The common case (a success, acked at start, nothing to publish after it) only
+   * stores the result and skips the general path's async machinery: it runs for every task.
+   */
+  #settle(r: Reservation, outcome: Outcome): Promise<void> | null {
+    if (r.abandoned) return null;
+    if (outcome.kind !== 'success' || r.acksLate || r.request.embed.chain || r.request.embed.callbacks)
+      return this.#settleFully(r, outcome);
+    const req = r.request;
+    this.#total[req.name] = (this.#total[req.name] ?? 0) + 1;
+    const { logger } = this.#d;
+    if (logger.enabled('info')) {
+      logger.log(
+        'info',
+        `Task ${req.name}[${req.id}] succeeded in ${outcome.runtime.toFixed(6)}s: ${pyRepr(outcome.value).slice(0, 256)}`,
+      );
+    }
+    const stored = this.#store(r, 'SUCCESS', outcome.value, null);
+    return stored === null ? null : stored.catch((err: Error) => this.#notRecorded(r, err));
+  }
+
+  /** Storing or publishing failed (backend down). An acksLate task whose outcome is not recorded is
+   * requeued so it runs again rather than vanish. */
+  async #notRecorded(r: Reservation, err: Error): Promise<void> {
+    const req = r.request;
+    this.#d.logger.log('error', `Task ${req.name}[${req.id}]: could not record the outcome: ${err.message}`);
+    await (r.acksLate ? r.delivery.reject(true) : r.delivery.ack()).catch(() => {});
+  }
+
+  async #settleFully(r: Reservation, outcome: Outcome): Promise<void> {
     const { app, logger } = this.#d;
     const req = r.request;
     this.#total[req.name] = (this.#total[req.name] ?? 0) + 1;
@@ -389,13 +452,7 @@ export class Dispatcher {
           return void (await r.delivery.ack());
       }
     } catch (err) {
-      // Storing or publishing failed (backend down). Do not ack an acksLate task whose outcome is not
-      // recorded: requeue it so it runs again rather than vanish.
-      logger.log(
-        'error',
-        `Task ${req.name}[${req.id}]: could not record the outcome: ${(err as Error).message}`,
-      );
-      await (r.acksLate ? r.delivery.reject(true) : r.delivery.ack()).catch(() => {});
+      await this.#notRecorded(r, err as Error);
     }
   }
 
@@ -419,10 +476,11 @@ export class Dispatcher {
     return r.request.ignoreResult || (r.task.options.ignoreResult ?? this.#d.app.conf.taskIgnoreResult);
   }
 
-  async #store(r: Reservation, state: string, result: unknown, traceback: string | null): Promise<void> {
+  /** Store a state of the task; null when there is nothing to store (no backend, result ignored). */
+  #store(r: Reservation, state: string, result: unknown, traceback: string | null): Promise<void> | null {
     const backend = this.#d.backend;
-    if (!backend || this.#ignoresResult(r)) return;
-    await backend.store(
+    if (!backend || this.#ignoresResult(r)) return null;
+    return backend.store(
       buildMeta(
         r.request.id,
         state,
@@ -512,12 +570,28 @@ export class Dispatcher {
     await delivery.reject(false);
   }
 
-  #track(p: Promise<void>): void {
-    const tracked = p.catch((err: Error) =>
-      this.#d.logger.log('error', `settling a message failed: ${err.message}`),
-    );
-    this.#settling.add(tracked);
-    tracked.finally(() => this.#settling.delete(tracked));
+  /** Count `p` as settling work until it ends (one counter, not a set of promises: this is per task). */
+  #track(p: Promise<void> | null): void {
+    if (!p) return;
+    this.#settling++;
+    p.then(this.#settleDone, this.#settleFailed);
+  }
+
+  readonly #settleDone = (): void => {
+    if (--this.#settling > 0) return;
+    const waiters = this.#settledWaiters;
+    this.#settledWaiters = [];
+    for (const w of waiters) w();
+  };
+
+  readonly #settleFailed = (err: Error): void => {
+    this.#d.logger.log('error', `settling a message failed: ${err.message}`);
+    this.#settleDone();
+  };
+
+  /** Shutdown begins: from now on no task starts (called before anything awaits, so none slips in). */
+  close(): void {
+    this.#closing = true;
   }
 
   /** Shutdown: messages not started yet (ready, ETA, rate-limited) go back to the broker. */
@@ -574,7 +648,7 @@ export class Dispatcher {
 
   /** Wait for every pending store, publish, ack and reject. */
   async settled(): Promise<void> {
-    while (this.#settling.size) await Promise.all([...this.#settling]);
+    while (this.#settling > 0) await new Promise<void>((resolve) => this.#settledWaiters.push(resolve));
   }
 }
 

@@ -271,6 +271,7 @@ export class Worker {
     this.#state = 'stopping';
     this.logger.log('info', `${this.hostname}: ${cold ? 'cold' : 'warm'} shutdown`);
     for (const s of this.#scalers) s.stop();
+    this.#dispatcher?.close();
     await this.#consumer?.cancel();
     const d = this.#dispatcher;
     if (d) {

@@ -40,19 +40,15 @@ export class AsyncPool implements Pool {
     const controller = new LazyAbort();
     this.#running.add(controller);
     job.onStart();
+    if (job.hardLimit === null && job.softLimit === null) {
+      // The common case: no timers, and one async frame per task (this is the hot path).
+      return this.#runPlain(job, controller);
+    }
     const task = executeTask(this.#ctx.app, job.request, {
       hostname: this.#ctx.hostname,
       abort: controller,
-      updateState: job.updateState,
+      state: job,
     }).catch((err: unknown) => failure(err, 0));
-    const done = () => {
-      this.#active--;
-      this.#running.delete(controller);
-    };
-    if (job.hardLimit === null && job.softLimit === null) {
-      // The common case: no timers at all.
-      return task.finally(done);
-    }
     return new Promise<Outcome>((resolve) => {
       const started = performance.now();
       const soft =
@@ -77,11 +73,30 @@ export class AsyncPool implements Pool {
         settled = true;
         if (soft) clearTimeout(soft);
         if (hard) clearTimeout(hard);
-        done();
+        this.#release(controller);
         resolve(o);
       };
       task.then(finish);
     });
+  }
+
+  async #runPlain(job: Job, controller: LazyAbort): Promise<Outcome> {
+    try {
+      return await executeTask(this.#ctx.app, job.request, {
+        hostname: this.#ctx.hostname,
+        abort: controller,
+        state: job,
+      });
+    } catch (err) {
+      return failure(err, 0);
+    } finally {
+      this.#release(controller);
+    }
+  }
+
+  #release(controller: LazyAbort): void {
+    this.#active--;
+    this.#running.delete(controller);
   }
 
   grow(n: number): void {

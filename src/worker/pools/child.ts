@@ -98,12 +98,14 @@ async function main(): Promise<void> {
     let outcome: Outcome = await executeTask(app, msg.request, {
       hostname: init.hostname,
       abort: controller,
-      updateState: (state, meta) =>
-        new Promise<void>((resolve, reject) => {
-          const call = ++calls;
-          stateCalls.set(call, { resolve, reject });
-          channel.send({ type: 'updateState', seq, call, state, meta: portable(app, meta) });
-        }),
+      state: {
+        updateState: (state, meta) =>
+          new Promise<void>((resolve, reject) => {
+            const call = ++calls;
+            stateCalls.set(call, { resolve, reject });
+            channel.send({ type: 'updateState', seq, call, state, meta: portable(app, meta) });
+          }),
+      },
     }).catch((err: unknown) => failure(err, 0));
     if (soft) clearTimeout(soft);
     if (outcome.kind === 'success') outcome = { ...outcome, value: portable(app, outcome.value) };

@@ -169,9 +169,10 @@ export function newClient(
     maxRetriesPerRequest: role === 'blocking' ? 0 : 10,
     enableOfflineQueue: true,
     keepAlive: 30_000,
-    // Commands issued in one event-loop tick (acks, result writes, publishes of many tasks finishing
-    // together) go out in one socket write: the main cost per task at thousands of tasks a second.
-    enableAutoPipelining: role !== 'blocking' && role !== 'subscriber',
+    // No auto-pipelining: it holds every command back to the next setImmediate, which costs a loop turn
+    // per round trip (sequential publishes ran at 7.5k/s with it, 12k/s without, on 2 busy cores). The hot
+    // paths batch explicitly instead: acks and result writes of one loop turn go out as one command.
+    enableAutoPipelining: false,
   };
   if (target.username) options.username = target.username;
   if (target.password) options.password = target.password;

@@ -98,6 +98,17 @@ export class RedisStore implements VirtualStore {
   }
 
   async put(items: ReadonlyArray<{ queue: string; message: WireMessage }>): Promise<void> {
+    const only = items.length === 1 ? items[0] : undefined;
+    if (only && this.#declared.has(only.queue)) {
+      // One message to a declared queue (the common publish): one command, no pipeline object.
+      const env = JSON.stringify(buildEnvelope(only.message, '', only.queue));
+      try {
+        await this.client.lpush(this.keys.queue(only.queue, only.message.properties.priority), env);
+      } catch (err) {
+        throw brokerError('publish', err);
+      }
+      return;
+    }
     const pipe = this.client.pipeline();
     for (const { queue, message } of items) {
       // Celery declares the queue (binding `queue → queue` on exchange `queue`) before publishing, once

@@ -1,6 +1,6 @@
 /**
- * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 35 minutes on 2 cores)
- * or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
+ * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 60 minutes on 2 cores;
+ * 35 with `--brokers redis`) or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
  *
  * Options:
  *   --smoke                 tiny sizes; writes the report to bench/results/tmp/ instead of docs/

@@ -428,7 +428,7 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
   out.push('## How to run', '');
   out.push(
     '```sh',
-    'npm run bench                      # everything: 3 repetitions (about 35 min on 2 cores)',
+    'npm run bench                      # everything: 3 repetitions (about 60 min on 2 cores; 35 with --brokers redis)',
     'npm run bench -- --only feedhub,noop --systems celeriac,bullmq --reps 1',
     'npm run bench -- --brokers sqlite,amqp --only noop --reps 1   # the rows off Redis only',
     'npm run bench -- --smoke           # tiny N: proves the harness works (CI), ~3 min',

@@ -439,10 +439,13 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
     "The harness installs its anchors (`bench/anchors/setup.sh`: Debian's python3-celery, -eventlet, -gevent; npm's bullmq in the bench-only package `bench/anchors`), starts and stops every worker itself as a separate process, samples CPU and RSS of each worker's process tree from `/proc`, and runs every system in the same invocation, interleaved repetition by repetition. Raw numbers: `bench/results/<date>.json`.",
     '',
   );
-  out.push(
-    "Brokers (the table's broker column): every system on Redis. Celeriac and Celery also on RabbitMQ, with results in Redis (the usual production pairing); Celeriac also on SQLite, broker and results in one file per case (its embedded default). Celery has no SQLite peer, so the SQLite rows are compared with the Redis anchors; BullMQ is Redis-only. Off Redis only each system's most informative configurations run (bench/README.md says which and why). The goals are Redis's. Celeriac's workers run the compiled package (dist/, built at the start of the run).",
-    '',
-  );
+  // Only for runs saved since brokers were a dimension (and the worker ran from dist/).
+  if (meta.brokers) {
+    out.push(
+      "Brokers (the table's broker column): every system on Redis. Celeriac and Celery also on RabbitMQ, with results in Redis (the usual production pairing); Celeriac also on SQLite, broker and results in one file per case (its embedded default). Celery has no SQLite peer, so the SQLite rows are compared with the Redis anchors; BullMQ is Redis-only. Off Redis only each system's most informative configurations run (bench/README.md says which and why). The goals are Redis's. Celeriac's workers run the compiled package (dist/, built at the start of the run).",
+      '',
+    );
+  }
   out.push('## Machine', '');
   out.push(`| | |`, `|---|---|`);
   out.push(`| CPU | ${meta.machine.cpu}, \`nproc\` = ${meta.machine.nproc} |`);

@@ -5,6 +5,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // Tests spawn bin/celeriac.js: make it run the sources they import, never a dist/ left by a build
+    // (the bench builds one), whose CLI would then load a src/ app beside its own copy of the library.
+    env: { CELERIAC_CLI: 'src' },
     // Integration and interop suites start real workers and services; two cores, so keep the fan-out modest.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },

@@ -1,26 +1,33 @@
 /**
- * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 35 minutes on 2 cores)
- * or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
+ * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 60 minutes on 2 cores;
+ * 35 with `--brokers redis`) or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
  *
  * Options:
  *   --smoke                 tiny sizes; writes the report to bench/results/tmp/ instead of docs/
  *   --only feedhub,noop     workloads to run (feedhub, noop, roundtrip, inflight)
  *   --systems celeriac,bullmq   systems to run (celeriac, celery, bullmq, ceiling)
+ *   --brokers redis,amqp    brokers to run on (redis, amqp, sqlite; default all three)
  *   --reps 3                repetitions per case (median and min-max are reported)
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
  *   --render results.json   rewrite the report and chart from a saved run, measuring nothing
  *   --profile               write V8 CPU profiles of Celeriac's workers to bench/results/tmp/profiles/
  *
- * It installs the anchors (bench/anchors/setup.sh), starts and stops every worker itself, samples each
- * worker's CPU and RSS from /proc, interleaves the systems repetition by repetition, and writes
- * bench/results/<date>.json plus the report and chart. A case that fails is recorded and the run goes on.
+ * It builds dist/ (Celeriac's workers run compiled code, as in production), installs the anchors
+ * (bench/anchors/setup.sh), starts and stops every worker itself, samples each worker's CPU and RSS from
+ * /proc, interleaves the systems repetition by repetition, and writes bench/results/<date>.json plus the
+ * report and chart. A case that fails is recorded and the run goes on.
  * Redis: BENCH_REDIS_URL (default redis://127.0.0.1:6379/13); no key outside the bench's queues is touched.
+ * RabbitMQ: BENCH_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672//); each case's queue (and its
+ * exchange) is deleted after it. SQLite: one file per case in bench/results/tmp/, deleted after it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import amqp from 'amqplib';
+import Database from 'better-sqlite3';
 import { renderChart } from './lib/chart.js';
 import {
   type BenchContext,
@@ -34,7 +41,7 @@ import {
 } from './lib/context.js';
 import { capture, installCleanup } from './lib/proc.js';
 import { aggregate, deriveRecords, type Meta, renderReport } from './lib/report.js';
-import { ROOT, SYSTEM_IDS, SYSTEMS } from './lib/systems.js';
+import { BROKER_IDS, type BrokerId, ROOT, SYSTEM_IDS, SYSTEMS } from './lib/systems.js';
 import { FEED_LATENCY_MS, feedhub } from './workloads/feedhub.js';
 import { inflight } from './workloads/inflight.js';
 import { noop } from './workloads/noop.js';
@@ -47,6 +54,7 @@ const { values: opts } = parseArgs({
     smoke: { type: 'boolean', default: false },
     only: { type: 'string' },
     systems: { type: 'string' },
+    brokers: { type: 'string' },
     reps: { type: 'string' },
     report: { type: 'string' },
     profile: { type: 'boolean', default: false },
@@ -63,6 +71,30 @@ function writeReport(meta: Meta, records: RunRecord[], notes: string[], reportPa
   const subtitle = `${meta.machine.cpu}, ${meta.machine.nproc} cores · ${meta.date.slice(0, 10)} · ${meta.command}`;
   writeFileSync(svgPath, renderChart(rows, subtitle));
   return svgPath;
+}
+
+async function rabbitVersion(url: string): Promise<string> {
+  try {
+    const conn = await amqp.connect(url);
+    const v = conn.connection.serverProperties.version;
+    await conn.close();
+    return `RabbitMQ ${v ?? '?'}`;
+  } catch {
+    return '?';
+  }
+}
+
+function sqliteVersion(): string {
+  const db = new Database(':memory:');
+  try {
+    const { v } = db.prepare('SELECT sqlite_version() AS v').get() as { v: string };
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'node_modules/better-sqlite3/package.json'), 'utf8')) as {
+      version: string;
+    };
+    return `SQLite ${v} (better-sqlite3 ${pkg.version})`;
+  } finally {
+    db.close();
+  }
 }
 
 const loadNote = (meta: Meta) =>
@@ -91,19 +123,23 @@ const only = opts.only ? new Set(opts.only.split(',')) : null;
 const wanted = new Set<SystemOrCeiling>(
   (opts.systems?.split(',') ?? [...SYSTEM_IDS, 'ceiling']) as SystemOrCeiling[],
 );
+const brokers = new Set<BrokerId>((opts.brokers?.split(',') ?? BROKER_IDS) as BrokerId[]);
 const unknownW = [...(only ?? [])].filter((w) => !WORKLOADS.some((x) => x.name === w));
 const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !SYSTEM_IDS.includes(s as never));
-if (unknownW.length || unknownS.length || !(reps >= 1)) {
+const unknownB = [...brokers].filter((b) => !BROKER_IDS.includes(b));
+if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1)) {
   console.error(
-    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling] [--reps N]` +
+    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling] [--brokers ${BROKER_IDS.join(',')}] [--reps N]` +
       (unknownW.length ? `\nunknown workload: ${unknownW.join(', ')}` : '') +
-      (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : ''),
+      (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : '') +
+      (unknownB.length ? `\nunknown broker: ${unknownB.join(', ')}` : ''),
   );
   process.exit(2);
 }
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
 process.env.BENCH_REDIS_URL = redisUrl;
+const amqpUrl = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
 const tmp = join(ROOT, 'bench', 'results', 'tmp');
 mkdirSync(tmp, { recursive: true });
 if (opts.profile) {
@@ -114,6 +150,14 @@ const started = Date.now();
 installCleanup();
 const log = (msg: string) =>
   process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}\n`);
+
+// Celeriac's workers run the compiled package (bench/celeriac/tasks.mjs imports `celeriac`, i.e. dist/).
+// Always a clean build of this tree, so no dist/ left by another tree or an older edit is measured; and
+// CELERIAC_CLI=dist makes bin/celeriac.js run it (or fail) instead of guessing.
+log('building dist/ (npm run build)');
+rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
+execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+process.env.CELERIAC_CLI = 'dist';
 
 log('installing anchors if missing (bench/anchors/setup.sh)');
 execFileSync('bash', [join(ROOT, 'bench/anchors/setup.sh')], { stdio: 'inherit' });
@@ -131,6 +175,26 @@ if (dirty.length) {
 if ((await capture('redis-cli', ['-u', redisUrl, 'ping'])) !== 'PONG') {
   console.error(`Redis is not answering at ${redisUrl}`);
   process.exit(1);
+}
+/** Host and port of an amqp:// URL answer a TCP connect within 2 s. */
+function reachable(url: string): Promise<boolean> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: u.hostname, port: Number(u.port || 5672), timeout: 2000 });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+    sock.once('timeout', () => done(false));
+  });
+}
+if (brokers.has('amqp') && !(await reachable(amqpUrl))) {
+  const why = `RabbitMQ is not answering at ${new URL(amqpUrl).host}`;
+  notes.push(`RabbitMQ rows skipped: ${why}.`);
+  log(`skipping amqp: ${why}`);
+  brokers.delete('amqp');
 }
 const systems = new Set<SystemOrCeiling>();
 for (const s of wanted) {
@@ -151,8 +215,10 @@ const ctx: BenchContext = {
   smoke,
   rep: 0,
   systems,
+  brokers,
   tmp,
   redisUrl,
+  amqpUrl,
   log,
   feeds: () => {
     farmStarting ??= startFeedFarm(feedhub.maxFeeds(smoke), FEED_LATENCY_MS, tmp).then((f) => {
@@ -175,13 +241,14 @@ try {
   for (let rep = 1; rep <= reps; rep++) {
     ctx.rep = rep;
     for (const { w, c } of cases) {
-      log(`rep ${rep}/${reps} ${w.name} ${c.group}: ${c.label}`);
+      log(`rep ${rep}/${reps} ${w.name} ${c.group}: ${c.label} (${c.broker})`);
       const rec: RunRecord = {
         workload: w.name,
         group: c.group,
         case: c.id,
         label: c.label,
         system: c.system,
+        broker: c.broker,
         rep,
         metrics: {},
       };
@@ -215,6 +282,8 @@ versions.python =
 versions.redis =
   ((await capture('redis-cli', ['-u', redisUrl, 'info', 'server'])).match(/redis_version:(\S+)/) ?? [])[1] ??
   '?';
+if (brokers.has('amqp')) versions.rabbitmq = await rabbitVersion(amqpUrl);
+if (brokers.has('sqlite')) versions.sqlite = sqliteVersion();
 for (const s of SYSTEM_IDS) versions[s] = (await SYSTEMS[s].version().catch(() => '')) || '?';
 const osRelease = readFileSync('/etc/os-release', 'utf8').match(/PRETTY_NAME="([^"]+)"/)?.[1] ?? 'Linux';
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
@@ -225,7 +294,11 @@ const meta: Meta = {
   durationS: (Date.now() - started) / 1000,
   reps,
   smoke,
-  filters: [only ? `--only ${[...only].join(',')}` : '', opts.systems ? `--systems ${opts.systems}` : '']
+  filters: [
+    only ? `--only ${[...only].join(',')}` : '',
+    opts.systems ? `--systems ${opts.systems}` : '',
+    opts.brokers ? `--brokers ${opts.brokers}` : '',
+  ]
     .filter(Boolean)
     .join(' '),
   machine: {
@@ -240,6 +313,8 @@ const meta: Meta = {
   },
   versions,
   redisUrl,
+  amqpUrl: brokers.has('amqp') ? amqpUrl.replace(/\/\/[^@/]*@/, '//') : undefined,
+  brokers: [...brokers],
 };
 
 const stamp = date.replace(/[:.]/g, '-').slice(0, 19);

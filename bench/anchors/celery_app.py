@@ -5,7 +5,9 @@ Tasks: ``bench.noop``, ``bench.sleep1`` (``time.sleep(1)``, green under eventlet
 (requests with one keep-alive Session per process + xml.etree.ElementTree, returning the same summary
 shape as Celeriac's ``fetchFeed``: ``{title, items, newest}``).
 
-Broker and result backend come from ``BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/13``).
+Broker and result backend come from ``BENCH_BROKER_URL`` and ``BENCH_BACKEND_URL``, each defaulting to
+``BENCH_REDIS_URL`` (``redis://127.0.0.1:6379/13``); the harness sets them per case (RabbitMQ runs
+``amqp://...`` with results in Redis).
 Started by bench/run.ts as::
 
     /usr/bin/python3 -m celery -A celery_app worker -P eventlet -c 1000 -Q <unique queue> ...
@@ -23,8 +25,10 @@ from celery.signals import worker_ready
 from feed import fetch_feed as _fetch_feed
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+BROKER_URL = os.environ.get("BENCH_BROKER_URL") or REDIS_URL
+BACKEND_URL = os.environ.get("BENCH_BACKEND_URL") or REDIS_URL
 
-app = Celery("bench", broker=REDIS_URL, backend=REDIS_URL)
+app = Celery("bench", broker=BROKER_URL, backend=BACKEND_URL)
 app.conf.update(
     task_serializer="json",
     result_serializer="json",

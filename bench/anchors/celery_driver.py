@@ -8,10 +8,12 @@ Run by bench/run.ts with /usr/bin/python3; every command prints one JSON object 
   wait      --ids F [--timeout S]                         waits for every result, reads date_done
   run       --queue Q --n N --task T [--urls F]           enqueue + wait (feeds, in-flight)
   roundtrip --queue Q --n N [--warmup W]                  sequential apply_async().get()
-  purge     --queue Q                                     deletes the queue's keys
+  purge     --queue Q                                     Redis: deletes the queue's keys; RabbitMQ:
+                                                          purges, then deletes the queue and its exchange
 
-Results are awaited by polling ``EXISTS`` on ``celery-task-meta-<id>`` in chunks (cheap, in order),
-then read once with ``MGET`` for ``status``/``date_done``; the keys are deleted afterwards.
+Results (always in Redis, BENCH_BACKEND_URL) are awaited by polling ``EXISTS`` on
+``celery-task-meta-<id>`` in chunks (cheap, in order), then read once with ``MGET`` for
+``status``/``date_done``; the keys are deleted afterwards.
 """
 
 import argparse
@@ -22,7 +24,7 @@ from datetime import datetime, timezone
 
 import redis
 
-from celery_app import REDIS_URL, app
+from celery_app import BACKEND_URL, BROKER_URL, app
 
 PREFIX = "celery-task-meta-"
 CHUNK = 500
@@ -54,7 +56,7 @@ def enqueue(queue, n, task_name, args_list=None):
 
 
 def wait(ids, timeout):
-    r = redis.Redis.from_url(REDIS_URL)
+    r = redis.Redis.from_url(BACKEND_URL)
     deadline = time.time() + timeout
     idx = 0
     while idx < len(ids):
@@ -86,10 +88,28 @@ def wait(ids, timeout):
 
 
 def purge(queue):
-    r = redis.Redis.from_url(REDIS_URL)
+    if BROKER_URL.startswith("amqp"):
+        return purge_amqp(queue)
+    r = redis.Redis.from_url(BROKER_URL)
     keys = [queue] + [k for k in r.scan_iter(match=queue + "\x06\x16*")] + ["_kombu.binding." + queue]
     removed = r.delete(*keys)
     r.close()
+    return removed
+
+
+def purge_amqp(queue):
+    """Purge through kombu, then delete the queue and its direct exchange (Celery declared both durable,
+    so each case would otherwise leave them on the server)."""
+    with app.connection_for_write() as conn:
+        channel = conn.channel()
+        try:
+            removed = channel.queue_purge(queue) or 0
+        except conn.channel_errors:  # NOT_FOUND: nothing was ever published there; the channel is closed
+            removed = 0
+            channel = conn.channel()
+        channel.queue_delete(queue)
+        channel.exchange_delete(queue)
+        channel.close()
     return removed
 
 
@@ -141,7 +161,7 @@ def main():
             if i >= a.warmup:
                 lat.append((time.perf_counter() - p0) * 1000.0)
             ids.append(res.id)
-        r = redis.Redis.from_url(REDIS_URL)
+        r = redis.Redis.from_url(BACKEND_URL)
         r.delete(*[PREFIX + i for i in ids])
         r.close()
         out({"n": a.n, "latencies_ms": lat})

@@ -6,13 +6,18 @@
  *   wait      --ids F                                          every result stored (date_done read back)
  *   run       --queue Q --n N --task T [--urls F]              applyMany + wait (feeds, in-flight)
  *   roundtrip --queue Q --n N [--warmup W]                     sequential applyAsync + get
- *   purge     --queue Q
+ *   purge     --queue Q                                        empties the queue (and deletes it on RabbitMQ)
+ *
+ * The app and tasks are the worker's own (tasks.mjs, compiled Celeriac from dist/), on the broker and
+ * backend of BENCH_BROKER_URL / BENCH_BACKEND_URL. Results in Redis are awaited exactly as Celery's
+ * driver does (lib/celery-results.ts); elsewhere (SQLite) through the app's own result backend.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { purgeQueue, waitForResults } from '../lib/celery-results.js';
-import { app, fetchFeedTask, noop, REDIS_URL, sleep1 } from './tasks.js';
+import { purgeQueue, type WaitResult, waitForResults, waitThroughBackend } from '../lib/celery-results.js';
+import { app, BACKEND_URL, BROKER_URL, fetchFeedTask, noop, sleep1 } from './tasks.mjs';
 
 const BATCH = 1000;
 
@@ -54,11 +59,52 @@ async function enqueue(queue: string, count: number, mode: string, taskName: str
   return { ids, start, seconds: (performance.now() - p0) / 1000 };
 }
 
+const scheme = (url: string): string => url.slice(0, url.indexOf(':'));
+const redisBackend = /^rediss?$/.test(scheme(BACKEND_URL));
+let redisConn: Redis | null = null;
+const redis = (): Redis => {
+  redisConn ??= new Redis(BACKEND_URL);
+  return redisConn;
+};
+
+async function waitAll(ids: readonly string[], timeoutS: number): Promise<WaitResult> {
+  if (redisBackend) return waitForResults(redis(), ids, timeoutS);
+  return waitThroughBackend(await app.backend(), ids, timeoutS);
+}
+
+/**
+ * Empty the queue with the broker's own purge. Redis: delete every key of kombu's layout (the broker's
+ * purge leaves the binding set behind). RabbitMQ: then delete the queue and its direct exchange, which
+ * a Celery-topology queue would otherwise leave on the server for good.
+ */
+async function purge(queue: string): Promise<number> {
+  const kind = scheme(BROKER_URL);
+  if (/^rediss?$/.test(kind)) {
+    const r = new Redis(BROKER_URL);
+    try {
+      return await purgeQueue(r, queue);
+    } finally {
+      r.disconnect();
+    }
+  }
+  const removed = await (await app.broker()).purge(queue);
+  if (/^amqps?$/.test(kind)) {
+    const conn = await amqp.connect(BROKER_URL);
+    try {
+      const ch = await conn.createChannel();
+      await ch.deleteQueue(queue);
+      await ch.deleteExchange(queue);
+    } finally {
+      await conn.close();
+    }
+  }
+  return removed;
+}
+
 async function main(): Promise<void> {
   const cmd = positionals[0];
   const n = Number(a.n);
   const timeout = Number(a.timeout);
-  const redis = new Redis(REDIS_URL);
   try {
     if (cmd === 'enqueue') {
       const r = await enqueue(a.queue, n, a.mode, a.task, null);
@@ -66,12 +112,12 @@ async function main(): Promise<void> {
       out({ n, seconds: r.seconds, rate: n / r.seconds });
     } else if (cmd === 'wait') {
       const ids = JSON.parse(readFileSync(a.ids ?? '', 'utf8')) as string[];
-      out({ n: ids.length, ...(await waitForResults(redis, ids, timeout)) });
+      out({ n: ids.length, ...(await waitAll(ids, timeout)) });
     } else if (cmd === 'run') {
       const urls = a.urls ? (JSON.parse(readFileSync(a.urls, 'utf8')) as string[]) : null;
       const count = urls ? urls.length : n;
       const r = await enqueue(a.queue, count, 'batch', a.task, urls);
-      const w = await waitForResults(redis, r.ids, timeout);
+      const w = await waitAll(r.ids, timeout);
       out({ n: count, start: r.start, enqueue_seconds: r.seconds, wall: w.end - r.start, ...w });
     } else if (cmd === 'roundtrip') {
       const lat: number[] = [];
@@ -84,15 +130,16 @@ async function main(): Promise<void> {
         if (i >= warm) lat.push(performance.now() - p0);
         keys.push(`celery-task-meta-${r.id}`);
       }
-      await redis.del(...keys);
+      // Elsewhere the results go with the case's file.
+      if (redisBackend) await redis().del(...keys);
       out({ n, latencies_ms: lat });
     } else if (cmd === 'purge') {
-      out({ removed: await purgeQueue(redis, a.queue) });
+      out({ removed: await purge(a.queue) });
     } else {
       throw new Error(`unknown command ${cmd}`);
     }
   } finally {
-    redis.disconnect();
+    redisConn?.disconnect();
     await app.close();
   }
 }

@@ -1,11 +1,17 @@
 /**
- * Waiting for Celery-format results in Redis (`celery-task-meta-<id>`), for the Celeriac driver. The
- * Python anchor does the same in celery_driver.py, so both systems are timed by the same method:
- * poll `EXISTS` over the ids in order, 500 at a time (one cheap command per 20 ms while waiting), then
- * read every meta once with MGET for its status and `date_done`, and delete the keys.
+ * Waiting for Celery-format results, for the Celeriac driver.
+ *
+ * - In Redis (`celery-task-meta-<id>`): the Python anchor does the same in celery_driver.py, so both
+ *   systems are timed by the same method: poll `EXISTS` over the ids in order, 500 at a time (one cheap
+ *   command per 20 ms while waiting), then read every meta once with MGET for its status and `date_done`,
+ *   and delete the keys.
+ * - Anywhere else (SQLite): through Celeriac's own result backend, `get()` over the ids in order, the
+ *   meta read as it is found; 20 ms between looks while the next one is missing, as above.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import type { ResultBackend } from '../../src/backends/backend.js';
+import type { ResultMeta } from '../../src/protocol/result.js';
 
 const PREFIX = 'celery-task-meta-';
 const CHUNK = 500;
@@ -67,6 +73,41 @@ export async function waitForResults(
     await redis.del(...keys);
   }
   return { end, first_done: first, last_done: last, failed, sample };
+}
+
+const READY = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
+
+/** Wait through a Celeriac result backend (any store; the driver uses it off Redis). */
+export async function waitThroughBackend(
+  backend: ResultBackend,
+  ids: readonly string[],
+  timeoutS: number,
+): Promise<WaitResult> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  let failed = 0;
+  let sample: unknown = null;
+  const seen = (meta: ResultMeta, idx: number) => {
+    if (meta.status !== 'SUCCESS') failed++;
+    if (idx === 0) sample = meta.result ?? null;
+    if (meta.date_done) {
+      const t = epoch(meta.date_done);
+      if (t < first) first = t;
+      if (t > last) last = t;
+    }
+  };
+  for (let idx = 0; idx < ids.length; ) {
+    const meta = await backend.get(ids[idx]!);
+    if (meta && READY.has(meta.status)) {
+      seen(meta, idx);
+      idx++;
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out: ${idx} of ${ids.length} results`);
+    await sleep(POLL_MS);
+  }
+  return { end: Date.now() / 1000, first_done: first, last_done: last, failed, sample };
 }
 
 /** Delete a kombu-layout queue: its list, its priority sub-lists and its exchange binding set. */

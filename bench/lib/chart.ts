@@ -1,9 +1,11 @@
 /**
  * docs/benchmarks.svg: hand-written horizontal bar charts, one panel per headline number, one bar per
- * system configuration (medians), coloured by system. No dependencies.
+ * system configuration and broker (medians), coloured by system; bars off Redis name their broker. No
+ * dependencies.
  */
-import { fmt, type Row } from './report.js';
+import { fmt, type Row, rowName } from './report.js';
 import { median } from './stats.js';
+import { BROKER_IDS, BROKER_LABEL } from './systems.js';
 
 const COLORS: Record<string, string> = {
   celeriac: '#2b8a3e',
@@ -28,22 +30,28 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 function panel(rows: readonly Row[], workload: string, metric: string, title: string, group?: string): Panel {
   const bars = rows
     .filter((r) => r.workload === workload && (!group || r.group === group))
-    .map((r) => ({ label: r.label, value: r.metrics[metric]?.median ?? Number.NaN, system: r.system }))
+    .map((r) => ({ label: rowName(r), value: r.metrics[metric]?.median ?? Number.NaN, system: r.system }))
     .filter((b) => Number.isFinite(b.value));
   return { title, bars };
 }
 
-/** One bar per system, the median over its configurations (the client's enqueue rate does not depend on the worker). */
+/**
+ * One bar per system and broker, the median over its configurations (the client's enqueue rate depends on
+ * the broker, not on the worker).
+ */
 function perSystem(rows: readonly Row[], metric: string, title: string): Panel {
   const bars: Bar[] = [];
-  for (const sys of ['celeriac', 'celery', 'bullmq']) {
-    const vals = rows
-      .filter((r) => r.workload === 'noop' && r.system === sys)
-      .map((r) => r.metrics[metric]?.median)
-      .filter((v): v is number => v !== undefined && Number.isFinite(v));
-    if (vals.length) {
-      const label = { celeriac: 'Celeriac', celery: 'Celery', bullmq: 'BullMQ' }[sys]!;
-      bars.push({ label, value: median(vals), system: sys });
+  for (const broker of BROKER_IDS) {
+    for (const sys of ['celeriac', 'celery', 'bullmq']) {
+      const vals = rows
+        .filter((r) => r.workload === 'noop' && r.system === sys && r.broker === broker)
+        .map((r) => r.metrics[metric]?.median)
+        .filter((v): v is number => v !== undefined && Number.isFinite(v));
+      if (vals.length) {
+        const name = { celeriac: 'Celeriac', celery: 'Celery', bullmq: 'BullMQ' }[sys]!;
+        const label = broker === 'redis' ? name : `${name} on ${BROKER_LABEL[broker]}`;
+        bars.push({ label, value: median(vals), system: sys });
+      }
     }
   }
   return { title, bars };
@@ -72,7 +80,7 @@ export function renderChart(rows: readonly Row[], subtitle: string): string {
   const parts: string[] = [];
   let y = 44;
   parts.push(
-    `<text x="16" y="24" font-size="16" font-weight="bold">Celeriac vs Celery 5.2 and BullMQ (Redis, medians)</text>`,
+    `<text x="16" y="24" font-size="16" font-weight="bold">Celeriac vs Celery 5.2 and BullMQ (Redis unless named, medians)</text>`,
   );
   parts.push(`<text x="16" y="38" font-size="11" fill="#555">${esc(subtitle)}</text>`);
   for (const p of panels) {
@@ -105,7 +113,7 @@ export function renderChart(rows: readonly Row[], subtitle: string): string {
   }
   y += 24;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="Helvetica, Arial, sans-serif" role="img" aria-labelledby="chart-title">
-<title id="chart-title">Celeriac against Celery 5.2 and BullMQ on Redis: throughput, latency and memory, medians</title>
+<title id="chart-title">Celeriac against Celery 5.2 and BullMQ on Redis, RabbitMQ and SQLite: throughput, latency and memory, medians</title>
 <rect width="100%" height="100%" fill="#fff"/>
 ${parts.join('\n')}
 </svg>

@@ -1,14 +1,23 @@
 /**
- * What a workload module gets from the harness: options, a feed farm on demand, unique queue names, and
- * `withWorker`, which starts a system's worker, samples its process tree and always stops it and purges
- * the queue afterwards.
+ * What a workload module gets from the harness: options, a feed farm on demand, unique queue names, the
+ * broker endpoint of a case, and `withWorker`, which starts a system's worker, samples its process tree
+ * and always stops it, purges the queue and removes what the case left on its broker afterwards.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { runJson, startWorker, type WorkerHandle } from './proc.js';
-import { configLabel, ROOT, SYSTEMS, type SystemId, type TaskName, type WorkerConfig } from './systems.js';
+import {
+  type BrokerId,
+  brokerOf,
+  configLabel,
+  ROOT,
+  SYSTEMS,
+  type SystemId,
+  type TaskName,
+  type WorkerConfig,
+} from './systems.js';
 
 export type SystemOrCeiling = SystemId | 'ceiling';
 
@@ -19,6 +28,8 @@ export interface Case {
   id: string;
   label: string;
   system: SystemOrCeiling;
+  /** The broker (and result store) the case runs on; the ceilings have none and say 'redis'. */
+  broker: BrokerId;
   /** Grouping inside the workload's table (e.g. the N of the feed hub). */
   group: string;
   run(ctx: BenchContext): Promise<Metrics>;
@@ -39,6 +50,8 @@ export interface RunRecord {
   case: string;
   label: string;
   system: SystemOrCeiling;
+  /** Absent in results saved before brokers were a dimension: Redis. */
+  broker?: BrokerId;
   rep: number;
   metrics: Metrics;
   error?: string;
@@ -55,9 +68,11 @@ export interface BenchContext {
   smoke: boolean;
   rep: number;
   systems: ReadonlySet<SystemOrCeiling>;
-  /** Scratch directory (gitignored): worker logs, id lists, URL lists. */
+  brokers: ReadonlySet<BrokerId>;
+  /** Scratch directory (gitignored): worker logs, id lists, URL lists, SQLite files. */
   tmp: string;
   redisUrl: string;
+  amqpUrl: string;
   log(msg: string): void;
   feeds(): Promise<FeedFarm>;
   queue(tag: string): string;
@@ -69,36 +84,99 @@ export function uniqueQueue(tag: string): string {
   return `bench.${tag}.${process.pid}.${Date.now().toString(36)}.${seq}`;
 }
 
+/** `celeriac-async-1000`, with `@amqp` / `@sqlite` appended off Redis (Redis ids predate brokers). */
 export function caseId(cfg: WorkerConfig): string {
-  return [cfg.system, cfg.pool, cfg.concurrency, ...(cfg.extra ?? [])].join('-').replace(/[^\w.-]+/g, '');
+  const id = [cfg.system, cfg.pool, cfg.concurrency, ...(cfg.extra ?? [])].join('-').replace(/[^\w.-]+/g, '');
+  return brokerOf(cfg) === 'redis' ? id : `${id}@${brokerOf(cfg)}`;
 }
 
-/** Run a driver command of `system` and return its JSON. */
-export function drive<T = Record<string, unknown>>(system: SystemId, args: string[]): Promise<T> {
-  return runJson<T>(SYSTEMS[system].driver(args));
+/** Is `cfg` selected (--systems, --brokers) and can its system run on its broker? */
+export function selected(ctx: BenchContext, cfg: WorkerConfig): boolean {
+  const b = brokerOf(cfg);
+  return ctx.systems.has(cfg.system) && ctx.brokers.has(b) && SYSTEMS[cfg.system].brokers.includes(b);
 }
 
-/** Start `cfg`'s worker on `queue`, run `fn`, then stop it and purge the queue whatever happened. */
+/** Where one case's tasks and results go, as the environment its worker and driver read. */
+export interface Endpoint {
+  broker: BrokerId;
+  queue: string;
+  /** BENCH_BROKER_URL and BENCH_BACKEND_URL (read by tasks.mjs, celery_app.py). */
+  env: Record<string, string>;
+  /** Delete what the case left: its SQLite file. (RabbitMQ queues are deleted by the drivers' purge.) */
+  remove(): void;
+}
+
+/**
+ * The endpoint of `queue` on `broker`: a function of the queue name, so every step of a case (enqueue,
+ * worker, wait, purge) finds the same one. SQLite: one file per queue (broker and results in it, the
+ * embedded default), so cases never share a file. RabbitMQ: results in Redis, the usual pairing.
+ */
+export function endpoint(ctx: BenchContext, broker: BrokerId, queue: string): Endpoint {
+  if (broker === 'sqlite') {
+    const file = join(ctx.tmp, `${queue}.db`);
+    const url = `sqlite://${file}`;
+    return {
+      broker,
+      queue,
+      env: { BENCH_BROKER_URL: url, BENCH_BACKEND_URL: url },
+      remove: () => {
+        for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+      },
+    };
+  }
+  const brokerUrl = broker === 'amqp' ? ctx.amqpUrl : ctx.redisUrl;
+  return {
+    broker,
+    queue,
+    env: { BENCH_BROKER_URL: brokerUrl, BENCH_BACKEND_URL: ctx.redisUrl },
+    remove: () => {},
+  };
+}
+
+/** Purge `ep`'s queue with `system`'s driver (which deletes it on RabbitMQ), then remove its leftovers. */
+export async function cleanUp(ctx: BenchContext, system: SystemId, ep: Endpoint): Promise<void> {
+  await drive(system, ['purge', '--queue', ep.queue], ep).catch((err: Error) =>
+    ctx.log(`    purge ${ep.queue} failed: ${err.message}`),
+  );
+  ep.remove();
+}
+
+/** Run a driver command of `system` (on `ep`'s broker, else Redis) and return its JSON. */
+export function drive<T = Record<string, unknown>>(
+  system: SystemId,
+  args: string[],
+  ep?: Endpoint,
+): Promise<T> {
+  const spec = SYSTEMS[system].driver(args);
+  return runJson<T>({ ...spec, env: { ...spec.env, ...ep?.env } });
+}
+
+/**
+ * Start `cfg`'s worker on `queue` (on `cfg`'s broker), run `fn`, then whatever happened stop it, purge
+ * the queue and remove the case's leftovers (`endpoint().remove()`).
+ */
 export async function withWorker<T>(
   ctx: BenchContext,
   cfg: WorkerConfig,
   task: TaskName,
   queue: string,
-  fn: (w: WorkerHandle) => Promise<T>,
+  fn: (w: WorkerHandle, ep: Endpoint) => Promise<T>,
 ): Promise<T> {
   const sys = SYSTEMS[cfg.system];
-  const missing = await sys.unsupported(cfg);
-  if (missing) throw new Skip(missing);
-  const logPath = join(ctx.tmp, `${queue}.log`);
-  ctx.log(`    start ${configLabel(cfg)} (log ${logPath})`);
-  const w = await startWorker(sys.worker(cfg, queue, task), sys.ready, logPath);
+  const ep = endpoint(ctx, brokerOf(cfg), queue);
+  let w: WorkerHandle | null = null;
   try {
-    return await fn(w);
+    const missing = await sys.unsupported(cfg);
+    if (missing) throw new Skip(missing);
+    const logPath = join(ctx.tmp, `${queue}.log`);
+    ctx.log(`    start ${configLabel(cfg)} on ${ep.broker} (log ${logPath})`);
+    const spec = sys.worker(cfg, queue, task);
+    w = await startWorker({ ...spec, env: { ...spec.env, ...ep.env } }, sys.ready, logPath);
+    return await fn(w, ep);
   } finally {
-    await w.stop();
-    await drive(cfg.system, ['purge', '--queue', queue]).catch((err: Error) =>
-      ctx.log(`    purge ${queue} failed: ${err.message}`),
-    );
+    await w?.stop();
+    // Also when the worker never started: a workload may have loaded the queue before (no-op).
+    await cleanUp(ctx, cfg.system, ep);
   }
 }
 

@@ -1,10 +1,12 @@
 /**
  * Turns the run records into docs/benchmarks.md: one table per workload (median and min-max over the
- * repetitions), ratios of each Celeriac row to the best anchor, the ceilings, and the goals of issue 7
- * with the value measured and its ratio to each anchor.
+ * repetitions, a broker column, Redis rows first), ratios of each Celeriac row to the best anchor on a
+ * comparable broker, the ceilings, and the goals of issue 7 (on Redis) with the value measured and its
+ * ratio to each anchor.
  */
 import type { RunRecord, SystemOrCeiling } from './context.js';
 import { median, type Summary, summarize } from './stats.js';
+import { BROKER_IDS, BROKER_LABEL, type BrokerId } from './systems.js';
 
 export interface Meta {
   date: string;
@@ -16,6 +18,9 @@ export interface Meta {
   machine: { nproc: string; cpu: string; ramGiB: string; os: string; loadBefore: string; loadAfter: string };
   versions: Record<string, string>;
   redisUrl: string;
+  /** Absent in runs saved before brokers were a dimension (Redis only). */
+  amqpUrl?: string | undefined;
+  brokers?: string[];
 }
 
 export interface Row {
@@ -24,6 +29,7 @@ export interface Row {
   case: string;
   label: string;
   system: SystemOrCeiling;
+  broker: BrokerId;
   metrics: Record<string, Summary>;
   errors: string[];
   skipped: string | null;
@@ -43,6 +49,7 @@ export function aggregate(records: readonly RunRecord[]): Row[] {
         case: r.case,
         label: r.label,
         system: r.system,
+        broker: r.broker ?? 'redis',
         metrics: {},
         errors: [],
         skipped: null,
@@ -68,6 +75,19 @@ export function aggregate(records: readonly RunRecord[]): Row[] {
     for (const [k, list] of values.get(id)!) row.metrics[k] = summarize(list);
   }
   return [...rows.values()];
+}
+
+/** A row's name outside its table (chart, lists): the label, plus the broker when it is not Redis. */
+export function rowName(r: Pick<Row, 'label' | 'broker'>): string {
+  return r.broker === 'redis' ? r.label : `${r.label} on ${BROKER_LABEL[r.broker]}`;
+}
+
+/**
+ * The anchors a Celeriac row is compared with: the same broker's, and Redis's for SQLite (no anchor runs
+ * on SQLite: those rows say what the embedded default costs against the Redis anchors).
+ */
+export function anchorBroker(b: BrokerId): BrokerId {
+  return b === 'sqlite' ? 'redis' : b;
 }
 
 /** Rates and shares are better higher; times, CPU, memory and failures are better lower. */
@@ -177,26 +197,31 @@ function table(rows: Row[], workload: string): string {
   const cols = COLUMNS[workload] ?? [];
   const out: string[] = [];
   const groups = [...new Set(rows.filter((r) => r.workload === workload).map((r) => r.group))];
+  const order = (r: Row) => BROKER_IDS.indexOf(r.broker);
   for (const g of groups) {
-    const rs = rows.filter((r) => r.workload === workload && r.group === g && r.runs > 0);
+    const rs = rows
+      .filter((r) => r.workload === workload && r.group === g && r.runs > 0)
+      .sort((a, b) => order(a) - order(b)); // stable: each broker's rows keep the workload's order
     const used = cols.filter((c) => rs.some((r) => r.metrics[c.metric]?.n));
     out.push(`**${g}**`, '');
-    out.push(`| system | ${used.map((c) => c.title).join(' | ')} | vs best anchor |`);
-    out.push(`|---|${used.map(() => '---:').join('|')}|---|`);
+    out.push(`| system | broker | ${used.map((c) => c.title).join(' | ')} | vs best anchor |`);
+    out.push(`|---|---|${used.map(() => '---:').join('|')}|---|`);
     for (const r of rs) {
       const vs: string[] = [];
       if (r.system === 'celeriac') {
+        const peers = rs.filter((x) => x.broker === anchorBroker(r.broker));
+        const on = r.broker === 'redis' ? '' : ` on ${BROKER_LABEL[anchorBroker(r.broker)]}`;
         for (const c of used.slice(0, 3)) {
-          const b = bestAnchor(rs, c.metric);
+          const b = bestAnchor(peers, c.metric);
           const v = r.metrics[c.metric]?.median;
           if (b && v !== undefined && Number.isFinite(v) && !/frac|failed/.test(c.metric)) {
-            vs.push(`${c.title}: ${ratio(c.metric, v, b.value).toFixed(2)}× (${b.label})`);
+            vs.push(`${c.title}: ${ratio(c.metric, v, b.value).toFixed(2)}× (${b.label}${on})`);
           }
         }
       }
       const err = r.errors.length ? ` ⚠ ${r.errors.length}/${r.runs} runs failed` : '';
       out.push(
-        `| ${r.label}${err} | ${used.map((c) => cell(r.metrics[c.metric], c.metric)).join(' | ')} | ${vs.join('; ') || ''} |`,
+        `| ${r.label}${err} | ${r.system === 'ceiling' ? '—' : BROKER_LABEL[r.broker]} | ${used.map((c) => cell(r.metrics[c.metric], c.metric)).join(' | ')} | ${vs.join('; ') || ''} |`,
       );
     }
     out.push('');
@@ -330,7 +355,10 @@ function goalsTable(rows: Row[]): string {
     '|---|---|---:|---|---|',
   ];
   for (const g of GOALS) {
-    const rs = rows.filter((r) => r.workload === g.workload && (!g.group || r.group === g.group));
+    // The goals are Redis's (the issue's setting); the other brokers have their own rows in the tables.
+    const rs = rows.filter(
+      (r) => r.workload === g.workload && (!g.group || r.group === g.group) && r.broker === 'redis',
+    );
     const c = rs.find((r) => r.system === 'celeriac' && g.celeriacCase.test(r.case));
     // Enqueue rates belong to the client, not the worker configuration: one value per system.
     const v = g.metric.startsWith('enqueue')
@@ -400,9 +428,10 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
   out.push('## How to run', '');
   out.push(
     '```sh',
-    'npm run bench                      # everything: 3 repetitions (about 35 min on 2 cores)',
+    'npm run bench                      # everything: 3 repetitions (about 60 min on 2 cores; 35 with --brokers redis)',
     'npm run bench -- --only feedhub,noop --systems celeriac,bullmq --reps 1',
-    'npm run bench -- --smoke           # tiny N: proves the harness works (CI), ~2 min',
+    'npm run bench -- --brokers sqlite,amqp --only noop --reps 1   # the rows off Redis only',
+    'npm run bench -- --smoke           # tiny N: proves the harness works (CI), ~3 min',
     '```',
     '',
   );
@@ -410,6 +439,13 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
     "The harness installs its anchors (`bench/anchors/setup.sh`: Debian's python3-celery, -eventlet, -gevent; npm's bullmq in the bench-only package `bench/anchors`), starts and stops every worker itself as a separate process, samples CPU and RSS of each worker's process tree from `/proc`, and runs every system in the same invocation, interleaved repetition by repetition. Raw numbers: `bench/results/<date>.json`.",
     '',
   );
+  // Only for runs saved since brokers were a dimension (and the worker ran from dist/).
+  if (meta.brokers) {
+    out.push(
+      "Brokers (the table's broker column): every system on Redis. Celeriac and Celery also on RabbitMQ, with results in Redis (the usual production pairing); Celeriac also on SQLite, broker and results in one file per case (its embedded default). Celery has no SQLite peer, so the SQLite rows are compared with the Redis anchors; BullMQ is Redis-only. Off Redis only each system's most informative configurations run (bench/README.md says which and why). The goals are Redis's. Celeriac's workers run the compiled package (dist/, built at the start of the run).",
+      '',
+    );
+  }
   out.push('## Machine', '');
   out.push(`| | |`, `|---|---|`);
   out.push(`| CPU | ${meta.machine.cpu}, \`nproc\` = ${meta.machine.nproc} |`);
@@ -417,7 +453,18 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
   out.push(
     `| load average (1, 5, 15 min) before / after | ${meta.machine.loadBefore} / ${meta.machine.loadAfter} |`,
   );
-  out.push(`| broker and result backend | Redis ${v.redis ?? '?'} at \`${meta.redisUrl}\` |`);
+  out.push(`| Redis (broker and results) | Redis ${v.redis ?? '?'} at \`${meta.redisUrl}\` |`);
+  const brokers = meta.brokers ?? ['redis'];
+  if (brokers.includes('amqp')) {
+    out.push(
+      `| RabbitMQ rows | ${v.rabbitmq ?? '?'} at \`${meta.amqpUrl ?? '?'}\`, results in the Redis above |`,
+    );
+  }
+  if (brokers.includes('sqlite')) {
+    out.push(
+      `| SQLite rows (Celeriac only) | ${v.sqlite ?? '?'}: one file per case, broker and results in it |`,
+    );
+  }
   out.push(`| Celeriac | ${v.celeriac ?? '?'} on Node ${v.node ?? '?'} |`);
   out.push(`| Celery anchor | ${v.celery ?? '?'} on Python ${v.python ?? '?'} (Debian) |`);
   out.push(`| BullMQ anchor | ${v.bullmq ?? '?'} on Node ${v.node ?? '?'} |`);
@@ -438,13 +485,15 @@ export function renderReport(meta: Meta, rows: Row[], notes: string[]): string {
   const skipped = rows.filter((r) => r.skipped);
   if (skipped.length) {
     out.push('## Not measured in this checkout', '');
-    for (const r of skipped) out.push(`- ${r.label} (${r.group}): ${r.skipped}`);
+    for (const r of skipped) out.push(`- ${rowName(r)} (${r.group}): ${r.skipped}`);
     out.push('');
   }
   const errs = rows.filter((r) => r.errors.length);
   if (errs.length) {
     out.push('## Failed runs', '');
-    for (const r of errs) out.push(`- ${r.label} (${r.case}): ${r.errors[0]!.split('\n')[0]!.slice(0, 300)}`);
+    for (const r of errs) {
+      out.push(`- ${rowName(r)} (${r.case}): ${r.errors[0]!.split('\n')[0]!.slice(0, 300)}`);
+    }
     out.push('');
   }
   return out.join('\n');

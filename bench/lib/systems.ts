@@ -1,13 +1,19 @@
 /**
- * The systems under test and how to start each one's worker and driver. Every system speaks the same
- * driver commands (enqueue, wait, run, roundtrip, purge; see bench/celeriac/driver.ts) and prints JSON,
- * so a workload is written once for all of them.
+ * The systems under test, the brokers they run on, and how to start each one's worker and driver. Every
+ * system speaks the same driver commands (enqueue, wait, run, roundtrip, purge; see
+ * bench/celeriac/driver.ts) and prints JSON, so a workload is written once for all of them.
  *
- * | system   | worker                                                      | client (driver)                |
- * |----------|-------------------------------------------------------------|--------------------------------|
- * | celeriac | `node bin/celeriac.js worker -A bench/celeriac/tasks.ts -P …` | bench/celeriac/driver.ts (tsx) |
- * | celery   | `/usr/bin/python3 -m celery -A celery_app worker -P …`        | bench/anchors/celery_driver.py |
- * | bullmq   | `node bench/anchors/bullmq.mjs worker --concurrency …`        | bench/anchors/bullmq.mjs       |
+ * | system   | worker                                                          | client (driver)                |
+ * |----------|-----------------------------------------------------------------|--------------------------------|
+ * | celeriac | `node bin/celeriac.js worker -A bench/celeriac/tasks.mjs -P …` (dist/) | bench/celeriac/driver.ts (tsx) |
+ * | celery   | `/usr/bin/python3 -m celery -A celery_app worker -P …`            | bench/anchors/celery_driver.py |
+ * | bullmq   | `node bench/anchors/bullmq.mjs worker --concurrency …`            | bench/anchors/bullmq.mjs       |
+ *
+ * | broker | broker URL                             | results                    | systems          |
+ * |--------|----------------------------------------|----------------------------|------------------|
+ * | redis  | BENCH_REDIS_URL                        | the same Redis             | all three        |
+ * | amqp   | BENCH_AMQP_URL (RabbitMQ)              | Redis (BENCH_REDIS_URL)    | Celeriac, Celery |
+ * | sqlite | `sqlite://` one file per case (tmp/)   | the same file              | Celeriac         |
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +22,10 @@ import { capture, type Spec } from './proc.js';
 export type SystemId = 'celeriac' | 'celery' | 'bullmq';
 export const SYSTEM_IDS: readonly SystemId[] = ['celeriac', 'celery', 'bullmq'];
 export type TaskName = 'noop' | 'sleep1' | 'fetch_feed';
+
+export type BrokerId = 'redis' | 'amqp' | 'sqlite';
+export const BROKER_IDS: readonly BrokerId[] = ['redis', 'amqp', 'sqlite'];
+export const BROKER_LABEL: Record<BrokerId, string> = { redis: 'Redis', amqp: 'RabbitMQ', sqlite: 'SQLite' };
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const ANCHORS = join(ROOT, 'bench', 'anchors');
@@ -27,13 +37,19 @@ export interface WorkerConfig {
   concurrency: number;
   /** Extra worker flags (e.g. a prefork pool running async children). */
   extra?: string[];
+  /** Where the tasks go; absent means Redis (the rows measured before brokers were a dimension). */
+  broker?: BrokerId;
 }
+
+export const brokerOf = (c: { broker?: BrokerId }): BrokerId => c.broker ?? 'redis';
 
 export interface SystemDef {
   id: SystemId;
   label: string;
   /** Does the client have a batched publish (one round trip for many tasks)? */
   batch: string | null;
+  /** The brokers its client and worker run on. */
+  brokers: readonly BrokerId[];
   ready: RegExp;
   worker(cfg: WorkerConfig, queue: string, task: TaskName): Spec;
   driver(args: string[]): Spec;
@@ -67,6 +83,7 @@ const celeriac: SystemDef = {
   id: 'celeriac',
   label: 'Celeriac',
   batch: 'applyMany',
+  brokers: BROKER_IDS,
   ready: /celeriac \S+ ready:/,
   worker: (cfg, queue) => ({
     cmd: process.execPath,
@@ -76,7 +93,7 @@ const celeriac: SystemDef = {
       'bin/celeriac.js',
       'worker',
       '-A',
-      'bench/celeriac/tasks.ts',
+      'bench/celeriac/tasks.mjs',
       '-P',
       cfg.pool,
       '-c',
@@ -90,7 +107,12 @@ const celeriac: SystemDef = {
       ...(cfg.extra ?? []),
     ],
     cwd: ROOT,
+    // The compiled CLI and library, as in production (bench/run.ts builds dist/ first); never the
+    // sources through tsx, whose loader would add its own memory and start-up to the measurement.
+    env: { CELERIAC_CLI: 'dist' },
   }),
+  // The client may load TypeScript (tsx): it is not measured for memory, and its tasks module is the
+  // worker's (tasks.mjs), so both ends run the same compiled library.
   driver: (args) => ({
     cmd: process.execPath,
     args: ['--import', 'tsx', 'bench/celeriac/driver.ts', ...args],
@@ -104,7 +126,7 @@ const celeriac: SystemDef = {
       default: { version: string };
     };
     const sha = await capture('git', ['rev-parse', '--short', 'HEAD'], ROOT);
-    return `${pkg.default.version}${sha ? ` (${sha})` : ''}`;
+    return `${pkg.default.version}${sha ? ` (${sha})` : ''}, compiled (dist/)`;
   },
 };
 
@@ -112,6 +134,7 @@ const celery: SystemDef = {
   id: 'celery',
   label: 'Celery',
   batch: null, // group() still publishes one message at a time (and adds a group result)
+  brokers: ['redis', 'amqp'], // kombu's SQLAlchemy transport is experimental: no peer for Celeriac's SQLite
   ready: /BENCH-READY/,
   worker: (cfg, queue) => ({
     cmd: PYTHON,
@@ -157,6 +180,7 @@ const bullmq: SystemDef = {
   id: 'bullmq',
   label: 'BullMQ',
   batch: 'addBulk',
+  brokers: ['redis'],
   ready: /BENCH-READY/,
   worker: (cfg, queue, task) => ({
     cmd: process.execPath,

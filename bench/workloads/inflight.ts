@@ -1,10 +1,11 @@
 /**
  * Workload 4, in-flight scale: N tasks that each await a 1 s timer, all in flight at once on one worker
  * (`-c N`). Reports the wall time from the first enqueue to the last result, the part of it after the
- * last enqueue, and the worker's peak RSS. Celeriac async against Celery eventlet (BullMQ alongside).
+ * last enqueue, and the worker's peak RSS. Celeriac async against Celery eventlet (BullMQ alongside), on
+ * Redis; the same two on RabbitMQ, and Celeriac on SQLite.
  */
-import { type BenchContext, type Case, caseId, drive, withWorker } from '../lib/context.js';
-import { configLabel, type WorkerConfig } from '../lib/systems.js';
+import { type BenchContext, type Case, caseId, drive, selected, withWorker } from '../lib/context.js';
+import { brokerOf, configLabel, type WorkerConfig } from '../lib/systems.js';
 
 interface RunOut {
   wall: number;
@@ -23,28 +24,28 @@ export const inflight = {
       { system: 'celeriac', pool: 'async', concurrency: n },
       { system: 'celery', pool: 'eventlet', concurrency: n },
       { system: 'bullmq', pool: 'async', concurrency: n },
+      { system: 'celeriac', pool: 'async', concurrency: n, broker: 'amqp' },
+      { system: 'celery', pool: 'eventlet', concurrency: n, broker: 'amqp' },
+      { system: 'celeriac', pool: 'async', concurrency: n, broker: 'sqlite' },
     ];
     return cfgs
-      .filter((cfg) => ctx.systems.has(cfg.system))
+      .filter((cfg) => selected(ctx, cfg))
       .map((cfg) => ({
         id: `inflight-${n}/${caseId(cfg)}`,
         label: configLabel(cfg),
         system: cfg.system,
+        broker: brokerOf(cfg),
         group: `${n} × 1 s timers`,
         run: (c: BenchContext) => {
           const queue = c.queue('inflight');
-          return withWorker(c, cfg, 'sleep1', queue, async (w) => {
+          return withWorker(c, cfg, 'sleep1', queue, async (w, ep) => {
             w.sampler.resetPeak();
             const cpu0 = w.sampler.cpu();
-            const r = await drive<RunOut>(cfg.system, [
-              'run',
-              '--queue',
-              queue,
-              '--task',
-              'sleep1',
-              '--n',
-              String(n),
-            ]);
+            const r = await drive<RunOut>(
+              cfg.system,
+              ['run', '--queue', queue, '--task', 'sleep1', '--n', String(n)],
+              ep,
+            );
             return {
               wall_s: r.wall,
               enqueue_s: r.enqueue_seconds,

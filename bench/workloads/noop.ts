@@ -9,11 +9,24 @@
  * 2. the worker starts on the loaded queue and drains it; the drain rate is read from the result
  *    backend's own completion times, (N - 1) / (last done - first done), so worker start-up is not counted;
  *    worker CPU is taken from ready to the last result.
+ *
+ * On RabbitMQ and SQLite, the configurations that answer "what does the broker cost": Celeriac async
+ * -c100 and solo, Celery prefork -c2 and solo (its fastest drains on Redis; eventlet drains at ~150/s,
+ * two minutes per run, and says nothing more about the broker).
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BenchContext, type Case, caseId, drive, withWorker } from '../lib/context.js';
-import { configLabel, SYSTEMS, type SystemId, type WorkerConfig } from '../lib/systems.js';
+import {
+  type BenchContext,
+  type Case,
+  caseId,
+  cleanUp,
+  drive,
+  endpoint,
+  selected,
+  withWorker,
+} from '../lib/context.js';
+import { brokerOf, configLabel, SYSTEMS, type SystemId, type WorkerConfig } from '../lib/systems.js';
 
 interface EnqOut {
   seconds: number;
@@ -34,6 +47,12 @@ function configs(): WorkerConfig[] {
     { system: 'celery', pool: 'eventlet', concurrency: 1000 },
     { system: 'bullmq', pool: 'async', concurrency: 1 },
     { system: 'bullmq', pool: 'async', concurrency: 100 },
+    { system: 'celeriac', pool: 'async', concurrency: 100, broker: 'amqp' },
+    { system: 'celeriac', pool: 'solo', concurrency: 1, broker: 'amqp' },
+    { system: 'celery', pool: 'prefork', concurrency: 2, broker: 'amqp' },
+    { system: 'celery', pool: 'solo', concurrency: 1, broker: 'amqp' },
+    { system: 'celeriac', pool: 'async', concurrency: 100, broker: 'sqlite' },
+    { system: 'celeriac', pool: 'solo', concurrency: 1, broker: 'sqlite' },
   ];
 }
 
@@ -44,52 +63,51 @@ export const noop = {
     const n = ctx.smoke ? 200 : 20_000;
     const batchDone = new Set<string>();
     return configs()
-      .filter((cfg) => ctx.systems.has(cfg.system))
+      .filter((cfg) => selected(ctx, cfg))
       .map((cfg) => ({
         id: `noop-${n}/${caseId(cfg)}`,
         label: configLabel(cfg),
         system: cfg.system,
+        broker: brokerOf(cfg),
         group: `N=${n}`,
         async run(c: BenchContext) {
           const sys: SystemId = cfg.system;
+          const broker = brokerOf(cfg);
           const metrics: Record<string, number> = {};
-          const key = `${sys}/${c.rep}`;
+          // The batched enqueue rate belongs to the client and the broker: once per pair and repetition.
+          const key = `${sys}/${broker}/${c.rep}`;
           if (SYSTEMS[sys].batch && !batchDone.has(key)) {
             batchDone.add(key);
-            const scratch = c.queue('noopbatch');
+            const scratch = endpoint(c, broker, c.queue('noopbatch'));
             try {
-              const b = await drive<EnqOut>(sys, [
-                'enqueue',
-                '--queue',
-                scratch,
-                '--n',
-                String(n),
-                '--mode',
-                'batch',
-              ]);
-              metrics.enqueue_batch_per_s = b.rate;
+              const args = ['enqueue', '--queue', scratch.queue, '--n', String(n), '--mode', 'batch'];
+              metrics.enqueue_batch_per_s = (await drive<EnqOut>(sys, args, scratch)).rate;
             } finally {
-              await drive(sys, ['purge', '--queue', scratch]);
+              await cleanUp(c, sys, scratch);
             }
           }
           const queue = c.queue('noop');
           const ids = join(c.tmp, `${queue}.ids.json`);
-          const e = await drive<EnqOut>(sys, [
-            'enqueue',
-            '--queue',
-            queue,
-            '--n',
-            String(n),
-            '--mode',
-            'one',
-            '--ids-out',
-            ids,
-          ]);
+          // Loaded before the worker starts; from here withWorker (which finds the same endpoint from the
+          // queue name) purges and removes it whatever happens.
+          const ep0 = endpoint(c, broker, queue);
+          const e = await drive<EnqOut>(
+            sys,
+            ['enqueue', '--queue', queue, '--n', String(n), '--mode', 'one', '--ids-out', ids],
+            ep0,
+          ).catch(async (err: Error) => {
+            await cleanUp(c, sys, ep0);
+            throw err;
+          });
           metrics.enqueue_one_per_s = e.rate;
-          return withWorker(c, cfg, 'noop', queue, async (w) => {
+          return withWorker(c, cfg, 'noop', queue, async (w, ep) => {
             w.sampler.resetPeak();
             const cpu0 = w.sampler.cpu();
-            const r = await drive<WaitOut>(sys, ['wait', '--queue', queue, '--n', String(n), '--ids', ids]);
+            const r = await drive<WaitOut>(
+              sys,
+              ['wait', '--queue', queue, '--n', String(n), '--ids', ids],
+              ep,
+            );
             rmSync(ids, { force: true });
             const cpu = w.sampler.cpu() - cpu0;
             return {

@@ -3,9 +3,9 @@
  * the system's own client (Celeriac `applyAsync().get()`, Celery `apply_async().get()`, BullMQ `add` +
  * `waitUntilFinished`), after 20 unmeasured warm-up calls. Reports p50, p99 and mean in ms.
  */
-import { type BenchContext, type Case, caseId, drive, withWorker } from '../lib/context.js';
+import { type BenchContext, type Case, caseId, drive, selected, withWorker } from '../lib/context.js';
 import { percentile } from '../lib/stats.js';
-import { configLabel, type WorkerConfig } from '../lib/systems.js';
+import { brokerOf, configLabel, type WorkerConfig } from '../lib/systems.js';
 
 function configs(): WorkerConfig[] {
   return [
@@ -14,6 +14,10 @@ function configs(): WorkerConfig[] {
     { system: 'celery', pool: 'prefork', concurrency: 2 },
     { system: 'celery', pool: 'eventlet', concurrency: 1000 },
     { system: 'bullmq', pool: 'async', concurrency: 1 },
+    // Off Redis, one configuration per system: latency is the client's and the broker's, not the pool's.
+    { system: 'celeriac', pool: 'async', concurrency: 100, broker: 'amqp' },
+    { system: 'celery', pool: 'prefork', concurrency: 2, broker: 'amqp' },
+    { system: 'celeriac', pool: 'async', concurrency: 100, broker: 'sqlite' },
   ];
 }
 
@@ -23,22 +27,21 @@ export const roundtrip = {
   cases(ctx: BenchContext): Case[] {
     const n = ctx.smoke ? 20 : 500;
     return configs()
-      .filter((cfg) => ctx.systems.has(cfg.system))
+      .filter((cfg) => selected(ctx, cfg))
       .map((cfg) => ({
         id: `roundtrip-${n}/${caseId(cfg)}`,
         label: configLabel(cfg),
         system: cfg.system,
+        broker: brokerOf(cfg),
         group: `${n} sequential calls`,
         run: (c: BenchContext) => {
           const queue = c.queue('rt');
-          return withWorker(c, cfg, 'noop', queue, async () => {
-            const r = await drive<{ latencies_ms: number[] }>(cfg.system, [
-              'roundtrip',
-              '--queue',
-              queue,
-              '--n',
-              String(n),
-            ]);
+          return withWorker(c, cfg, 'noop', queue, async (_w, ep) => {
+            const r = await drive<{ latencies_ms: number[] }>(
+              cfg.system,
+              ['roundtrip', '--queue', queue, '--n', String(n)],
+              ep,
+            );
             const l = r.latencies_ms;
             return {
               p50_ms: percentile(l, 50),

@@ -103,7 +103,9 @@ describe('report', () => {
       redisUrl: 'redis://127.0.0.1:6379/13',
     };
     const md = renderReport(meta, rows, ['a note']);
-    expect(md).toContain('| feedhub-5000/celeriac-async-1000 | 925 (900–950) | 95.0 % (90.0 %–100.0 %)');
+    expect(md).toContain(
+      '| feedhub-5000/celeriac-async-1000 | Redis | 925 (900–950) | 95.0 % (90.0 %–100.0 %)',
+    );
     expect(md).toContain('feeds/s: 1.54× (feedhub-5000/bullmq-async-1000)');
     expect(md).toContain('| Feed hub N=5,000, async -c1000 | ≥ 1,250 feeds/s | 925 | no |');
     expect(md).toContain('## Not measured in this checkout');
@@ -112,6 +114,62 @@ describe('report', () => {
     const svg = renderChart(rows, 'subtitle');
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('Feed hub N=5000: feeds/s');
+  });
+});
+
+describe('report: brokers', () => {
+  // Off Redis: RabbitMQ rows are compared with RabbitMQ anchors, SQLite rows with Redis ones (no anchor
+  // runs on SQLite), and the goals (the issue's Redis setting) ignore both.
+  const records: RunRecord[] = [
+    rec({ case: 'noop/celery-solo-1', system: 'celery', metrics: { drain_per_s: 1000 } }),
+    rec({
+      case: 'noop/celery-solo-1@amqp',
+      system: 'celery',
+      broker: 'amqp',
+      metrics: { drain_per_s: 500 },
+    }),
+    rec({
+      case: 'noop/celeriac-async-100@amqp',
+      system: 'celeriac',
+      broker: 'amqp',
+      metrics: { drain_per_s: 1500 },
+    }),
+    rec({
+      case: 'noop/celeriac-async-100@sqlite',
+      system: 'celeriac',
+      broker: 'sqlite',
+      metrics: { drain_per_s: 4000 },
+    }),
+  ].map((r) => ({ ...r, workload: 'noop', group: 'N=20000' }));
+  const rows = aggregate(records);
+  const meta: Meta = {
+    date: '2026-01-01T00:00:00.000Z',
+    command: 'npm run bench',
+    durationS: 60,
+    reps: 1,
+    smoke: false,
+    filters: '',
+    machine: { nproc: '2', cpu: 'CPU', ramGiB: '24', os: 'Linux', loadBefore: '0', loadAfter: '0' },
+    versions: { node: '20', rabbitmq: 'RabbitMQ 3.10.8', sqlite: 'SQLite 3.46' },
+    redisUrl: 'redis://127.0.0.1:6379/13',
+    amqpUrl: 'amqp://127.0.0.1:5672//',
+    brokers: ['redis', 'amqp', 'sqlite'],
+  };
+
+  it('shows the broker in each row, Redis first, and compares with the right anchors', () => {
+    const md = renderReport(meta, rows, []);
+    const lines = md.split('\n').filter((l) => l.startsWith('| noop/'));
+    expect(lines.map((l) => l.split(' | ')[1])).toEqual(['Redis', 'RabbitMQ', 'RabbitMQ', 'SQLite']);
+    expect(md).toContain('drain with results /s: 3.00× (noop/celery-solo-1@amqp on RabbitMQ)');
+    expect(md).toContain('drain with results /s: 4.00× (noop/celery-solo-1 on Redis)');
+    expect(md).toContain('| No-op drain with results stored | ≥ 17,000 tasks/s | not measured |');
+    expect(md).toContain('| RabbitMQ rows | RabbitMQ 3.10.8 at `amqp://127.0.0.1:5672//`');
+  });
+
+  it('names the broker of bars off Redis in the chart', () => {
+    const svg = renderChart(rows, 'subtitle');
+    expect(svg).toContain('>noop/celeriac-async-100@sqlite on SQLite<');
+    expect(svg).toContain('>noop/celery-solo-1<');
   });
 });
 

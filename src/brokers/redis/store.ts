@@ -115,19 +115,29 @@ export class RedisStore implements VirtualStore {
       }
       return;
     }
-    const pipe = this.client.pipeline();
+    // Many messages: one LPUSH per destination list with all its envelopes (LPUSH key v1 v2 … keeps their
+    // order: v1 is served first), not one command each; a batch of 1,000 is then a few commands.
+    const lists = new Map<string, string[]>();
+    const undeclared = new Set<string>();
     for (const { queue, message } of items) {
-      // Celery declares the queue (binding `queue → queue` on exchange `queue`) before publishing, once
-      // per connection; Flower and kombu's restore lookups read these sets.
-      if (!this.#declared.has(queue)) {
-        pipe.sadd(this.keys.binding(queue), this.keys.bindingMember(queue, queue));
+      if (!this.#declared.has(queue)) undeclared.add(queue);
+      const key = this.keys.queue(queue, message.properties.priority);
+      let values = lists.get(key);
+      if (!values) {
+        values = [];
+        lists.set(key, values);
       }
       // The default route publishes through the anonymous exchange with routing key = queue name.
-      const env = buildEnvelope(message, '', queue);
-      pipe.lpush(this.keys.queue(queue, message.properties.priority), JSON.stringify(env));
+      values.push(JSON.stringify(buildEnvelope(message, '', queue)));
     }
+    const pipe = this.client.pipeline();
+    // Celery declares the queue (binding `queue → queue` on exchange `queue`) before publishing, once per
+    // connection; Flower and kombu's restore lookups read these sets.
+    for (const queue of undeclared)
+      pipe.sadd(this.keys.binding(queue), this.keys.bindingMember(queue, queue));
+    for (const [key, values] of lists) pipe.lpush(key, ...values);
     await execPipeline(pipe, 'publish');
-    for (const { queue } of items) this.#declared.add(queue);
+    for (const queue of undeclared) this.#declared.add(queue);
   }
 
   async take(queues: readonly string[], max: number, waitMs: number): Promise<Taken[]> {

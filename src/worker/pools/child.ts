@@ -6,7 +6,7 @@
  *    same whichever pool ran the task; several jobs may run at once (childConcurrency);
  *  - enforce the soft time limit: abort the task's signal with SoftTimeLimitExceeded;
  *  - relay updateState to the parent and wait for the store;
- *  - report its memory after each task.
+ *  - report its memory after each task when a memory limit is set.
  * The parent owns every other decision: recycling (max tasks, max memory), the hard time limit (it kills
  * this child), replacement. A child exits only when told to (`shutdown`), or when its parent is gone.
  */
@@ -37,7 +37,7 @@ function processChannel(): Channel {
     id: process.pid,
     send: (m) => void send(m),
     listen: (fn) => process.on('message', (m) => fn(m as ToChild)),
-    memoryKiB: sampledEverySecond(() => process.resourceUsage().maxRSS),
+    memoryKiB: () => process.resourceUsage().maxRSS,
   };
 }
 
@@ -46,28 +46,10 @@ function threadChannel(port: NonNullable<typeof parentPort>): Channel {
     id: threadId,
     send: (m) => port.postMessage(m),
     listen: (fn) => port.on('message', (m: ToChild) => fn(m)),
-    memoryKiB: sampledEverySecond(() => {
+    memoryKiB: () => {
       const h = getHeapStatistics();
       return Math.round((h.total_heap_size + h.external_memory) / 1024);
-    }),
-  };
-}
-
-/**
- * The memory reading sent with every outcome (for --max-memory-per-child), taken at most once a second:
- * getrusage per task cost 13 % of a busy child's CPU in the feed hub profile. A child over its limit is
- * still recycled, at most a second of tasks later.
- */
-function sampledEverySecond(read: () => number): () => number {
-  let value = 0;
-  let at = Number.NEGATIVE_INFINITY;
-  return () => {
-    const now = performance.now();
-    if (now - at >= 1000) {
-      value = read();
-      at = now;
-    }
-    return value;
+    },
   };
 }
 
@@ -88,6 +70,8 @@ async function main(): Promise<void> {
     ? (workerData as ChildInit)
     : (JSON.parse(process.argv[2] ?? '{}') as ChildInit);
   if (!parentPort) process.title = `celeriac child (${init.hostname})`;
+  // Read only when a limit needs it: getrusage per task was 13 % of a busy child's CPU (feed hub profile).
+  const memory = init.measureMemory ? () => channel.memoryKiB() : () => 0;
   let app: Celeriac;
   try {
     app = (await loadApp(init.appModule)).app;
@@ -128,7 +112,7 @@ async function main(): Promise<void> {
     if (soft) clearTimeout(soft);
     if (outcome.kind === 'success') outcome = { ...outcome, value: portable(app, outcome.value) };
     try {
-      channel.send({ type: 'outcome', seq, outcome, memory: channel.memoryKiB() });
+      channel.send({ type: 'outcome', seq, outcome, memory: memory() });
     } catch (err) {
       // The value cannot be cloned (a function, a socket): fail the task rather than lose it.
       const why = new TypeError(
@@ -138,7 +122,7 @@ async function main(): Promise<void> {
         type: 'outcome',
         seq,
         outcome: failure(why, outcome.runtime),
-        memory: channel.memoryKiB(),
+        memory: memory(),
       });
     }
   };

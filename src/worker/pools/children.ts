@@ -147,7 +147,11 @@ export class ChildPool implements Pool {
     this.#ctx = ctx;
     this.#spawner = spawner;
     this.#opts = childPoolOptions(ctx.options);
-    this.#init = { appModule: ctx.appModule, hostname: ctx.hostname };
+    this.#init = {
+      appModule: ctx.appModule,
+      hostname: ctx.hostname,
+      measureMemory: this.#opts.maxMemoryPerChild != null,
+    };
     this.implementation = spawner.implementation;
     this.growStep = this.#opts.childConcurrency;
     this.#size = ctx.concurrency;

@@ -16,6 +16,8 @@ export interface ChildInit {
   /** Module exporting the app (file URL, path or package name). */
   appModule: string;
   hostname: string;
+  /** Report memory with every outcome (only when maxMemoryPerChild is set: the reading costs a syscall). */
+  measureMemory: boolean;
 }
 
 export type ToChild =

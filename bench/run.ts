@@ -318,9 +318,12 @@ const meta: Meta = {
 };
 
 const stamp = date.replace(/[:.]/g, '-').slice(0, 19);
-const resultsPath = smoke
-  ? join(tmp, `smoke-${stamp}.json`)
-  : join(ROOT, 'bench', 'results', `${stamp}.json`);
+// Only runs that write docs/benchmarks.md keep their raw numbers in bench/results/ (committed); a smoke run
+// or a scratch run with its own --report keeps them in the ignored tmp/ folder.
+const resultsPath =
+  smoke || opts.report
+    ? join(tmp, `${smoke ? 'smoke' : 'run'}-${stamp}.json`)
+    : join(ROOT, 'bench', 'results', `${stamp}.json`);
 notes.push(loadNote(meta));
 writeFileSync(resultsPath, `${JSON.stringify({ meta, notes, records }, null, 1)}\n`);
 const reportPath =

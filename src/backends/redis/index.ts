@@ -114,7 +114,12 @@ export class RedisBackend implements ResultBackend {
    * worker: one round trip per batch, not per task). Each caller's promise settles with its batch.
    */
   store(meta: ResultMeta, options: StoreOptions): Promise<void> {
-    const client = this.client;
+    let client: Redis;
+    try {
+      client = this.client;
+    } catch (err) {
+      return Promise.reject(err); // not connected (or closed): a rejection, like every other failure
+    }
     return new Promise((resolve, reject) => {
       const first = this.#pendingStores.length === 0;
       this.#pendingStores.push({

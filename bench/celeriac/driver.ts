@@ -14,7 +14,6 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { purgeQueue, type WaitResult, waitForResults, waitThroughBackend } from '../lib/celery-results.js';
 import { app, BACKEND_URL, BROKER_URL, fetchFeedTask, noop, sleep1 } from './tasks.mjs';
@@ -89,6 +88,9 @@ async function purge(queue: string): Promise<number> {
   }
   const removed = await (await app.broker()).purge(queue);
   if (/^amqps?$/.test(kind)) {
+    // Loaded here, after the app's broker: amqplib loaded first would keep celeriac from installing its
+    // field-table decoder in this process (src/brokers/amqp/driver.ts), and warn.
+    const { default: amqp } = await import('amqplib');
     const conn = await amqp.connect(BROKER_URL);
     try {
       const ch = await conn.createChannel();

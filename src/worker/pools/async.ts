@@ -64,7 +64,9 @@ export class AsyncPool implements Pool {
               const err = new TimeLimitExceeded(job.hardLimit as number);
               controller.abort(err);
               // The task may go on in the background; its slot and its result are released now.
-              finish(failure(err, (performance.now() - started) / 1000, 'timeout'));
+              // At least the limit (libuv's timer clock can run a hair behind performance.now()).
+              const ran = Math.max(job.hardLimit as number, (performance.now() - started) / 1000);
+              finish(failure(err, ran, 'timeout'));
             }, job.hardLimit * 1000)
           : null;
       let settled = false;

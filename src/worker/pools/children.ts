@@ -406,7 +406,9 @@ export class ChildPool implements Pool {
       `Hard time limit (${seconds}s) exceeded for ${req.name}[${req.id}]; killing ${this.#spawner.noun} ${child.id}`,
     );
     child.jobs.delete(r.seq);
-    this.#finish(r, failure(new TimeLimitExceeded(seconds), this.#elapsed(r), 'timeout'));
+    // At least the limit: libuv fires timers by its cached loop clock, which can run a hair behind the
+    // performance.now() taken at the start, so the measured time can come out a fraction of a ms short.
+    this.#finish(r, failure(new TimeLimitExceeded(seconds), Math.max(seconds, this.#elapsed(r)), 'timeout'));
     // Only killing stops a synchronous loop. Its other jobs fail as lost when it exits.
     this.#retire(child, { replace: true, kill: true });
   }

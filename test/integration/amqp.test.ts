@@ -186,6 +186,27 @@ describe.skipIf(skip)('AMQP broker', () => {
     await waitUntil(() => got.length === 6, 10_000, 'the last one');
     await got[5]?.ack();
   });
+
+  it("publishes without waiting for confirms when confirmPublish is off (kombu's default), in order", async () => {
+    const b = await broker({ confirmPublish: false });
+    expect(b.options.confirmPublish).toBe(false);
+    const q = uniq('noconfirm');
+    await b.publish(q, msg(0));
+    await b.publishMany(Array.from({ length: 20 }, (_, n) => ({ queue: q, message: msg(n + 1) })));
+    const got: number[] = [];
+    const c = await b.consume(
+      [q],
+      (d) => {
+        got.push(num(d));
+        void d.ack();
+      },
+      { prefetch: 50 },
+    );
+    await waitUntil(() => got.length === 21, 10_000, 'all 21 messages');
+    await c.cancel();
+    expect(got).toEqual(Array.from({ length: 21 }, (_, n) => n));
+    expect(resolveAmqpOptions(new URL('amqp://h//?confirm_publish=false'), {}).confirmPublish).toBe(false);
+  });
 });
 
 describe.skipIf(skip)('rpc:// backend', () => {

@@ -160,6 +160,7 @@ export class AmqpBroker implements Broker {
    */
   async #publishAll(items: Pending[]): Promise<void> {
     if (this.#closed) throw new BrokerError('broker is closed', { retryable: false });
+    if (this.options.confirmPublish === false) return this.#publishUnconfirmed(items);
     let todo = items;
     for (let attempt = 1; todo.length; attempt++) {
       const ch = await this.#publisher.get();
@@ -199,6 +200,31 @@ export class AmqpBroker implements Broker {
         });
       }
       todo = lost;
+    }
+  }
+  /**
+   * confirmPublish: false — write and return, as kombu does by default: no wait for the broker's confirm,
+   * no resend after a lost connection. A nack or a loss is reported through onError (the worker logs it).
+   */
+  async #publishUnconfirmed(items: Pending[]): Promise<void> {
+    const ch = await this.#publisher.get();
+    await Promise.all([...new Set(items.map((i) => i.queue))].map((q) => this.declareQueue(q)));
+    for (const item of items) {
+      const writable = ch.publish(
+        item.exchange,
+        item.routingKey,
+        item.message.body,
+        publishOptions(item.message),
+        (err: Error | null) => {
+          if (err)
+            this.#link.onError(
+              new BrokerError(`unconfirmed publish to "${item.queue}" failed: ${err.message}`, {
+                retryable: false,
+              }),
+            );
+        },
+      );
+      if (!writable) await drained(ch);
     }
   }
 

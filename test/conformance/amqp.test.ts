@@ -14,10 +14,12 @@ const urlOf = () => {
   return new URL(vhostUrl());
 };
 
+// requeue 'any' for both: RabbitMQ puts a requeued message back at its original position only "if
+// possible" (its docs). A CI run saw the next message of a classic priority queue delivered first.
 brokerConformance(
   'amqp (classic queues, x-max-priority 10)',
   async () => ({ create: async () => new AmqpBroker(urlOf(), { maxPriority: 10 }) }),
-  { skip },
+  { skip, requeue: 'any' },
 );
 
 brokerConformance(

@@ -43,7 +43,7 @@ export function brokerConformance(
   harness: () => Promise<BrokerHarness>,
   opts: {
     skip?: boolean;
-    /** 'any': the store requeues a rejected message behind others (RabbitMQ quorum queues). Default 'front'. */
+    /** 'any': a rejected message may come back behind others (RabbitMQ: front only "if possible"). Default 'front'. */
     requeue?: 'front' | 'any';
   } = {},
 ): void {

@@ -18,6 +18,7 @@ import type { Redis } from 'ioredis';
 import {
   brokerError,
   connectClient,
+  execPipeline,
   loadIoredis,
   newClient,
   parseRedisUrl,
@@ -321,7 +322,7 @@ export class RedisBackend implements ResultBackend {
     if (ex > 0) m.setex(key, ex, value);
     else m.set(key, value);
     m.publish(key, value);
-    await execOrThrow(m, `writing ${key}`);
+    await execPipeline(m, `writing ${key}`);
   }
 
   // ---- chords (Celery's native Redis chord counter), ready for the canvas ----
@@ -356,7 +357,7 @@ export class RedisBackend implements ResultBackend {
     m.get(t).get(s);
     const ex = expirySeconds(options);
     if (ex > 0) m.expire(j, ex).expire(t, ex).expire(s, ex);
-    const res = await execOrThrow(m, `chord part of ${groupId}`);
+    const res = await execPipeline(m, `chord part of ${groupId}`);
     const ready = Number(res[1]);
     const extra = Number(res[2] ?? 0);
     const size = res[3] === null || res[3] === undefined ? null : Number(res[3]);
@@ -399,21 +400,6 @@ export class RedisBackend implements ResultBackend {
 
 function expirySeconds(options: StoreOptions): number {
   return options.expires ? Math.max(1, Math.ceil(options.expires)) : 0;
-}
-
-async function execOrThrow(
-  m: { exec(): Promise<[Error | null, unknown][] | null> },
-  what: string,
-): Promise<unknown[]> {
-  let res: [Error | null, unknown][] | null;
-  try {
-    res = await m.exec();
-  } catch (err) {
-    throw brokerError(what, err);
-  }
-  if (!res) throw brokerError(what, new Error('transaction aborted'));
-  for (const [e] of res) if (e) throw brokerError(what, e);
-  return res.map(([, v]) => v);
 }
 
 export function createRedisBackend(url: URL, options: Record<string, unknown> = {}): RedisBackend {

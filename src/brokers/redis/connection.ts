@@ -244,3 +244,20 @@ export function brokerError(what: string, err: unknown): BrokerError {
     cause: err,
   });
 }
+
+/** Run a pipeline or MULTI and return its replies; any failed command (or an aborted MULTI) throws. */
+export async function execPipeline(
+  p: { exec(): Promise<[Error | null, unknown][] | null> },
+  what: string,
+): Promise<unknown[]> {
+  let res: [Error | null, unknown][] | null;
+  try {
+    res = await p.exec();
+  } catch (err) {
+    throw brokerError(what, err);
+  }
+  if (!res) throw brokerError(what, new Error('transaction aborted'));
+  const failed = res.find(([e]) => e);
+  if (failed?.[0]) throw brokerError(what, failed[0]);
+  return res.map(([, v]) => v);
+}

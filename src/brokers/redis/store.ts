@@ -17,7 +17,14 @@ import type { Redis } from 'ioredis';
 import type { WireMessage } from '../../protocol/message.js';
 import type { BrokerCapabilities } from '../broker.js';
 import type { Taken, VirtualStore } from '../virtual.js';
-import { brokerError, connectClient, loadIoredis, newClient, type RedisTarget } from './connection.js';
+import {
+  brokerError,
+  connectClient,
+  execPipeline,
+  loadIoredis,
+  newClient,
+  type RedisTarget,
+} from './connection.js';
 import { buildEnvelope, markRedelivered, parseEnvelope, parseUnackedEntry } from './envelope.js';
 import { BrokerKeys } from './keys.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
@@ -614,22 +621,6 @@ export class RedisStore implements VirtualStore {
 /** Epoch seconds with milliseconds, as kombu's time() scores; `offset` in seconds. */
 function nowSeconds(offset = 0): string {
   return (Date.now() / 1000 + offset).toFixed(3);
-}
-
-async function execPipeline(
-  p: { exec(): Promise<[Error | null, unknown][] | null> },
-  what: string,
-): Promise<unknown[]> {
-  let res: [Error | null, unknown][] | null;
-  try {
-    res = await p.exec();
-  } catch (err) {
-    throw brokerError(what, err);
-  }
-  if (!res) throw brokerError(what, new Error('transaction aborted'));
-  const failed = res.find(([e]) => e);
-  if (failed?.[0]) throw brokerError(what, failed[0]);
-  return res.map(([, v]) => v);
 }
 
 export async function quit(c: Redis): Promise<void> {

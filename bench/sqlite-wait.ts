@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Delivery } from '../src/brokers/broker.js';
-import { walWatch } from '../src/brokers/sqlite/file.js';
 import { createSqliteBroker } from '../src/brokers/sqlite/index.js';
+import { walWatch } from '../src/drivers/sqlite/file.js';
 import type { WireMessage } from '../src/protocol/message.js';
 
 const COUNT = 50;

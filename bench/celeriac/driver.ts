@@ -89,7 +89,7 @@ async function purge(queue: string): Promise<number> {
   const removed = await (await app.broker()).purge(queue);
   if (/^amqps?$/.test(kind)) {
     // Loaded here, after the app's broker: amqplib loaded first would keep celeriac from installing its
-    // field-table decoder in this process (src/brokers/amqp/driver.ts), and warn.
+    // field-table decoder in this process (src/drivers/amqp/driver.ts), and warn.
     const { default: amqp } = await import('amqplib');
     const conn = await amqp.connect(BROKER_URL);
     try {

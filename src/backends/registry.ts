@@ -1,6 +1,6 @@
 /** URL scheme → result backend adapter, loaded lazily (see brokers/registry.ts). */
 
-import { parseUrl } from '../brokers/registry.js';
+import { parseUrl } from '../drivers/url.js';
 import { ConfigError } from '../errors.js';
 import { hint } from '../util/suggest.js';
 import type { ResultBackend } from './backend.js';

@@ -2,6 +2,7 @@
  * URL scheme → broker adapter. Adapters load lazily, so a user of Redis never loads amqplib and a missing
  * driver fails with the package to install (DriverMissingError), not a stack trace.
  */
+import { parseUrl } from '../drivers/url.js';
 import { ConfigError } from '../errors.js';
 import { hint } from '../util/suggest.js';
 import type { Broker } from './broker.js';
@@ -20,14 +21,6 @@ const loaders = new Map<string, () => Promise<BrokerFactory>>([
 /** Register a broker adapter for a URL scheme (without the colon). */
 export function registerBroker(scheme: string, load: () => Promise<BrokerFactory>): void {
   loaders.set(scheme, load);
-}
-
-export function parseUrl(url: string, what: string): URL {
-  try {
-    return new URL(url);
-  } catch {
-    throw new ConfigError(`Invalid ${what} URL "${url}" (expected e.g. redis://localhost:6379/0)`);
-  }
 }
 
 export async function createBroker(url: string, options: Record<string, unknown> = {}): Promise<Broker> {

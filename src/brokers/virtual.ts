@@ -4,7 +4,8 @@
  *  - the consume loop: take up to the free prefetch window, hand deliveries out, wait when idle;
  *  - QoS: never more than `prefetch` unacked deliveries per consumer;
  *  - ack/reject batching: acks issued in one tick reach the store in one call;
- *  - failure containment: a store error is reported, backed off and retried; the loop never dies silently.
+ *  - failure containment: a store error is reported, backed off and retried; the loop never dies silently;
+ *  - the priority levels of stores that keep ten exact levels (`priorityBucket`).
  */
 import type { WireMessage } from '../protocol/message.js';
 import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './broker.js';
@@ -43,6 +44,16 @@ export interface VirtualStore {
    */
   isValid?(tag: string): boolean;
   close(): Promise<void>;
+}
+
+/**
+ * The priority level (0–9, 0 served first, as kombu on Redis) a store files a message under: integers
+ * are clamped into range, anything else is 0. Shared by the memory and SQLite stores, whose ten levels
+ * are exact (Redis buckets them in steps, drivers/redis/keys.ts).
+ */
+export function priorityBucket(priority: unknown): number {
+  const p = typeof priority === 'number' && Number.isInteger(priority) ? priority : 0;
+  return Math.min(9, Math.max(0, p));
 }
 
 const TAKE_BATCH = 256;

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { SqliteStore } from '../../src/brokers/sqlite/index.js';
-import { parseSqliteUrl } from '../../src/brokers/sqlite/options.js';
 import { VirtualBroker } from '../../src/brokers/virtual.js';
+import { parseSqliteUrl } from '../../src/drivers/sqlite/options.js';
 import { backendConformance } from './backend.js';
 import { brokerConformance } from './broker.js';
 

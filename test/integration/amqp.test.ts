@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RpcBackend } from '../../src/backends/rpc/index.js';
 import { AmqpBroker } from '../../src/brokers/amqp/index.js';
-import { parseEndpoint, resolveAmqpOptions } from '../../src/brokers/amqp/options.js';
 import { delayedRoutingKey } from '../../src/brokers/amqp/topology.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/registry.js';
+import { parseEndpoint, resolveAmqpOptions } from '../../src/drivers/amqp/options.js';
 import type { WireMessage } from '../../src/protocol/message.js';
 import { buildMeta } from '../../src/protocol/result.js';
 import { closeConnectionsNamed, RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';

@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../../src/backends/redis/index.js';
-import { ResultKeys } from '../../src/brokers/redis/keys.js';
+import { ResultKeys } from '../../src/drivers/redis/keys.js';
 import { buildMeta } from '../../src/protocol/result.js';
 import { deletePrefix, rawClient, skipRedis } from '../helpers/redis.js';
 import { uniq, waitUntil } from '../helpers/services.js';

@@ -373,7 +373,7 @@ describe.skipIf(skipRedis)('redis broker: kombu layout and semantics', () => {
 
   it('parses URLs and options: db, password, query options, unknown options fail with a hint', async () => {
     const { redisBrokerOptions } = await import('../../src/brokers/redis/index.js');
-    const { parseRedisUrl } = await import('../../src/brokers/redis/connection.js');
+    const { parseRedisUrl } = await import('../../src/drivers/redis/connection.js');
     const t = parseRedisUrl(new URL('redis://:s%40cret@example.com:6380/5?visibility_timeout=60'));
     expect(t).toMatchObject({
       host: 'example.com',

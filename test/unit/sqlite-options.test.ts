@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { parseSqliteUrl, sqliteDefaults } from '../../src/brokers/sqlite/options.js';
+import { parseSqliteUrl, sqliteDefaults } from '../../src/drivers/sqlite/options.js';
 import { ConfigError } from '../../src/errors.js';
 
 const parse = (url: string, options: Record<string, unknown> = {}) =>

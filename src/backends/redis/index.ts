@@ -1,6 +1,6 @@
 /**
  * redis:// and rediss:// — the Redis result backend, in Celery's layout (celery-wire.md §4; keys in
- * ../../brokers/redis/keys.ts), so Python clients read our results and we read theirs.
+ * ../../drivers/redis/keys.ts), so Python clients read our results and we read theirs.
  *
  * | feature          | support |
  * |------------------|---------|
@@ -22,12 +22,12 @@ import {
   loadIoredis,
   newClient,
   parseRedisUrl,
+  quit,
   type RedisTarget,
   resolveOptions,
-} from '../../brokers/redis/connection.js';
-import { ResultKeys } from '../../brokers/redis/keys.js';
-import { runScript } from '../../brokers/redis/scripts.js';
-import { quit } from '../../brokers/redis/store.js';
+} from '../../drivers/redis/connection.js';
+import { ResultKeys } from '../../drivers/redis/keys.js';
+import { runScript } from '../../drivers/redis/scripts.js';
 import { decodeJson } from '../../protocol/json.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
 import { groupResultTuple, idsFromGroupTuple, type ResultBackend, type StoreOptions } from '../backend.js';

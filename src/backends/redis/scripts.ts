@@ -1,6 +1,5 @@
-/** The result backend's Lua script (see ../../brokers/redis/scripts.ts for how scripts run). */
-import { createHash } from 'node:crypto';
-import type { LuaScript } from '../../brokers/redis/scripts.js';
+/** The result backend's Lua script (see ../../drivers/redis/scripts.ts for how scripts run). */
+import { defineScript } from '../../drivers/redis/scripts.js';
 
 /**
  * store_results — write task metas and publish each on the channel of the same name, unless a SUCCESS is
@@ -34,8 +33,4 @@ end
 return out
 `;
 
-export const STORE_RESULTS: LuaScript = {
-  name: 'store_results',
-  lua,
-  sha: createHash('sha1').update(lua).digest('hex'),
-};
+export const STORE_RESULTS = defineScript('store_results', lua);

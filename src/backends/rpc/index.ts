@@ -14,7 +14,7 @@
  *
  * Options: `brokerUrl` (required, amqp:// or amqps://), `oid` (reply queue name; default derived from
  * host and pid), `resultExpires` (s, default 86400), `persistent` (default false), `bufferLimit`
- * (default 10000), plus the AMQP connection options of brokers/amqp/options.ts.
+ * (default 10000), plus the AMQP connection options of drivers/amqp/options.ts.
  *
  * Why the reply queue is not auto-delete (Celery's is): an auto-delete queue vanishes when our consumer's
  * connection drops, and every result sent before we reconnect and re-declare would be dropped by
@@ -23,10 +23,10 @@
 import { hostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
-import { AmqpLink, ChannelSlot } from '../../brokers/amqp/link.js';
-import { type AmqpOptions, resolveAmqpOptions } from '../../brokers/amqp/options.js';
-import { toFieldTable } from '../../brokers/amqp/table.js';
-import { parseUrl } from '../../brokers/registry.js';
+import { AmqpLink, ChannelSlot } from '../../drivers/amqp/link.js';
+import { type AmqpOptions, resolveAmqpOptions } from '../../drivers/amqp/options.js';
+import { toFieldTable } from '../../drivers/amqp/table.js';
+import { parseUrl } from '../../drivers/url.js';
 import { ConfigError } from '../../errors.js';
 import { decodeJson, encodeJson } from '../../protocol/json.js';
 import { uuid3Oid } from '../../protocol/oid.js';

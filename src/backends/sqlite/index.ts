@@ -4,15 +4,15 @@
  *
  * | feature        | support |
  * |----------------|---------|
- * | URL            | as the broker (brokers/sqlite/options.ts); broker-only options such as visibility_timeout are accepted and ignored |
+ * | URL            | as the broker (drivers/sqlite/options.ts); broker-only options such as visibility_timeout are accepted and ignored |
  * | writes         | the `store()` calls of one event-loop tick go in one transaction; a SUCCESS is never overwritten (as Celery's key-value backends: a redelivered duplicate must not clobber it) |
  * | waiting        | waiters of this process are woken by an event when this process stores; for other processes one loop per backend re-reads every awaited id in one query, only after the file changed (-wal watch, data_version poll), at most every 5 ms, and at least every `intervalMs` (500 ms) |
  * | expiry         | `expires_at` per result and group; expired rows read as missing and are deleted on read and by a sweep at most once a minute from `store()` |
  */
 import type { Transaction } from 'better-sqlite3';
-import { TickBatcher } from '../../brokers/sqlite/batch.js';
-import { acquireFile, type SqliteFile } from '../../brokers/sqlite/file.js';
-import { parseSqliteUrl, type SqliteTarget } from '../../brokers/sqlite/options.js';
+import { TickBatcher } from '../../drivers/sqlite/batch.js';
+import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
+import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
 import type { ResultBackend, StoreOptions } from '../backend.js';

@@ -8,10 +8,10 @@
  *    neither acked nor rejected (RabbitMQ requeued it already; its tag means nothing on a new channel).
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { type AmqpLink, isNotFound } from '../../drivers/amqp/link.js';
 import { BrokerError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { ConsumeOptions, Consumer, Delivery } from '../broker.js';
-import { type AmqpLink, isNotFound } from './link.js';
 import { wireMessage } from './message.js';
 
 /** basic.qos prefetch_count is a 16-bit field; a larger window is sent as this (0 stays unlimited). */

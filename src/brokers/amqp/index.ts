@@ -3,7 +3,7 @@
  *
  * | feature              | support |
  * |----------------------|---------|
- * | URL                  | `amqp[s]://[user[:pass]@]host[:port][/vhost][?option=value]` (options.ts) |
+ * | URL                  | `amqp[s]://[user[:pass]@]host[:port][/vhost][?option=value]` (drivers/amqp/options.ts) |
  * | topology             | Celery's: durable queue Q + direct exchange Q bound with key Q; publish to '' with key Q (topology.ts) |
  * | priorities           | 0–9, 9 served first, when `maxPriority` sets `x-max-priority` (capability 'none' otherwise) |
  * | quorum queues        | `queueType: 'quorum'` (no priorities; QoS per consumer as Celery does) |
@@ -14,19 +14,19 @@
  * | heartbeats           | `heartbeat` seconds (default 60) |
  * | unacked              | back to the queue when the channel or connection closes (redeliversUnacked) |
  * | delayed delivery     | `publishDelayed` through Celery 5.5's 28-level TTL/dead-letter topology (topology.ts) |
- * | headers              | AMQP table typed as py-amqp reads it: null→void, arrays→arrays, ints→int32/int64 (table.ts) |
+ * | headers              | AMQP table typed as py-amqp reads it: null→void, arrays→arrays, ints→int32/int64 (drivers/amqp/table.ts) |
  *
- * Options: see `amqpDefaults` in options.ts (heartbeat, connectTimeout, maxPriority, queueType,
+ * Options: see `amqpDefaults` in drivers/amqp/options.ts (heartbeat, connectTimeout, maxPriority, queueType,
  * prefetchGlobal, delayedQueueType, reconnectMin/Max, connectionMaxRetries, connectionName, tls).
  */
 import type { ConfirmChannel } from 'amqplib';
+import { AmqpLink, ChannelSlot, isNotFound } from '../../drivers/amqp/link.js';
+import { type AmqpOptions, resolveAmqpOptions } from '../../drivers/amqp/options.js';
 import { BrokerError, ConfigError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from '../broker.js';
 import { AmqpConsumer } from './consumer.js';
-import { AmqpLink, ChannelSlot, isNotFound } from './link.js';
 import { publishOptions } from './message.js';
-import { type AmqpOptions, resolveAmqpOptions } from './options.js';
 import {
   bindDelayedTarget,
   declareDelayTopology,

@@ -1,7 +1,7 @@
 /** WireMessage ⇄ amqplib message: AMQP properties by their kombu names, headers as typed field tables. */
 import type { ConsumeMessage, Options } from 'amqplib';
+import { fromFieldValue, toFieldTable } from '../../drivers/amqp/table.js';
 import type { WireMessage, WireProperties } from '../../protocol/message.js';
-import { fromFieldValue, toFieldTable } from './table.js';
 
 const PROPERTY_MAP: ReadonlyArray<[keyof Options.Publish & string, string]> = [
   ['correlationId', 'correlation_id'],

@@ -13,8 +13,8 @@
  *    Same names and arguments as Celery 5.5+, so a Celery client's delayed tasks reach our workers too.
  */
 import type { Channel } from 'amqplib';
-import type { AmqpOptions, QueueType } from './options.js';
-import { toFieldTable } from './table.js';
+import type { AmqpOptions, QueueType } from '../../drivers/amqp/options.js';
+import { toFieldTable } from '../../drivers/amqp/table.js';
 
 export const DELAY_LEVELS = 28;
 /** The longest delay delayed delivery can express: 2^28 - 1 seconds (about 8.5 years). */

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { WireMessage } from '../../protocol/message.js';
 import { Deque } from '../../util/deque.js';
 import type { BrokerCapabilities } from '../broker.js';
-import { type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
+import { priorityBucket, type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
 
 interface Entry {
   message: WireMessage;
@@ -38,11 +38,6 @@ class MemoryQueues {
 }
 
 const namespaces = new Map<string, MemoryQueues>();
-
-export function priorityBucket(priority: unknown): number {
-  const p = typeof priority === 'number' && Number.isInteger(priority) ? priority : 0;
-  return Math.min(9, Math.max(0, p));
-}
 
 export class MemoryStore implements VirtualStore {
   readonly transport = 'memory';

@@ -9,11 +9,10 @@
  * a reconnect (messages published meanwhile are lost, as with kombu).
  */
 import type { Redis } from 'ioredis';
+import { brokerError, quit } from '../../drivers/redis/connection.js';
 import type { WireMessage } from '../../protocol/message.js';
-import { brokerError } from './connection.js';
 import { buildEnvelope, parseEnvelope } from './envelope.js';
 import type { RedisStore } from './store.js';
-import { quit } from './store.js';
 
 export interface FanoutMessage {
   exchange: string;

@@ -1,6 +1,6 @@
 /**
  * redis:// and rediss:// — the Redis broker, in kombu's exact layout so Python Celery 5.x clients and
- * workers share queues with Celeriac (celery-wire.md §2; keys in ./keys.ts).
+ * workers share queues with Celeriac (celery-wire.md §2; keys in drivers/redis/keys.ts).
  *
  * | feature              | support |
  * |----------------------|---------|
@@ -28,14 +28,15 @@
  *    drops it with a warning);
  *  - restores go to the message's priority bucket (as kombu ≥ 5.3; 5.2 used bucket 0).
  */
+
+import { parseRedisUrl, resolveOptions } from '../../drivers/redis/connection.js';
 import { VirtualBroker } from '../virtual.js';
-import { parseRedisUrl, resolveOptions } from './connection.js';
 import { type RedisBrokerOptions, redisBrokerDefaults, validateBrokerOptions } from './options.js';
 import { RedisStore } from './store.js';
 
+export { BrokerKeys, priorityStep } from '../../drivers/redis/keys.js';
 export type { FanoutHandler, FanoutMessage } from './fanout.js';
 export { RedisFanout } from './fanout.js';
-export { BrokerKeys, priorityStep } from './keys.js';
 export type { RedisBrokerOptions } from './options.js';
 export { redisBrokerDefaults } from './options.js';
 export { RedisStore } from './store.js';

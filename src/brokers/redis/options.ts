@@ -2,8 +2,9 @@
  * Transport options of the Redis broker, each declared once with its default. Names are kombu's transport
  * options in camelCase; the URL query takes kombu's snake_case spelling (`?visibility_timeout=60`).
  */
+
+import { DEFAULT_PRIORITY_STEPS, DEFAULT_SEP } from '../../drivers/redis/keys.js';
 import { ConfigError } from '../../errors.js';
-import { DEFAULT_PRIORITY_STEPS, DEFAULT_SEP } from './keys.js';
 
 export const redisBrokerDefaults = {
   /**

@@ -1,35 +1,8 @@
 /**
  * The broker's Lua scripts: one per atomic operation, each headed by its KEYS and ARGV. Scripts declare
- * every key they touch in KEYS. They run with EVALSHA and fall back to EVAL after a server restart
- * (NOSCRIPT), so nothing needs loading up front.
+ * every key they touch in KEYS. They run through drivers/redis/scripts.ts (EVALSHA, EVAL on NOSCRIPT).
  */
-import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-
-export interface LuaScript {
-  readonly name: string;
-  readonly lua: string;
-  readonly sha: string;
-}
-
-function script(name: string, lua: string): LuaScript {
-  return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
-}
-
-/** Run a script by SHA, loading it by EVAL when the server does not know it (first use, restart). */
-export async function runScript(
-  client: Redis,
-  s: LuaScript,
-  keys: readonly string[],
-  args: readonly (string | number | Buffer)[],
-): Promise<unknown> {
-  try {
-    return await client.evalsha(s.sha, keys.length, ...keys, ...args);
-  } catch (err) {
-    if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-    return client.eval(s.lua, keys.length, ...keys, ...args);
-  }
-}
+import { defineScript as script } from '../../drivers/redis/scripts.js';
 
 /**
  * take — move up to `max` ready messages into the unacked hash and index in one atomic step, so no crash

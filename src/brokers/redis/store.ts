@@ -1,5 +1,5 @@
 /**
- * RedisStore: the VirtualStore primitives over kombu's Redis layout (keys.ts), so Python Celery producers
+ * RedisStore: the VirtualStore primitives over kombu's Redis layout (drivers/redis/keys.ts), so Python Celery producers
  * and workers share queues with us. Responsibilities:
  *  - put: LPUSH kombu envelopes into priority buckets, and SADD the queue's binding once, as kombu does;
  *  - take: a Lua script pops ready messages and records them in `unacked` + `unacked_index` atomically;
@@ -14,21 +14,23 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { WireMessage } from '../../protocol/message.js';
-import type { BrokerCapabilities } from '../broker.js';
-import type { Taken, VirtualStore } from '../virtual.js';
 import {
   brokerError,
   connectClient,
   execPipeline,
   loadIoredis,
   newClient,
+  quit,
   type RedisTarget,
-} from './connection.js';
+} from '../../drivers/redis/connection.js';
+import { BrokerKeys } from '../../drivers/redis/keys.js';
+import { runScript } from '../../drivers/redis/scripts.js';
+import type { WireMessage } from '../../protocol/message.js';
+import type { BrokerCapabilities } from '../broker.js';
+import type { Taken, VirtualStore } from '../virtual.js';
 import { buildEnvelope, markRedelivered, parseEnvelope, parseUnackedEntry } from './envelope.js';
-import { BrokerKeys } from './keys.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
-import { RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, runScript, TAKE } from './scripts.js';
+import { RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, TAKE } from './scripts.js';
 
 /**
  * What we remember of a delivery we hold. Not its envelope: that is in the `unacked` hash already, and
@@ -621,11 +623,4 @@ export class RedisStore implements VirtualStore {
 /** Epoch seconds with milliseconds, as kombu's time() scores; `offset` in seconds. */
 function nowSeconds(offset = 0): string {
   return (Date.now() / 1000 + offset).toFixed(3);
-}
-
-export async function quit(c: Redis): Promise<void> {
-  if (c.status === 'ready') {
-    await Promise.race([c.quit().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
-  }
-  c.disconnect();
 }

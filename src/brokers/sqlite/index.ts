@@ -12,8 +12,8 @@
  * | unacked restore    | `close()` requeues what this connection holds; a crashed process's messages come back once its heartbeat is `visibility_timeout` old (below) |
  * | waiting            | no busy polling: same-process wake-up on commit, a watch on the -wal file for other processes, and a fallback `data_version` poll (1 ms doubling to `polling_interval`) |
  * | URL                | `sqlite://./celeriac.db`, `sqlite://name.db` (relative to the working directory), `sqlite:///abs/path.db`, `sqlite://~/x.db` |
- * | URL options        | `?visibility_timeout=600&busy_timeout=5000&polling_interval=0.05&synchronous=normal` (see options.ts) |
- * | file               | WAL mode, schema versioned by migrations (schema.ts); local disks only (WAL needs shared memory, so no NFS/SMB) |
+ * | URL options        | `?visibility_timeout=600&busy_timeout=5000&polling_interval=0.05&synchronous=normal` (see drivers/sqlite/options.ts) |
+ * | file               | WAL mode, schema versioned by migrations (drivers/sqlite/schema.ts); local disks only (WAL needs shared memory, so no NFS/SMB) |
  * | writes             | publishes of one tick go in one transaction (500 rows at most per transaction); take, ack and requeue are batched by the consume loop; a busy write lock is waited for without blocking the event loop (SqliteFile.write) |
  *
  * Visibility timeout, and why a live worker never loses a message: every connection that holds messages
@@ -27,14 +27,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Transaction } from 'better-sqlite3';
+import { TickBatcher } from '../../drivers/sqlite/batch.js';
+import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
+import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { BrokerCapabilities } from '../broker.js';
-import { priorityBucket } from '../memory/index.js';
-import { type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
-import { TickBatcher } from './batch.js';
-import { acquireFile, type SqliteFile } from './file.js';
-import { parseSqliteUrl, type SqliteTarget } from './options.js';
+import { priorityBucket, type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
 
 /** Rows per write transaction: short enough that other processes never wait long for the lock. */
 const WRITE_CHUNK = 500;

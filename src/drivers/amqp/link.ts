@@ -1,5 +1,6 @@
 /**
- * One AMQP connection that heals itself. Responsibilities:
+ * One AMQP connection that heals itself, owned by the AMQP broker or the rpc:// result backend.
+ * Responsibilities:
  *  - connect (with heartbeats, a connect timeout and a connection name that `rabbitmqctl` shows);
  *  - on an unexpected close (broker restart, network cut, missed heartbeats) reconnect with exponential
  *    back-off and jitter, then run the `onUp` hooks so owners re-declare and resume consuming;

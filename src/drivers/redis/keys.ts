@@ -1,6 +1,7 @@
 /**
  * Every Redis key and channel name Celeriac touches, in one place (kombu's and Celery's layout,
- * celery-wire.md §2 and §4). Nothing else in the Redis adapters spells a key.
+ * celery-wire.md §2 and §4), for the Redis broker and result backend alike. Nothing else in the Redis
+ * adapters spells a key.
  *
  * Broker (kombu, `global_keyprefix` in front of every key and channel, no separator added):
  *   <queue>                          list, priority bucket 0 (highest); LPUSH in, BRPOP out

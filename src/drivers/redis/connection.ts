@@ -1,5 +1,7 @@
 /**
- * Redis URLs, transport options and ioredis connections, shared by the Redis broker and result backend.
+ * The Redis driver layer, shared by the Redis broker and result backend. Owns: Redis URLs, transport
+ * option resolution, loading ioredis lazily, creating, connecting and quitting clients, the reconnect
+ * policy, translating driver errors into BrokerErrors, and running pipelines.
  *
  * URL grammar (as kombu and Celery read it):
  *   redis://[[user]:password@]host[:port][/db][?option=value&…]     default port 6379, db 0
@@ -243,6 +245,17 @@ export function brokerError(what: string, err: unknown): BrokerError {
     retryable: isRetryable(err),
     cause: err,
   });
+}
+
+/**
+ * Close a client politely: QUIT when it is connected (bounded by 1 s, so a stalled server cannot hang a
+ * shutdown), then disconnect, which also stops a reconnect loop of a client that never got ready.
+ */
+export async function quit(c: Redis): Promise<void> {
+  if (c.status === 'ready') {
+    await Promise.race([c.quit().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+  }
+  c.disconnect();
 }
 
 /** Run a pipeline or MULTI and return its replies; any failed command (or an aborted MULTI) throws. */

@@ -1,7 +1,8 @@
 /**
  * Collects the calls made within one event-loop tick and hands them to `run` together on the next, so
  * that a thousand concurrent `publish()` or `store()` calls become a few short transactions instead of a
- * thousand write locks. Each caller's promise settles with the batch that carried its items.
+ * thousand write locks. Each caller's promise settles with the batch that carried its items. Used by the
+ * SQLite broker (publish) and result backend (store).
  */
 export class TickBatcher<T> {
   readonly #run: (items: T[]) => Promise<void>;

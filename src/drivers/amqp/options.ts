@@ -1,5 +1,6 @@
 /**
- * amqp:// and amqps:// URLs and the AMQP transport options, each default declared once here.
+ * amqp:// and amqps:// URLs and the AMQP transport options, each default declared once here. Shared by
+ * the AMQP broker and the rpc:// result backend (which connects with the broker's URL and options).
  *
  * URL grammar (kombu's): `amqp[s]://[user[:password]@]host[:port][/vhost][?option=value&…]`
  *  - user/password default to guest/guest; port to 5672 (amqps: 5671); all percent-decoded.

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { Celeriac } from '../app/celeriac.js';
 import { CeleriacError, TaskError } from '../errors.js';
+import { loadApp } from '../loader/app.js';
 import type { SendOptions } from '../task/options.js';
-import { loadApp } from './load.js';
 import { addWorkerCommand } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

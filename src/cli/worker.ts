@@ -3,10 +3,10 @@
  * (stop consuming, finish running tasks, give prefetched ones back); a second signal goes cold.
  */
 import { type Command, InvalidArgumentError } from 'commander';
+import { loadApp } from '../loader/app.js';
 import { parseAutoscale } from '../worker/autoscale.js';
 import { parseLogLevel } from '../worker/log.js';
 import type { WorkerOptions } from '../worker/worker.js';
-import { loadApp } from './load.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);

@@ -13,8 +13,8 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Celeriac } from '../../app/celeriac.js';
-import { loadApp } from '../../cli/load.js';
 import { SoftTimeLimitExceeded } from '../../errors.js';
+import { loadApp } from '../../loader/app.js';
 import { LazyAbort } from '../../util/lazy-abort.js';
 import { executeTask, failure, type Outcome } from '../executor.js';
 import type { ChildInit, FromChild, ToChild } from './ipc.js';

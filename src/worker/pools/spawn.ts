@@ -4,7 +4,7 @@
  * From a source checkout (tests, `tsx`), child.ts is itself TypeScript, so the child registers tsx
  * before loading it: `--import tsx` for a process, tsx's register() in a small bootstrap for a thread
  * (`--import` in a thread's execArgv does not reach its module loader). From the build, child.js is
- * JavaScript and registers tsx itself only when the app module is TypeScript (cli/load.ts).
+ * JavaScript and registers tsx itself only when the app module is TypeScript (loader/app.ts).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

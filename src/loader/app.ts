@@ -2,6 +2,10 @@
  * Load the app module named by `-A`: a .ts/.mts/.js/.mjs path or a package name. TypeScript loads with
  * no build step through tsx's loader (registered once for the whole process, so the app, its tasks and
  * Celeriac share one module graph). The module must export `app` or a default that is a Celeriac app.
+ *
+ * Why it lives outside cli/: the CLI loads the app for `celeriac worker -A …`, and so does every pool
+ * child (worker/pools/child.ts) when it starts; keeping the loader here means a pool never imports the
+ * CLI. It imports only types from app/, so loading an app module does not pull the app in twice.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';

@@ -7,7 +7,7 @@
 export { Celeriac, type CeleriacOptions } from './app/celeriac.js';
 export { type LogLevel, type Settings, type SettingsInput, settingDefaults } from './app/config.js';
 // Adapters: contracts and registration of third-party ones
-export type { ResultBackend, StoreOptions } from './backends/backend.js';
+export type { ResultBackend, ResultOrigin, StoreOptions, WaitOptions } from './backends/backend.js';
 export { registerBackend } from './backends/registry.js';
 export type { Broker, BrokerCapabilities, Consumer, Delivery } from './brokers/broker.js';
 export { registerBroker } from './brokers/registry.js';

@@ -1,37 +1,45 @@
 /**
  * The result backend contract. Every backend (memory, sqlite, redis, rpc) implements it and runs the
  * backend conformance suite (test/conformance/backend.ts). Metas are Celery's (protocol/result.ts), so a
- * backend only stores and notifies; it never interprets states beyond "is it ready".
+ * backend only stores and notifies; it never interprets states beyond "is it ready". Waiting (waiters,
+ * timeout, abort, polling) is written once, in waiters.ts; a backend only says how it hears of results.
  */
 import type { ResultMeta } from '../protocol/result.js';
+import type { WaitOptions } from './waiters.js';
 
+export type { WaitOptions } from './waiters.js';
+
+/** How long a stored result or group is kept. */
 export interface StoreOptions {
   /** Seconds until the result may be deleted; null keeps it. */
   expires: number | null;
-  /**
-   * The request's `reply_to` (its client's reply queue). Only the rpc:// backend needs it: it sends the
-   * result there and stores nothing when it is absent, as Celery's rpc backend. Others ignore it.
-   */
-  replyTo?: string | null;
-  /** The request's `correlation_id` (the task id unless a client set it otherwise); rpc:// only. */
-  correlationId?: string | null;
+}
+
+/**
+ * The request a result answers. Only the rpc:// backend uses it: it sends the result to `replyTo` (the
+ * client's reply queue) with `correlationId`, and sends nothing when `replyTo` is null, as Celery's rpc
+ * backend. Backends that store results by task id ignore it.
+ */
+export interface ResultOrigin {
+  /** The request's `reply_to`. */
+  replyTo: string | null;
+  /** The request's `correlation_id`; null: the task id. */
+  correlationId: string | null;
 }
 
 export interface ResultBackend {
   readonly transport: string;
   connect(): Promise<void>;
-  /** Write a task's meta (and notify waiters). */
-  store(meta: ResultMeta, options: StoreOptions): Promise<void>;
+  /** Write a task's meta (and notify waiters). `origin`: the request it answers (rpc:// needs it). */
+  store(meta: ResultMeta, options: StoreOptions, origin?: ResultOrigin | null): Promise<void>;
   /** The latest meta, or null when nothing is stored (PENDING). */
   get(taskId: string): Promise<ResultMeta | null>;
   /**
    * Resolve with the meta once it is in a ready state (SUCCESS, FAILURE, REVOKED), or null when
-   * `timeoutMs` passes first (null: wait forever). `intervalMs` is a hint for polling backends.
+   * `timeoutMs` passes first (null: wait forever), the signal aborts or the backend closes. `intervalMs`
+   * is a hint for polling backends.
    */
-  waitFor(
-    taskId: string,
-    options: { timeoutMs: number | null; intervalMs?: number; signal?: AbortSignal },
-  ): Promise<ResultMeta | null>;
+  waitFor(taskId: string, options: WaitOptions): Promise<ResultMeta | null>;
   forget(taskId: string): Promise<void>;
   /** Save a group's member ids (Celery's GroupResult.save()). */
   saveGroup(groupId: string, taskIds: readonly string[], options: StoreOptions): Promise<void>;
@@ -51,27 +59,4 @@ export function idsFromGroupTuple(value: unknown): string[] | null {
     const c = child as [[string, unknown], unknown];
     return c[0][0];
   });
-}
-
-/**
- * A wait that polls `get()` with a growing interval, for stores without change notification. Starts at
- * 5 ms (results of short tasks come back fast) and doubles up to `intervalMs` (default 500 ms), so a
- * long wait costs about two reads a second.
- */
-export async function pollForReady(
-  get: () => Promise<ResultMeta | null>,
-  options: { timeoutMs: number | null; intervalMs?: number; signal?: AbortSignal },
-  isReady: (meta: ResultMeta) => boolean,
-): Promise<ResultMeta | null> {
-  const deadline = options.timeoutMs === null ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
-  const maxInterval = options.intervalMs ?? 500;
-  let interval = Math.min(5, maxInterval);
-  for (;;) {
-    const meta = await get();
-    if (meta && isReady(meta)) return meta;
-    const left = deadline - Date.now();
-    if (left <= 0 || options.signal?.aborted) return null;
-    await new Promise((r) => setTimeout(r, Math.min(interval, left)));
-    interval = Math.min(interval * 2, maxInterval);
-  }
 }

@@ -489,11 +489,8 @@ export class Dispatcher {
         new Date(),
         this.#extras(r.request, r.delivery.queue),
       ),
-      {
-        expires: this.#d.app.conf.resultExpires,
-        replyTo: r.request.replyTo,
-        correlationId: r.request.correlationId,
-      },
+      { expires: this.#d.app.conf.resultExpires },
+      { replyTo: r.request.replyTo, correlationId: r.request.correlationId },
     );
   }
 
@@ -534,12 +531,15 @@ export class Dispatcher {
     if (id && backend) {
       const extras: MetaExtras = req ? { groupId: req.group, parentId: req.parentId } : {};
       await backend
-        .store(buildMeta(id, 'FAILURE', serializeError(err), null, new Date(), extras), {
-          expires: this.#d.app.conf.resultExpires,
+        .store(
+          buildMeta(id, 'FAILURE', serializeError(err), null, new Date(), extras),
+          { expires: this.#d.app.conf.resultExpires },
           // rpc:// sends the result to the client's reply queue; the raw property serves when parsing failed.
-          replyTo: req?.replyTo ?? stringProp(delivery.message.properties.reply_to),
-          correlationId: req?.correlationId ?? stringProp(delivery.message.properties.correlation_id),
-        })
+          {
+            replyTo: req?.replyTo ?? stringProp(delivery.message.properties.reply_to),
+            correlationId: req?.correlationId ?? stringProp(delivery.message.properties.correlation_id),
+          },
+        )
         .catch((e: Error) =>
           this.#d.logger.log('error', `could not store the failure of ${id}: ${e.message}`),
         );

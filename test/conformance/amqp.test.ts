@@ -1,4 +1,4 @@
-import type { ResultBackend, StoreOptions } from '../../src/backends/backend.js';
+import type { ResultBackend, ResultOrigin, StoreOptions } from '../../src/backends/backend.js';
 import { RpcBackend } from '../../src/backends/rpc/index.js';
 import { AmqpBroker } from '../../src/brokers/amqp/index.js';
 import type { ResultMeta } from '../../src/protocol/result.js';
@@ -46,8 +46,11 @@ class SharedQueueRpc implements ResultBackend {
   connect() {
     return this.#inner.connect();
   }
-  store(meta: ResultMeta, options: StoreOptions) {
-    return this.#inner.store(meta, { ...options, replyTo: options.replyTo ?? this.#inner.oid });
+  store(meta: ResultMeta, options: StoreOptions, origin?: ResultOrigin | null) {
+    return this.#inner.store(meta, options, {
+      replyTo: origin?.replyTo ?? this.#inner.oid,
+      correlationId: origin?.correlationId ?? null,
+    });
   }
   get(id: string) {
     return this.#inner.get(id);

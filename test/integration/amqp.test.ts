@@ -223,13 +223,21 @@ describe.skipIf(skip)('rpc:// backend', () => {
     try {
       const [a, b] = [uniq('a'), uniq('b')];
       const first = client.waitFor(a, { timeoutMs: 20_000 });
-      await worker.store(buildMeta(a, 'SUCCESS', 1, null, new Date()), { expires: 60, replyTo: client.oid });
+      await worker.store(
+        buildMeta(a, 'SUCCESS', 1, null, new Date()),
+        { expires: 60 },
+        { replyTo: client.oid, correlationId: null },
+      );
       expect((await first)?.result).toBe(1);
       const second = client.waitFor(b, { timeoutMs: 20_000 });
       const generation = client.link.generation;
       expect(await closeConnectionsNamed(name)).toBe(1);
       // Sent while the client is away: the reply queue is not auto-delete, so it is kept for it.
-      await worker.store(buildMeta(b, 'SUCCESS', 2, null, new Date()), { expires: 60, replyTo: client.oid });
+      await worker.store(
+        buildMeta(b, 'SUCCESS', 2, null, new Date()),
+        { expires: 60 },
+        { replyTo: client.oid, correlationId: null },
+      );
       expect((await second)?.result).toBe(2);
       expect(client.link.generation).toBeGreaterThan(generation);
       // No reply_to, no result (as Celery): nothing is sent.

@@ -1,10 +1,12 @@
 /**
  * memory:// result backend, for unit tests and examples. Results with the same URL name are shared in
- * one process; expiry is honoured lazily on read. Waiters are woken by an in-process event, no polling.
+ * one process; expiry is honoured lazily on read. Waiters are woken by an in-process event, no polling:
+ * every backend of a name hears each store() and hands the meta to its waiters (../waiters.ts).
  */
 import { EventEmitter } from 'node:events';
-import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
+import type { ResultMeta } from '../../protocol/result.js';
 import type { ResultBackend, StoreOptions } from '../backend.js';
+import { ResultWaiters, type WaitOptions } from '../waiters.js';
 
 interface Stored {
   meta: ResultMeta;
@@ -27,6 +29,12 @@ const expiry = (o: StoreOptions) => (o.expires ? Date.now() + o.expires * 1000 :
 export class MemoryBackend implements ResultBackend {
   readonly transport = 'memory';
   readonly #ns: MemoryResults;
+  readonly #onStored = (meta: ResultMeta) => this.#waiters.notify(meta);
+  readonly #waiters = new ResultWaiters({
+    watch: (taskId) => void this.#ns.events.on(taskId, this.#onStored),
+    unwatch: (taskId) => void this.#ns.events.off(taskId, this.#onStored),
+    read: (ids) => ids.flatMap((id) => this.#live(id) ?? []),
+  });
 
   constructor(name = '') {
     let ns = namespaces.get(name);
@@ -45,6 +53,11 @@ export class MemoryBackend implements ResultBackend {
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
+    return this.#live(taskId);
+  }
+
+  /** The stored meta unless it expired (then it is deleted: expired means gone). */
+  #live(taskId: string): ResultMeta | null {
     const s = this.#ns.results.get(taskId);
     if (!s) return null;
     if (s.expiresAt <= Date.now()) {
@@ -54,29 +67,8 @@ export class MemoryBackend implements ResultBackend {
     return s.meta;
   }
 
-  waitFor(
-    taskId: string,
-    options: { timeoutMs: number | null; signal?: AbortSignal },
-  ): Promise<ResultMeta | null> {
-    // Subscribe before reading, so a result stored between the read and the subscription is not missed.
-    return new Promise((resolve) => {
-      const events = this.#ns.events;
-      const finish = (meta: ResultMeta | null) => {
-        events.off(taskId, onMeta);
-        if (timer) clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        resolve(meta);
-      };
-      const onMeta = (meta: ResultMeta) => {
-        if (READY_STATES.has(meta.status)) finish(meta);
-      };
-      const onAbort = () => finish(null);
-      const timer = options.timeoutMs === null ? null : setTimeout(() => finish(null), options.timeoutMs);
-      events.on(taskId, onMeta);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      const s = this.#ns.results.get(taskId);
-      if (s && s.expiresAt > Date.now()) onMeta(s.meta);
-    });
+  waitFor(taskId: string, options: WaitOptions): Promise<ResultMeta | null> {
+    return this.#waiters.wait(taskId, options);
   }
 
   async forget(taskId: string): Promise<void> {
@@ -92,7 +84,9 @@ export class MemoryBackend implements ResultBackend {
     return g && g.expiresAt > Date.now() ? [...g.ids] : null;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#waiters.close();
+  }
 }
 
 export function createMemoryBackend(url: URL): MemoryBackend {

@@ -29,8 +29,9 @@ import {
 import { ResultKeys } from '../../drivers/redis/keys.js';
 import { runScript } from '../../drivers/redis/scripts.js';
 import { decodeJson } from '../../protocol/json.js';
-import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
+import type { ResultMeta } from '../../protocol/result.js';
 import { groupResultTuple, idsFromGroupTuple, type ResultBackend, type StoreOptions } from '../backend.js';
+import { ResultWaiters, type WaitOptions } from '../waiters.js';
 import { STORE_RESULTS } from './scripts.js';
 
 export const redisBackendDefaults = {
@@ -44,10 +45,6 @@ export const redisBackendDefaults = {
   clientName: null as string | null,
 };
 export type RedisBackendOptions = typeof redisBackendDefaults;
-
-interface Waiter {
-  resolve(meta: ResultMeta | null): void;
-}
 
 /** A result waiting for the next batched write. */
 interface PendingStore {
@@ -72,8 +69,11 @@ export class RedisBackend implements ResultBackend {
   #cmd: Redis | null = null;
   #sub: Redis | null = null;
   #subReady: Promise<Redis> | null = null;
-  /** task id → everyone waiting for it. */
-  readonly #waiters = new Map<string, Set<Waiter>>();
+  /** Everyone waiting; a newly awaited id and one nobody awaits any more both resync the subscriptions. */
+  readonly #waiters = new ResultWaiters({
+    watch: () => this.#scheduleSync(),
+    unwatch: () => this.#scheduleSync(),
+  });
   /** task ids whose channel the subscriber connection is subscribed to. */
   readonly #subscribed = new Set<string>();
   #syncing: Promise<void> | null = null;
@@ -167,48 +167,9 @@ export class RedisBackend implements ResultBackend {
     return raw === null ? null : (decodeJson(raw) as ResultMeta);
   }
 
-  waitFor(
-    taskId: string,
-    options: { timeoutMs: number | null; intervalMs?: number; signal?: AbortSignal },
-  ): Promise<ResultMeta | null> {
-    if (options.signal?.aborted) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | null = null;
-      const waiter: Waiter = {
-        resolve: (meta) => {
-          if (timer) clearTimeout(timer);
-          options.signal?.removeEventListener('abort', onAbort);
-          resolve(meta);
-        },
-      };
-      const giveUp = () => {
-        const set = this.#waiters.get(taskId);
-        if (set?.delete(waiter) && set.size === 0) {
-          this.#waiters.delete(taskId);
-          this.#scheduleSync();
-        }
-        waiter.resolve(null);
-      };
-      const onAbort = () => giveUp();
-      if (options.timeoutMs !== null) timer = setTimeout(giveUp, options.timeoutMs);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      let set = this.#waiters.get(taskId);
-      if (!set) {
-        set = new Set();
-        this.#waiters.set(taskId, set);
-      }
-      set.add(waiter);
-      this.#scheduleSync();
-    });
-  }
-
-  #deliver(taskId: string, meta: ResultMeta): void {
-    if (!READY_STATES.has(meta.status)) return;
-    const set = this.#waiters.get(taskId);
-    if (!set) return;
-    this.#waiters.delete(taskId);
-    for (const w of set) w.resolve(meta);
-    this.#scheduleSync();
+  /** Waits are pub/sub: SUBSCRIBE before GET (see #sync), no polling, so `intervalMs` does not apply. */
+  waitFor(taskId: string, options: WaitOptions): Promise<ResultMeta | null> {
+    return this.#waiters.wait(taskId, options);
   }
 
   #scheduleSync(): void {
@@ -232,7 +193,7 @@ export class RedisBackend implements ResultBackend {
       this.#dirty = false;
       try {
         const sub = await this.#subscriber();
-        const add = [...this.#waiters.keys()].filter((id) => !this.#subscribed.has(id));
+        const add = this.#waiters.ids().filter((id) => !this.#subscribed.has(id));
         for (let i = 0; i < add.length; i += BATCH) {
           const ids = add.slice(i, i + BATCH);
           await sub.subscribe(...ids.map((id) => this.keys.task(id)));
@@ -259,7 +220,7 @@ export class RedisBackend implements ResultBackend {
       const chunk = wanted.slice(i, i + BATCH);
       const values = await this.client.mget(...chunk.map((id) => this.keys.task(id)));
       for (const [j, raw] of values.entries()) {
-        if (raw !== null) this.#deliver(chunk[j] as string, decodeJson(raw) as ResultMeta);
+        if (raw !== null) this.#waiters.notify(decodeJson(raw) as ResultMeta, chunk[j] as string);
       }
     }
   }
@@ -271,7 +232,7 @@ export class RedisBackend implements ResultBackend {
         const id = this.keys.taskIdOf(channel);
         if (id === null) return;
         try {
-          this.#deliver(id, decodeJson(message) as ResultMeta);
+          this.#waiters.notify(decodeJson(message) as ResultMeta, id);
         } catch {
           // Not a meta we can read: the waiter keeps waiting (and times out) rather than crash the process.
         }
@@ -283,7 +244,7 @@ export class RedisBackend implements ResultBackend {
           return;
         }
         // Reconnected: ioredis re-subscribed; results published while we were away are only in the keys.
-        void this.#readNow([...this.#waiters.keys()]).catch(() => {});
+        void this.#readNow(this.#waiters.ids()).catch(() => {});
         this.#scheduleSync();
       });
       this.#sub = sub;
@@ -390,8 +351,7 @@ export class RedisBackend implements ResultBackend {
     this.#closed = true;
     // Results still gathering for the next batch go out before the connection quits.
     if (this.#cmd && this.#pendingStores.length) this.#flushStores(this.#cmd);
-    for (const set of this.#waiters.values()) for (const w of set) w.resolve(null);
-    this.#waiters.clear();
+    await this.#waiters.close();
     const conns = [this.#cmd, this.#sub];
     this.#cmd = this.#sub = null;
     await Promise.all(conns.map((c) => (c ? quit(c) : undefined)));

@@ -6,7 +6,7 @@
  * |----------------|-----------|
  * | URL            | `rpc://` (no host: it uses the broker's AMQP URL, given as `options.brokerUrl`) |
  * | reply queue    | named after the client's oid (the `reply_to` of every task it sends), bound to the default exchange; non-durable, `x-expires` = resultExpires |
- * | worker side    | `store()` publishes to exchange '' with routing key = the request's reply_to (`StoreOptions.replyTo`), correlation_id = task id, delivery_mode 1 (2 with `persistent`), JSON; no reply_to → nothing sent, as Celery |
+ * | worker side    | `store()` publishes to exchange '' with routing key = the request's reply_to (`ResultOrigin.replyTo`), correlation_id = task id, delivery_mode 1 (2 with `persistent`), JSON; no reply_to → nothing sent, as Celery |
  * | payload        | Celery 5.2's `task_id, status, result, traceback, children`, then the rest of the meta (date_done …, as Celery ≥ 5.7 sends) |
  * | client side    | one consumer on the reply queue (started by the first waitFor); results for other ids are buffered (latest state per id, up to `bufferLimit` ids) |
  * | get()          | drains what is ready in the reply queue with basic.get (as Celery's get_task_meta), then answers from the buffer |
@@ -30,8 +30,9 @@ import { parseUrl } from '../../drivers/url.js';
 import { ConfigError } from '../../errors.js';
 import { decodeJson, encodeJson } from '../../protocol/json.js';
 import { uuid3Oid } from '../../protocol/oid.js';
-import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
-import type { ResultBackend, StoreOptions } from '../backend.js';
+import type { ResultMeta } from '../../protocol/result.js';
+import type { ResultBackend, ResultOrigin, StoreOptions } from '../backend.js';
+import { ResultWaiters, type WaitOptions } from '../waiters.js';
 
 const RPC_KEYS = ['brokerUrl', 'oid', 'resultExpires', 'persistent', 'bufferLimit'];
 /** Most messages one get() reads off the reply queue (Celery's backlog_limit). */
@@ -50,8 +51,6 @@ export const rpcDefaults = {
   bufferLimit: 10_000,
 };
 
-type Waiter = (meta: ResultMeta | null) => void;
-
 export class RpcBackend implements ResultBackend {
   readonly transport = 'rpc';
   /** The reply queue: the app must send `reply_to = oid` on the tasks whose results it waits for. */
@@ -61,7 +60,14 @@ export class RpcBackend implements ResultBackend {
   readonly #persistent: boolean;
   readonly #bufferLimit: number;
   readonly #results = new Map<string, ResultMeta>();
-  readonly #waiters = new Map<string, Set<Waiter>>();
+  /**
+   * Waits start the reply consumer (it runs from then on) and are answered from the buffer or by the
+   * consumer's next message; a consumer that cannot start fails the waits with its error.
+   */
+  readonly #waiters = new ResultWaiters({
+    watch: () => this.#consume(),
+    read: (ids) => ids.flatMap((id) => this.#results.get(id) ?? []),
+  });
   #declared: Promise<void> | null = null;
   readonly #publisher: ChannelSlot<ConfirmChannel>;
   #consuming: Promise<void> | null = null;
@@ -128,13 +134,14 @@ export class RpcBackend implements ResultBackend {
     return this.#declared;
   }
 
-  async store(meta: ResultMeta, options: StoreOptions): Promise<void> {
+  async store(meta: ResultMeta, _options: StoreOptions, origin?: ResultOrigin | null): Promise<void> {
     // Like Celery: a request without reply_to has nobody to send its result to.
-    if (!options.replyTo) return;
+    const replyTo = origin?.replyTo;
+    if (!replyTo) return;
     const { task_id, status, result, traceback, children, ...rest } = meta;
     const body = Buffer.from(encodeJson({ task_id, status, result, traceback, children, ...rest }), 'utf8');
     const props = {
-      correlationId: options.correlationId ?? task_id,
+      correlationId: origin.correlationId ?? task_id,
       contentType: 'application/json',
       contentEncoding: 'utf-8',
       deliveryMode: this.#persistent ? 2 : 1,
@@ -145,7 +152,7 @@ export class RpcBackend implements ResultBackend {
       try {
         await new Promise<void>((resolve, reject) => {
           try {
-            ch.publish('', options.replyTo as string, body, props, (err) => (err ? reject(err) : resolve()));
+            ch.publish('', replyTo, body, props, (err) => (err ? reject(err) : resolve()));
           } catch (err) {
             reject(err);
           }
@@ -184,9 +191,7 @@ export class RpcBackend implements ResultBackend {
       const oldest = this.#results.keys().next().value;
       if (oldest !== undefined) this.#results.delete(oldest);
     }
-    if (READY_STATES.has(meta.status)) {
-      for (const w of this.#waiters.get(id) ?? []) w(meta);
-    }
+    this.#waiters.notify(meta);
   }
 
   #consume(): Promise<void> {
@@ -235,35 +240,8 @@ export class RpcBackend implements ResultBackend {
     return this.#results.get(taskId) ?? null;
   }
 
-  async waitFor(
-    taskId: string,
-    options: { timeoutMs: number | null; intervalMs?: number; signal?: AbortSignal },
-  ): Promise<ResultMeta | null> {
-    const known = this.#results.get(taskId);
-    if (known && READY_STATES.has(known.status)) return known;
-    return new Promise<ResultMeta | null>((resolve, reject) => {
-      let set = this.#waiters.get(taskId);
-      if (!set) {
-        set = new Set();
-        this.#waiters.set(taskId, set);
-      }
-      const finish = (meta: ResultMeta | null) => {
-        set.delete(waiter);
-        if (!set.size) this.#waiters.delete(taskId);
-        if (timer) clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        resolve(meta);
-      };
-      const waiter: Waiter = finish;
-      const onAbort = () => finish(null);
-      const timer = options.timeoutMs === null ? null : setTimeout(() => finish(null), options.timeoutMs);
-      set.add(waiter);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#consume().catch((err) => {
-        finish(null);
-        reject(err);
-      });
-    });
+  waitFor(taskId: string, options: WaitOptions): Promise<ResultMeta | null> {
+    return this.#waiters.wait(taskId, options);
   }
 
   /** Drop the buffered state of a task, after reading what already arrived for it. */
@@ -283,7 +261,7 @@ export class RpcBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    for (const [, set] of this.#waiters) for (const w of [...set]) w(null);
+    await this.#waiters.close();
     await this.#link.close();
   }
 }

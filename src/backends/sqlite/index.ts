@@ -16,21 +16,20 @@ import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.
 import { BrokerError } from '../../errors.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
 import type { ResultBackend, StoreOptions } from '../backend.js';
+import { ResultWaiters, type WaitOptions } from '../waiters.js';
 
 const SWEEP_EVERY_MS = 60_000;
 const SWEEP_LIMIT = 1000;
 const WRITE_CHUNK = 500;
+/** Shortest gap between two reads of the awaited ids, and the pause after a round that found one. */
 const MIN_CHECK_GAP_MS = 5;
+/** Longest pause between two reads while nothing changes (a waiter's intervalMs may shorten it). */
 const MAX_CHECK_INTERVAL_MS = 500;
 const READY_LIST = [...READY_STATES].map((s) => `'${s}'`).join(', ');
 
 interface Write {
   meta: ResultMeta;
   expiresAt: number | null;
-}
-
-interface Waiter {
-  finish(meta: ResultMeta | null): void;
 }
 
 const expiresAt = (o: StoreOptions): number | null => (o.expires ? Date.now() + o.expires * 1000 : null);
@@ -70,16 +69,31 @@ export class SqliteBackend implements ResultBackend {
   readonly transport = 'sqlite';
   readonly #target: SqliteTarget;
   readonly #writes = new TickBatcher<Write>((items) => this.#write(items));
-  readonly #waiters = new Map<string, Set<Waiter>>();
+  /**
+   * Stores by this process (every backend on this file) are heard at once through the file's 'stored'
+   * event; stores by other processes by polling: one query for every awaited id, repeated only after the
+   * file changed (its -wal watch and data_version poll), see ../waiters.ts for the pacing.
+   */
+  readonly #waiters = new ResultWaiters({
+    read: (ids) => this.#ready(ids),
+    poll: {
+      minIntervalMs: MIN_CHECK_GAP_MS,
+      maxIntervalMs: MAX_CHECK_INTERVAL_MS,
+      read: (ids) => {
+        // Remember the version read at, so a commit between this read and the wait ends the wait at once.
+        this.#readAt = this.#open().file.dataVersion();
+        return this.#ready(ids);
+      },
+      changed: (ms, signal) => this.#file?.waitForChange(ms, this.#readAt, signal) ?? Promise.resolve(),
+    },
+  });
   readonly #onLocal = (metas: ResultMeta[]) => {
-    for (const meta of metas) if (READY_STATES.has(meta.status)) this.#deliver(meta);
+    for (const meta of metas) this.#waiters.notify(meta);
   };
   #file: SqliteFile | null = null;
   #st: Statements | null = null;
   #writeTx: WriteTx | null = null;
-  #loop: Promise<void> | null = null;
-  #stopLoop = new AbortController();
-  #checkCap = MAX_CHECK_INTERVAL_MS;
+  #readAt = 0;
   #lastSweep = 0;
 
   readonly #ownConnection: boolean;
@@ -154,80 +168,15 @@ export class SqliteBackend implements ResultBackend {
     return JSON.parse(row.meta) as ResultMeta;
   }
 
-  waitFor(
-    taskId: string,
-    options: { timeoutMs: number | null; intervalMs?: number; signal?: AbortSignal },
-  ): Promise<ResultMeta | null> {
-    return new Promise((resolve, reject) => {
-      // Register before the first read, so a result stored in between is not missed.
-      const finish = (meta: ResultMeta | null) => {
-        const set = this.#waiters.get(taskId);
-        set?.delete(waiter);
-        if (set?.size === 0) this.#waiters.delete(taskId);
-        if (timer) clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        resolve(meta);
-      };
-      const waiter: Waiter = { finish };
-      const onAbort = () => finish(null);
-      const timer = options.timeoutMs === null ? null : setTimeout(onAbort, options.timeoutMs);
-      if (options.signal?.aborted) return finish(null);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      let set = this.#waiters.get(taskId);
-      if (!set) {
-        set = new Set();
-        this.#waiters.set(taskId, set);
-      }
-      set.add(waiter);
-      if (options.intervalMs !== undefined) this.#checkCap = Math.min(this.#checkCap, options.intervalMs);
-      this.get(taskId).then(
-        (meta) => {
-          if (meta && READY_STATES.has(meta.status)) finish(meta);
-        },
-        (err) => {
-          reject(err);
-          finish(null); // only unregisters: the promise is already rejected
-        },
-      );
-      this.#loop ??= this.#watch().finally(() => {
-        this.#loop = null;
-        this.#checkCap = MAX_CHECK_INTERVAL_MS;
-      });
-    });
+  waitFor(taskId: string, options: WaitOptions): Promise<ResultMeta | null> {
+    return this.#waiters.wait(taskId, options);
   }
 
-  #deliver(meta: ResultMeta): void {
-    const set = this.#waiters.get(meta.task_id);
-    if (set) for (const w of [...set]) w.finish(meta);
-  }
-
-  /** While anyone waits: re-read all awaited ids in one query after each change of the file. */
-  async #watch(): Promise<void> {
-    let interval = MIN_CHECK_GAP_MS;
-    while (this.#waiters.size && this.#file) {
-      const file = this.#file;
-      const since = file.dataVersion();
-      const started = Date.now();
-      let found = 0;
-      try {
-        found = this.#checkAll();
-      } catch {
-        // A busy or failing file: waiters keep waiting (or time out); the next round retries.
-      }
-      if (!this.#waiters.size) break;
-      interval = found ? MIN_CHECK_GAP_MS : Math.min(interval * 2, this.#checkCap);
-      await file.waitForChange(interval, since, this.#stopLoop.signal);
-      const gap = MIN_CHECK_GAP_MS - (Date.now() - started);
-      if (gap > 0) await new Promise((r) => setTimeout(r, gap));
-    }
-  }
-
-  #checkAll(): number {
+  /** The ready, unexpired metas of `ids`, in one query. */
+  #ready(ids: readonly string[]): ResultMeta[] {
     const { file, st } = this.#open();
-    const ids = JSON.stringify([...this.#waiters.keys()]);
-    const rows = file.run(() => st.ready.all(ids, Date.now())) as Array<{ meta: string }>;
-    for (const row of rows) this.#deliver(JSON.parse(row.meta) as ResultMeta);
-    return rows.length;
+    const rows = file.run(() => st.ready.all(JSON.stringify(ids), Date.now())) as Array<{ meta: string }>;
+    return rows.map((row) => JSON.parse(row.meta) as ResultMeta);
   }
 
   async forget(taskId: string): Promise<void> {
@@ -275,10 +224,7 @@ export class SqliteBackend implements ResultBackend {
     const file = this.#file;
     if (!file) return;
     await this.#writes.drain();
-    for (const set of [...this.#waiters.values()]) for (const w of [...set]) w.finish(null);
-    this.#stopLoop.abort();
-    await this.#loop;
-    this.#stopLoop = new AbortController();
+    await this.#waiters.close();
     file.results.off('stored', this.#onLocal);
     this.#file = null;
     this.#st = null;

@@ -43,8 +43,8 @@ brokerConformance('amqp (quorum queues)', amqpHarness({ queueType: 'quorum' }), 
  * rpc:// results are a stream of messages to the client's own reply queue, so the suite runs with every
  * backend of a harness sharing one reply queue (the `oid`), and the suite's stores (which carry no
  * request) are addressed to it, as a worker addresses a result to the request's reply_to.
- * Not run: groups (Celery's rpc backend has no save_group either) and expiry (a result message lives until
- * its client consumes it; the reply queue itself expires after `resultExpires` unused).
+ * Skipped by its capabilities: groups (Celery's rpc backend has no save_group either) and expiry (a result
+ * message lives until its client consumes it; the reply queue itself expires after `resultExpires` unused).
  */
 class SharedQueueRpc implements ResultBackend {
   readonly #inner: RpcBackend;
@@ -53,6 +53,9 @@ class SharedQueueRpc implements ResultBackend {
   }
   get transport() {
     return this.#inner.transport;
+  }
+  get capabilities() {
+    return this.#inner.capabilities;
   }
   connect() {
     return this.#inner.connect();
@@ -89,5 +92,5 @@ backendConformance(
         new SharedQueueRpc(new RpcBackend(new URL('rpc://'), { brokerUrl: urlOf().href, oid })),
     };
   },
-  { skip, expiry: false, groups: false },
+  { skip },
 );

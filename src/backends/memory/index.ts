@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
-import type { ResultBackend, StoreOptions } from '../backend.js';
+import type { BackendCapabilities, ResultBackend, StoreOptions } from '../backend.js';
 
 interface Stored {
   meta: ResultMeta;
@@ -26,6 +26,7 @@ const expiry = (o: StoreOptions) => (o.expires ? Date.now() + o.expires * 1000 :
 
 export class MemoryBackend implements ResultBackend {
   readonly transport = 'memory';
+  readonly capabilities: BackendCapabilities = { groups: true, expiry: true };
   readonly #ns: MemoryResults;
 
   constructor(name = '') {

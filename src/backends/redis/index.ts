@@ -30,7 +30,13 @@ import { runScript } from '../../brokers/redis/scripts.js';
 import { quit } from '../../brokers/redis/store.js';
 import { decodeJson } from '../../protocol/json.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
-import { groupResultTuple, idsFromGroupTuple, type ResultBackend, type StoreOptions } from '../backend.js';
+import {
+  type BackendCapabilities,
+  groupResultTuple,
+  idsFromGroupTuple,
+  type ResultBackend,
+  type StoreOptions,
+} from '../backend.js';
 import { STORE_RESULTS } from './scripts.js';
 
 export const redisBackendDefaults = {
@@ -66,6 +72,7 @@ const STORE_BATCH = 500;
 
 export class RedisBackend implements ResultBackend {
   readonly transport: string;
+  readonly capabilities: BackendCapabilities = { groups: true, expiry: true };
   readonly keys: ResultKeys;
   readonly options: Readonly<RedisBackendOptions>;
   readonly #target: RedisTarget;

@@ -31,7 +31,7 @@ import { ConfigError } from '../../errors.js';
 import { decodeJson, encodeJson } from '../../protocol/json.js';
 import { uuid3Oid } from '../../protocol/oid.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
-import type { ResultBackend, StoreOptions } from '../backend.js';
+import type { BackendCapabilities, ResultBackend, StoreOptions } from '../backend.js';
 
 const RPC_KEYS = ['brokerUrl', 'oid', 'resultExpires', 'persistent', 'bufferLimit'];
 /** Most messages one get() reads off the reply queue (Celery's backlog_limit). */
@@ -54,6 +54,7 @@ type Waiter = (meta: ResultMeta | null) => void;
 
 export class RpcBackend implements ResultBackend {
   readonly transport = 'rpc';
+  readonly capabilities: BackendCapabilities = { groups: false, expiry: false };
   /** The reply queue: the app must send `reply_to = oid` on the tasks whose results it waits for. */
   readonly oid: string;
   readonly #link: AmqpLink;

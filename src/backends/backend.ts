@@ -27,8 +27,17 @@ export interface ResultOrigin {
   correlationId: string | null;
 }
 
+/** What a backend supports beyond storing and reading metas; the conformance suite reads these. */
+export interface BackendCapabilities {
+  /** saveGroup/getGroup keep a group's member ids (Celery's GroupResult.save). rpc:// has none, as Celery's. */
+  groups: boolean;
+  /** A stored result is gone after its `expires` seconds. rpc://: a result message lives until consumed. */
+  expiry: boolean;
+}
+
 export interface ResultBackend {
   readonly transport: string;
+  readonly capabilities: BackendCapabilities;
   connect(): Promise<void>;
   /** Write a task's meta (and notify waiters). `origin`: the request it answers (rpc:// needs it). */
   store(meta: ResultMeta, options: StoreOptions, origin?: ResultOrigin | null): Promise<void>;

@@ -11,8 +11,26 @@ export interface BrokerCapabilities {
    * highest), 'high-first' (RabbitMQ with x-max-priority: 9 is highest), or 'none'.
    */
   priority: 'low-first' | 'high-first' | 'none';
-  /** Unacked messages of a consumer that died come back on their own (channel close, visibility timeout). */
+  /**
+   * Unacked messages of a consumer that died without closing (process killed, connection lost) come back
+   * on their own, marked `redelivered` (AMQP: when the channel dies; Redis, SQLite: after the visibility
+   * timeout). False for the in-process memory store, whose unacked messages die with the process.
+   * Every broker gives unacked messages back when it is closed.
+   */
   redeliversUnacked: boolean;
+  /**
+   * `reject(true)` puts the message back at the front of its queue, so it is delivered next (Redis,
+   * SQLite, memory). False: it may come back behind messages that were ready before it (RabbitMQ restores
+   * the original position only "if possible"). Absent means false.
+   */
+  requeueToFront?: boolean;
+  /**
+   * Deliveries belong to the channel or connection that carried them: when it dies the broker requeues
+   * them at once, `Delivery.valid` turns false, and settling them is a no-op (AMQP). False: the store keeps
+   * unacked messages across reconnects, so a delivery stays valid and settleable after a lost connection
+   * (Redis turns `valid` false only when its lease was lost to another consumer). Absent means false.
+   */
+  connectionBoundDeliveries?: boolean;
   /**
    * The broker can hold a message until its ETA itself (`publishDelayed`), so a worker need not keep a
    * far-future ETA message unacked (RabbitMQ closes channels whose deliveries stay unacked longer than

@@ -6,6 +6,7 @@
  * not make it fork and kill in a loop. Shrinking never kills a busy child (see ChildPool.shrink).
  */
 import { ConfigError } from '../errors.js';
+import { type IntervalClock, realIntervalClock } from '../util/clock.js';
 import type { Logger } from './log.js';
 import type { Pool } from './pools/pool.js';
 
@@ -46,7 +47,8 @@ export class Autoscaler {
   readonly #opts: Required<AutoscaleOptions>;
   readonly #logger: Logger;
   readonly #onResize: () => void;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #clock: IntervalClock;
+  #timer: unknown = null;
   #lastGrow = 0;
 
   constructor(deps: {
@@ -57,6 +59,8 @@ export class Autoscaler {
     logger: Logger;
     /** Called after growing, so the dispatcher hands out the new slots. */
     onResize: () => void;
+    /** Time and the check timer; tests drive them by hand. @defaultValue performance.now and an unref'd setInterval */
+    clock?: IntervalClock;
   }) {
     validateAutoscale(deps.options);
     this.#pool = deps.pool;
@@ -64,6 +68,7 @@ export class Autoscaler {
     this.#opts = { ...AUTOSCALE_DEFAULTS, ...deps.options };
     this.#logger = deps.logger;
     this.#onResize = deps.onResize;
+    this.#clock = deps.clock ?? realIntervalClock;
   }
 
   get units(): number {
@@ -71,13 +76,12 @@ export class Autoscaler {
   }
 
   start(): void {
-    this.#lastGrow = performance.now();
-    this.#timer = setInterval(() => this.tick(), this.#opts.intervalMs);
-    this.#timer.unref();
+    this.#lastGrow = this.#clock.now();
+    this.#timer = this.#clock.setInterval(() => this.tick(), this.#opts.intervalMs);
   }
 
   stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
+    if (this.#timer) this.#clock.clearInterval(this.#timer);
     this.#timer = null;
   }
 
@@ -91,9 +95,9 @@ export class Autoscaler {
     if (want > have) {
       this.#logger.log('info', `autoscale: ${this.#pool.implementation} ${have} -> ${want} (load ${demand})`);
       this.#pool.grow(want - have);
-      this.#lastGrow = performance.now();
+      this.#lastGrow = this.#clock.now();
       this.#onResize();
-    } else if (want < have && performance.now() - this.#lastGrow >= keepaliveMs) {
+    } else if (want < have && this.#clock.now() - this.#lastGrow >= keepaliveMs) {
       this.#logger.log('info', `autoscale: ${this.#pool.implementation} ${have} -> ${want} (load ${demand})`);
       this.#pool.shrink(have - want);
     }

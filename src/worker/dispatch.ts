@@ -20,12 +20,12 @@ import { pyRepr } from '../protocol/repr.js';
 import { buildMeta, type ExcInfo, type MetaExtras, serializeError } from '../protocol/result.js';
 import type { AnyTask } from '../task/task.js';
 import { Deque } from '../util/deque.js';
+import { TimerHeap } from '../util/timer-heap.js';
+import { parseRate, TokenBucket } from '../util/token-bucket.js';
 import type { LoopActivity, LoopMonitor } from './blocking.js';
 import type { Outcome } from './executor.js';
 import type { Logger } from './log.js';
 import type { Job, Pool } from './pools/pool.js';
-import { parseRate, TokenBucket } from './ratelimit.js';
-import { TimerHeap } from './timers.js';
 
 /** One pool and the reservations waiting for a slot in it. */
 interface Lane {

@@ -1,11 +1,12 @@
 import type { ResultBackend, ResultOrigin, StoreOptions } from '../../src/backends/backend.js';
 import { RpcBackend } from '../../src/backends/rpc/index.js';
 import { AmqpBroker } from '../../src/brokers/amqp/index.js';
+import type { Broker } from '../../src/brokers/broker.js';
 import type { ResultMeta } from '../../src/protocol/result.js';
-import { RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
+import { closeConnectionsNamed, RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
 import { skipUnless, uniq } from '../helpers/services.js';
 import { backendConformance } from './backend.js';
-import { brokerConformance } from './broker.js';
+import { type BrokerHarness, brokerConformance } from './broker.js';
 
 const skip = await skipUnless(RABBIT_PORT);
 const vhostUrl = usePrivateVhost(skip);
@@ -14,26 +15,36 @@ const urlOf = () => {
   return new URL(vhostUrl());
 };
 
-// requeue 'any' for both: RabbitMQ puts a requeued message back at its original position only "if
-// possible" (its docs). A CI run saw the next message of a classic priority queue delivered first.
-brokerConformance(
-  'amqp (classic queues, x-max-priority 10)',
-  async () => ({ create: async () => new AmqpBroker(urlOf(), { maxPriority: 10 }) }),
-  { skip, requeue: 'any' },
-);
+/**
+ * Every broker gets a connection name of its own, so a test can have RabbitMQ close its connection
+ * (rabbitmqctl close_connection) as a network failure would; the broker then reconnects.
+ */
+function amqpHarness(options: Record<string, unknown>): () => Promise<BrokerHarness> {
+  const names = new WeakMap<Broker, string>();
+  const create = async () => {
+    const name = uniq('conf');
+    const b = new AmqpBroker(urlOf(), { ...options, connectionName: name });
+    names.set(b, name);
+    return b;
+  };
+  const sever = async (b: Broker) => {
+    const name = names.get(b) as string;
+    if ((await closeConnectionsNamed(name)) !== 1) throw new Error(`no RabbitMQ connection named ${name}`);
+  };
+  // A killed consumer looks the same to RabbitMQ as a dropped connection: the channel dies, unacked
+  // messages go back at once.
+  return async () => ({ create, sever, crash: { create, kill: sever } });
+}
 
-brokerConformance(
-  'amqp (quorum queues)',
-  async () => ({ create: async () => new AmqpBroker(urlOf(), { queueType: 'quorum' }) }),
-  { skip, requeue: 'any' },
-);
+brokerConformance('amqp (classic queues, x-max-priority 10)', amqpHarness({ maxPriority: 10 }), { skip });
+brokerConformance('amqp (quorum queues)', amqpHarness({ queueType: 'quorum' }), { skip });
 
 /**
  * rpc:// results are a stream of messages to the client's own reply queue, so the suite runs with every
  * backend of a harness sharing one reply queue (the `oid`), and the suite's stores (which carry no
  * request) are addressed to it, as a worker addresses a result to the request's reply_to.
- * Not run: groups (Celery's rpc backend has no save_group either) and expiry (a result message lives until
- * its client consumes it; the reply queue itself expires after `resultExpires` unused).
+ * Skipped by its capabilities: groups (Celery's rpc backend has no save_group either) and expiry (a result
+ * message lives until its client consumes it; the reply queue itself expires after `resultExpires` unused).
  */
 class SharedQueueRpc implements ResultBackend {
   readonly #inner: RpcBackend;
@@ -42,6 +53,9 @@ class SharedQueueRpc implements ResultBackend {
   }
   get transport() {
     return this.#inner.transport;
+  }
+  get capabilities() {
+    return this.#inner.capabilities;
   }
   connect() {
     return this.#inner.connect();
@@ -81,5 +95,5 @@ backendConformance(
         new SharedQueueRpc(new RpcBackend(new URL('rpc://'), { brokerUrl: urlOf().href, oid })),
     };
   },
-  { skip, expiry: false, groups: false },
+  { skip },
 );

@@ -330,11 +330,31 @@ describe.skipIf(skipRedis)('redis broker: kombu layout and semantics', () => {
   });
 
   it('cancels a consumer blocked in BRPOP without waiting out the wait', async () => {
-    const { b } = prefixed();
+    const name = uniq('cancel');
+    const { b, prefix } = prefixed({ clientName: name });
     await b.connect();
-    const c = await b.consume([uniq('idle')], () => {}, { prefetch: 1 });
-    await new Promise((r) => setTimeout(r, 50)); // let it reach BRPOP
+    const q = uniq('idle');
+    const got: Delivery[] = [];
+    const c = await b.consume([q], (d) => got.push(d), { prefetch: 1 });
+    // The server's view of our blocking connection (CLIENT LIST fields): flag b = blocked in a command.
+    const blocking = async () => {
+      const line = String(await raw.client('LIST'))
+        .split('\n')
+        .find((l) => l.includes(` name=${name}-blocking `));
+      const field = (k: string) => line?.match(new RegExp(`\\b${k}=(\\S*)`))?.[1] ?? '';
+      return { cmd: field('cmd'), blocked: field('flags').includes('b') };
+    };
+    await waitUntil(async () => (await blocking()).blocked, 5000, 'the consumer to block in BRPOP');
+    expect((await blocking()).cmd).toBe('brpop');
+    const started = performance.now();
     await c.cancel();
+    // The virtual consumer's BRPOP waits 1 s when idle; cancel must interrupt it, not outlast it.
+    expect(performance.now() - started).toBeLessThan(900);
+    expect((await blocking()).blocked).toBe(false);
+    // Nothing is left popping the queue: a message published now stays there.
+    await raw.lpush(`${prefix}${q}`, JSON.stringify(buildEnvelope(task(1), '', q)));
+    expect(await b.size(q)).toBe(1);
+    expect(got).toEqual([]);
   });
 
   it('publishes fanout messages on kombu channels and receives them by pattern', async () => {

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisBackend } from '../../src/backends/redis/index.js';
 import type { Delivery } from '../../src/brokers/broker.js';
@@ -111,7 +112,19 @@ describe.skipIf(!available && !inCI)('redis TLS and authentication (private serv
   });
 
   it('authenticates with the URL password (percent-encoded) and selects the db', async () => {
-    await roundTrip(`redis://:${encodeURIComponent('s3cr3t/é')}@127.0.0.1:${auth.port}/2`);
+    const password = 's3cr3t/é';
+    await roundTrip(`redis://:${encodeURIComponent(password)}@127.0.0.1:${auth.port}/2`);
+    // Read back with clients of our own, one per db: what the broker and backend wrote is in db 2 only.
+    const inDb = async (db: number) => {
+      const c = new Redis({ host: '127.0.0.1', port: auth.port, password, db, maxRetriesPerRequest: 1 });
+      try {
+        return (await c.keys('*')).sort();
+      } finally {
+        c.disconnect();
+      }
+    };
+    expect(await inDb(2)).toEqual(expect.arrayContaining(['_kombu.binding.tq', 'celery-task-meta-tls-1']));
+    expect(await inDb(0)).toEqual([]);
   });
 
   it('fails at connect with a non-retryable error on a wrong password', async () => {

@@ -195,6 +195,14 @@ describe('shutdown', () => {
     // A new worker picks them up: nothing was lost.
     await t.startWorker({ concurrency: 2 });
     expect(await Promise.all(waiting.map((r) => r.get({ timeout: 5 })))).toEqual(['other', 'other', 'other']);
+    // The ETA message came back too: the new worker takes it off the queue and holds it until due, so it
+    // neither stays behind in the broker nor runs 60 s early.
+    await waitUntil(
+      async () => (await broker.size('celery')) === 0,
+      5000,
+      'the new worker to take the ETA message',
+    );
+    await scheduled.refresh();
     expect(scheduled.state).toBe('PENDING');
   });
 

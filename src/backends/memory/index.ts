@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ResultMeta } from '../../protocol/result.js';
-import type { ResultBackend, StoreOptions } from '../backend.js';
+import type { BackendCapabilities, ResultBackend, StoreOptions } from '../backend.js';
 import { ResultWaiters, type WaitOptions } from '../waiters.js';
 
 interface Stored {
@@ -28,6 +28,7 @@ const expiry = (o: StoreOptions) => (o.expires ? Date.now() + o.expires * 1000 :
 
 export class MemoryBackend implements ResultBackend {
   readonly transport = 'memory';
+  readonly capabilities: BackendCapabilities = { groups: true, expiry: true };
   readonly #ns: MemoryResults;
   readonly #onStored = (meta: ResultMeta) => this.#waiters.notify(meta);
   readonly #waiters = new ResultWaiters({

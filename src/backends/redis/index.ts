@@ -30,7 +30,13 @@ import { ResultKeys } from '../../drivers/redis/keys.js';
 import { runScript } from '../../drivers/redis/scripts.js';
 import { decodeJson } from '../../protocol/json.js';
 import type { ResultMeta } from '../../protocol/result.js';
-import { groupResultTuple, idsFromGroupTuple, type ResultBackend, type StoreOptions } from '../backend.js';
+import {
+  type BackendCapabilities,
+  groupResultTuple,
+  idsFromGroupTuple,
+  type ResultBackend,
+  type StoreOptions,
+} from '../backend.js';
 import { ResultWaiters, type WaitOptions } from '../waiters.js';
 import { STORE_RESULTS } from './scripts.js';
 
@@ -63,6 +69,7 @@ const STORE_BATCH = 500;
 
 export class RedisBackend implements ResultBackend {
   readonly transport: string;
+  readonly capabilities: BackendCapabilities = { groups: true, expiry: true };
   readonly keys: ResultKeys;
   readonly options: Readonly<RedisBackendOptions>;
   readonly #target: RedisTarget;

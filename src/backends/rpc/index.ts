@@ -31,7 +31,7 @@ import { ConfigError } from '../../errors.js';
 import { decodeJson, encodeJson } from '../../protocol/json.js';
 import { uuid3Oid } from '../../protocol/oid.js';
 import type { ResultMeta } from '../../protocol/result.js';
-import type { ResultBackend, ResultOrigin, StoreOptions } from '../backend.js';
+import type { BackendCapabilities, ResultBackend, ResultOrigin, StoreOptions } from '../backend.js';
 import { ResultWaiters, type WaitOptions } from '../waiters.js';
 
 const RPC_KEYS = ['brokerUrl', 'oid', 'resultExpires', 'persistent', 'bufferLimit'];
@@ -53,6 +53,7 @@ export const rpcDefaults = {
 
 export class RpcBackend implements ResultBackend {
   readonly transport = 'rpc';
+  readonly capabilities: BackendCapabilities = { groups: false, expiry: false };
   /** The reply queue: the app must send `reply_to = oid` on the tasks whose results it waits for. */
   readonly oid: string;
   readonly #link: AmqpLink;

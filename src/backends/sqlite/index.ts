@@ -15,7 +15,7 @@ import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
-import type { ResultBackend, StoreOptions } from '../backend.js';
+import type { BackendCapabilities, ResultBackend, StoreOptions } from '../backend.js';
 import { ResultWaiters, type WaitOptions } from '../waiters.js';
 
 const SWEEP_EVERY_MS = 60_000;
@@ -67,6 +67,7 @@ type WriteTx = Transaction<(items: readonly Write[]) => ResultMeta[]>;
 
 export class SqliteBackend implements ResultBackend {
   readonly transport = 'sqlite';
+  readonly capabilities: BackendCapabilities = { groups: true, expiry: true };
   readonly #target: SqliteTarget;
   readonly #writes = new TickBatcher<Write>((items) => this.#write(items));
   /**

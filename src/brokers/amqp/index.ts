@@ -63,6 +63,9 @@ export class AmqpBroker implements Broker {
       priority: this.options.maxPriority !== null ? 'high-first' : 'none',
       redeliversUnacked: true,
       delayedDelivery: true,
+      // RabbitMQ puts a requeued message back at its original position only "if possible".
+      requeueToFront: false,
+      connectionBoundDeliveries: true,
     };
     this.#link = new AmqpLink(url, this.options);
     this.#publisher = new ChannelSlot(() => this.#link.confirmChannel());

@@ -41,7 +41,11 @@ const namespaces = new Map<string, MemoryQueues>();
 
 export class MemoryStore implements VirtualStore {
   readonly transport = 'memory';
-  readonly capabilities: BrokerCapabilities = { priority: 'low-first', redeliversUnacked: false };
+  readonly capabilities: BrokerCapabilities = {
+    priority: 'low-first',
+    redeliversUnacked: false,
+    requeueToFront: true,
+  };
   readonly #ns: MemoryQueues;
   readonly #unacked = new Map<string, { queue: string; entry: Entry }>();
   readonly #myWaiters = new Set<() => void>();

@@ -48,7 +48,11 @@ const RENEW_CHUNK = 1000;
 
 export class RedisStore implements VirtualStore {
   readonly transport: string;
-  readonly capabilities: BrokerCapabilities = { priority: 'low-first', redeliversUnacked: true };
+  readonly capabilities: BrokerCapabilities = {
+    priority: 'low-first',
+    redeliversUnacked: true,
+    requeueToFront: true,
+  };
   readonly keys: BrokerKeys;
   readonly options: Readonly<RedisBrokerOptions>;
   /** Called with errors of background work (lease renewal, restore scans); warns by default. */

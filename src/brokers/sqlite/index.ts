@@ -108,7 +108,11 @@ interface Transactions {
 
 export class SqliteStore implements VirtualStore {
   readonly transport = 'sqlite';
-  readonly capabilities: BrokerCapabilities = { priority: 'low-first', redeliversUnacked: true };
+  readonly capabilities: BrokerCapabilities = {
+    priority: 'low-first',
+    redeliversUnacked: true,
+    requeueToFront: true,
+  };
   readonly #target: SqliteTarget;
   readonly #owner = `${HOST}:${process.pid}:${randomBytes(4).toString('hex')}`;
   readonly #heartbeatMs: number;

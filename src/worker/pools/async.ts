@@ -32,6 +32,9 @@ export class AsyncPool implements Pool {
   get active(): number {
     return this.#active;
   }
+  get resizable(): boolean {
+    return this.implementation !== 'solo';
+  }
 
   async start(): Promise<void> {}
 

@@ -40,6 +40,8 @@ export interface Pool {
   readonly growStep?: number;
   /** True when jobs run on this process's event loop (async, solo): the blocking monitor watches those. */
   readonly onLoop?: boolean;
+  /** False when grow/shrink do nothing (solo: one slot by definition, as in Celery). @defaultValue true */
+  readonly resizable?: boolean;
   start(): Promise<void>;
   /** Run one job. The promise always resolves with an Outcome (failures included); it never rejects. */
   run(job: Job): Promise<Outcome>;

@@ -1,8 +1,10 @@
 /**
  * One timer structure for all ETA/countdown tasks (and rate-limited ones): a binary min-heap ordered by
  * due time with a single setTimeout armed for the earliest entry. Ten thousand scheduled tasks cost one
- * timer, not ten thousand.
+ * timer, not ten thousand. The clock is injectable (tests advance time by hand); it defaults to the real one.
  */
+import { realTimeoutClock, type TimeoutClock } from './clock.js';
+
 interface Entry<T> {
   at: number;
   seq: number;
@@ -12,12 +14,14 @@ interface Entry<T> {
 export class TimerHeap<T> {
   readonly #heap: Entry<T>[] = [];
   readonly #fire: (item: T) => void;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #clock: TimeoutClock;
+  #timer: unknown = null;
   #armedAt = Number.POSITIVE_INFINITY;
   #seq = 0;
 
-  constructor(fire: (item: T) => void) {
+  constructor(fire: (item: T) => void, clock: TimeoutClock = realTimeoutClock) {
     this.#fire = fire;
+    this.#clock = clock;
   }
 
   get size(): number {
@@ -33,7 +37,7 @@ export class TimerHeap<T> {
 
   /** Remove every entry and return their items (shutdown hands them back to the broker). */
   drain(): T[] {
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#armedAt = Number.POSITIVE_INFINITY;
     return this.#heap.splice(0).map((e) => e.item);
@@ -44,7 +48,7 @@ export class TimerHeap<T> {
   }
 
   #arm(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
     const head = this.#heap[0];
     if (!head) {
       this.#timer = null;
@@ -53,13 +57,13 @@ export class TimerHeap<T> {
     }
     this.#armedAt = head.at;
     // setTimeout holds at most ~24.8 days; longer waits re-arm on expiry.
-    const delay = Math.min(Math.max(0, head.at - Date.now()), 2 ** 31 - 1);
-    this.#timer = setTimeout(() => this.#tick(), delay);
+    const delay = Math.min(Math.max(0, head.at - this.#clock.now()), 2 ** 31 - 1);
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), delay);
   }
 
   #tick(): void {
     this.#timer = null;
-    const now = Date.now();
+    const now = this.#clock.now();
     while (this.#heap.length && (this.#heap[0] as Entry<T>).at <= now) {
       const e = this.#pop();
       this.#fire(e.item);

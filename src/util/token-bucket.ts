@@ -15,16 +15,19 @@ export class TokenBucket {
   readonly #capacity: number;
   #tokens: number;
   #last: number;
+  readonly #now: () => number;
 
-  constructor(perSecond: number, capacity = 1) {
+  /** `now`: the clock in epoch ms (injectable for tests); the bucket starts full at construction. */
+  constructor(perSecond: number, capacity = 1, now: () => number = Date.now) {
     this.#rate = perSecond / 1000;
     this.#capacity = capacity;
     this.#tokens = capacity;
-    this.#last = Date.now();
+    this.#now = now;
+    this.#last = now();
   }
 
   /** Take a token now, or return the time (epoch ms) at which one will be available. */
-  take(now = Date.now()): number | true {
+  take(now = this.#now()): number | true {
     this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#last) * this.#rate);
     this.#last = now;
     if (this.#tokens >= 1) {

@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { appInternals } from '../src/app/internal.js';
 import type { AsyncResult } from '../src/task/result.js';
 import type { WorkerOptions } from '../src/worker/worker.js';
 import { app, hash } from './pools-app.js';
@@ -110,7 +111,7 @@ async function runWorkload(
   // One batch, published once the worker is ready (children booted): the clock starts here.
   const started = performance.now();
   const startedWall = Date.now();
-  const results: AsyncResult[] = await app.publishTasks(calls);
+  const results: AsyncResult[] = await appInternals(app).publishMany(calls);
   let cpuDone = 0;
   let hashing = 0;
   const ends: number[] = [];

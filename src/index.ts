@@ -1,17 +1,34 @@
 /**
- * Celeriac's public surface. Adapters, pools and the protocol have their own subpath exports
- * (celeriac/protocol, celeriac/testing …); this entry keeps to what an application needs.
+ * Celeriac's public surface: what an application needs, plus the contracts adapter and middleware
+ * authors implement. Helpers for users' own tests are the subpath `celeriac/testing`. Publishing
+ * plumbing (message building, routing) is internal (app/internal.ts) and not exported.
  */
 
 // The app and tasks
-export { Celeriac, type CeleriacOptions } from './app/celeriac.js';
+export type { App } from './app/app.js';
 export { type LogLevel, type Settings, type SettingsInput, settingDefaults } from './app/config.js';
+export {
+  SIGNAL_NAMES,
+  type SignalHandler,
+  type SignalMap,
+  type SignalName,
+  Signals,
+  type SignalWorker,
+} from './app/signals.js';
 // Adapters: contracts and registration of third-party ones
-export type { ResultBackend, ResultOrigin, StoreOptions, WaitOptions } from './backends/backend.js';
-export { registerBackend } from './backends/registry.js';
-export type { Broker, BrokerCapabilities, Consumer, Delivery } from './brokers/broker.js';
-export { registerBroker } from './brokers/registry.js';
+export type {
+  BackendCapabilities,
+  ResultBackend,
+  ResultOrigin,
+  StoreOptions,
+  WaitOptions,
+} from './backends/backend.js';
+export { type BackendFactory, registerBackend } from './backends/registry.js';
+export type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './brokers/broker.js';
+export { type BrokerFactory, registerBroker } from './brokers/registry.js';
+export { type Taken, VirtualBroker, type VirtualStore } from './brokers/virtual.js';
 export { GroupResult } from './canvas/index.js';
+export { Celeriac, type CeleriacOptions } from './celeriac.js';
 export {
   BrokerError,
   CeleriacError,
@@ -32,17 +49,31 @@ export {
   TimeLimitExceeded,
   WorkerLostError,
 } from './errors.js';
-export type { SignatureJson } from './protocol/message.js';
+// Middleware: the hook contract
+export type {
+  Disposition,
+  ExecRun,
+  Middleware,
+  OutgoingTask,
+  TaskRun,
+  Unusable,
+  WorkerInfo,
+  WorkerMiddleware,
+  WorkerScope,
+} from './middleware/middleware.js';
+export type { SignatureJson, WireMessage, WireProperties } from './protocol/message.js';
 // States and errors
 export { READY_STATES, type ResultMeta, type State, States } from './protocol/result.js';
 export { currentTask, type RetryOptions, type TaskContext } from './task/context.js';
 export type { SendOptions, TaskOptions } from './task/options.js';
+export type { Outcome } from './task/outcome.js';
 export { AsyncResult, type GetOptions } from './task/result.js';
 export { Task, type TaskFn } from './task/task.js';
+export { createLogger, type Logger } from './util/log.js';
 // Workers and pools
 export type { AutoscaleOptions } from './worker/autoscale.js';
-export { createLogger, type Logger } from './worker/log.js';
+export type { WorkerConfig } from './worker/config.js';
 export type { ChildPoolOptions } from './worker/pools/children.js';
-export type { Job, Pool, PoolContext, PoolFactory } from './worker/pools/pool.js';
-export { registerPool } from './worker/pools/pool.js';
+export type { Job, Pool, PoolContext, PoolFactory, PoolStats } from './worker/pools/pool.js';
+export { registerPool } from './worker/pools/registry.js';
 export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js';

@@ -4,7 +4,11 @@
  * table in docs/options.md is generated from this file (`npm run docs:options`); edit here, not there.
  */
 import { ConfigError } from '../errors.js';
+import { frozenCopy } from '../util/freeze.js';
+import type { LogLevel } from '../util/log.js';
 import { hint } from '../util/suggest.js';
+
+export type { LogLevel };
 
 export const settingDefaults = {
   /**
@@ -80,6 +84,8 @@ export const settingDefaults = {
   workerShutdownTimeout: 30,
   /** Ignore every rate limit (saves a little per task). @defaultValue false */
   workerDisableRateLimits: false,
+  /** Seconds between a worker's heartbeats (the middleware `heartbeat` hook; Celery's default). @defaultValue 2 */
+  workerHeartbeatInterval: 2,
   /** Event-loop stall, in milliseconds, that the worker reports and blames on the tasks running. @defaultValue 100 */
   workerBlockingThreshold: 100,
   /** Log level of workers started from code: 'debug' | 'info' | 'warn' | 'error'. @defaultValue 'warn' */
@@ -90,7 +96,6 @@ export const settingDefaults = {
   timezone: 'UTC',
 };
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Settings = typeof settingDefaults;
 export type SettingsInput = Partial<Settings> & {
   /** Shorthand for brokerUrl. */
@@ -113,6 +118,7 @@ export function resolveSettings(
     }
   }
   const { broker, backend, ...rest } = input;
+  // A copy all the way down: the defaults' arrays and objects are never shared with (or changed by) an app.
   const settings: Settings = { ...settingDefaults, ...(rest as Partial<Settings>) };
   settings.brokerUrl = broker ?? rest.brokerUrl ?? (env.CELERIAC_BROKER_URL || settingDefaults.brokerUrl);
   settings.resultBackend = backend ?? rest.resultBackend ?? (env.CELERIAC_RESULT_BACKEND || null);
@@ -122,7 +128,10 @@ export function resolveSettings(
   if (settings.taskProtocol !== 1 && settings.taskProtocol !== 2) {
     throw new ConfigError('taskProtocol must be 1 or 2');
   }
-  return Object.freeze(settings);
+  if (!Number.isFinite(settings.workerHeartbeatInterval) || settings.workerHeartbeatInterval <= 0) {
+    throw new ConfigError('workerHeartbeatInterval must be a number of seconds > 0');
+  }
+  return frozenCopy(settings);
 }
 
 /** Check an options object against the keys a definition owns; unknown keys fail with a did-you-mean. */

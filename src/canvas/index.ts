@@ -4,12 +4,14 @@
  *    in the backend as Celery's GroupResult.save() does, so `celery result` and Flower find it.
  *  - chain: the first step is published with the remaining steps, reversed, in `embed.chain`; each step's
  *    task id is fixed up front, so the chain's result handle is the last step's id.
+ * Signature options become send options through the one translation, task/signature.ts.
  */
-import type { Celeriac } from '../app/celeriac.js';
+import type { App } from '../app/app.js';
+import { appInternals } from '../app/internal.js';
 import type { SignatureJson } from '../protocol/message.js';
 import { uuid } from '../protocol/oid.js';
-import type { SendOptions } from '../task/options.js';
 import type { AsyncResult, GetOptions } from '../task/result.js';
+import { sendOptionsFromSignature } from '../task/signature.js';
 
 export class GroupResult<R = unknown> {
   readonly id: string;
@@ -32,19 +34,9 @@ export class GroupResult<R = unknown> {
   }
 }
 
-function sendOptions(sig: SignatureJson): SendOptions {
-  const o = (sig.options ?? {}) as Record<string, unknown>;
-  const out: SendOptions = { kwargs: sig.kwargs ?? {} };
-  if (typeof o.task_id === 'string') out.taskId = o.task_id;
-  if (typeof o.queue === 'string') out.queue = o.queue;
-  if (typeof o.priority === 'number') out.priority = o.priority;
-  if (typeof o.countdown === 'number') out.countdown = o.countdown;
-  return out;
-}
-
 /** Publish signatures as one group; the group result is saved so any client can read it by id. */
 export async function applyGroup<R = unknown>(
-  app: Celeriac,
+  app: App,
   sigs: readonly SignatureJson[],
   options: { groupId?: string } = {},
 ): Promise<GroupResult<R>> {
@@ -52,9 +44,9 @@ export async function applyGroup<R = unknown>(
   const calls = sigs.map((sig, i) => ({
     name: sig.task,
     args: [...(sig.args ?? [])],
-    options: { ...sendOptions(sig), group: groupId, groupIndex: i },
+    options: { ...sendOptionsFromSignature(sig), group: groupId, groupIndex: i },
   }));
-  const results = await app.publishTasks<R>(calls);
+  const results = await appInternals(app).publishMany<R>(calls);
   const backend = await app.backend();
   await backend.saveGroup(
     groupId,
@@ -66,7 +58,7 @@ export async function applyGroup<R = unknown>(
 
 /** Publish a chain: each step gets the previous step's result as its first argument (unless immutable). */
 export async function applyChain<R = unknown>(
-  app: Celeriac,
+  app: App,
   sigs: readonly SignatureJson[],
 ): Promise<AsyncResult<R>> {
   if (!sigs.length) throw new TypeError('chain() needs at least one signature');
@@ -75,8 +67,8 @@ export async function applyChain<R = unknown>(
     options: { ...(s.options ?? {}), task_id: (s.options?.task_id as string | undefined) ?? uuid() },
   }));
   const [first, ...rest] = steps as [SignatureJson, ...SignatureJson[]];
-  const opts = sendOptions(first);
+  const opts = sendOptionsFromSignature(first);
   if (rest.length) opts.chain = [...rest].reverse();
-  await app.publishTask(first.task, [...(first.args ?? [])], opts, app.tasks.get(first.task));
+  await appInternals(app).publish(first.task, [...(first.args ?? [])], opts, app.tasks.get(first.task));
   return app.AsyncResult<R>((steps[steps.length - 1] as SignatureJson).options.task_id as string);
 }

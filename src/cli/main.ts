@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { Celeriac } from '../app/celeriac.js';
+import type { App } from '../app/app.js';
+import { Celeriac } from '../celeriac.js';
 import { CeleriacError, TaskError } from '../errors.js';
 import { loadApp } from '../loader/app.js';
 import type { SendOptions } from '../task/options.js';
@@ -34,7 +35,7 @@ function json(name: string) {
 }
 
 /** The app for client commands: from -A when given, else one built from the environment. */
-export async function appFor(cmd: Command): Promise<Celeriac> {
+export async function appFor(cmd: Command): Promise<App> {
   const opts = cmd.optsWithGlobals() as { app?: string; broker?: string; resultBackend?: string };
   if (opts.broker) process.env.CELERIAC_BROKER_URL = opts.broker;
   if (opts.resultBackend) process.env.CELERIAC_RESULT_BACKEND = opts.resultBackend;

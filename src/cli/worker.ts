@@ -4,9 +4,9 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadApp } from '../loader/app.js';
+import { parseLogLevel } from '../util/log.js';
 import { parseAutoscale } from '../worker/autoscale.js';
-import { parseLogLevel } from '../worker/log.js';
-import type { WorkerOptions } from '../worker/worker.js';
+import { Worker, type WorkerOptions } from '../worker/worker.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -127,7 +127,7 @@ export function addWorkerCommand(program: Command): void {
       if (o.maxTasksPerChild !== undefined) poolOptions.maxTasksPerChild = o.maxTasksPerChild;
       if (o.maxMemoryPerChild !== undefined) poolOptions.maxMemoryPerChild = o.maxMemoryPerChild;
       options.poolOptions = poolOptions;
-      const worker = app.worker(options);
+      const worker = new Worker(app, options);
       if (o.purge) {
         const broker = await app.broker();
         for (const q of worker.queues) await broker.purge(q);

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Celeriac } from '../app/celeriac.js';
+import type { App } from '../app/app.js';
 import { ConfigError } from '../errors.js';
 
 let tsxRegistered = false;
@@ -38,16 +38,17 @@ export function resolveAppModule(spec: string, cwd = process.cwd()): string {
   return pathToFileURL(path).href;
 }
 
-function isApp(value: unknown): value is Celeriac {
+function isApp(value: unknown): value is App {
   return (
     typeof value === 'object' &&
     value !== null &&
     'tasks' in value &&
-    typeof (value as Celeriac).worker === 'function'
+    typeof (value as App).task === 'function' &&
+    typeof (value as App).broker === 'function'
   );
 }
 
-export async function loadApp(spec: string): Promise<{ app: Celeriac; module: string }> {
+export async function loadApp(spec: string): Promise<{ app: App; module: string }> {
   const module = resolveAppModule(spec);
   if (/\.(c|m)?tsx?$/.test(module)) await registerTypeScript();
   let mod: Record<string, unknown>;

@@ -1,8 +1,18 @@
 /**
  * Options a task definition owns, with Celery's names in camelCase and Celery's units (seconds).
- * Unset options fall back to the app's settings (src/app/config.ts) when the task runs.
+ * Unset options fall back to the app's settings (src/app/config.ts); a worker resolves them once per task
+ * when it starts. The type lists them all for users; which part of Celeriac owns each is declared by
+ * the core (below) and by each middleware (`taskOptions`).
  */
 export type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** Whether `err` is one of `list` (classes by instanceof, strings by name), as `throws`/`autoretryFor` mean. */
+export function errorMatches(err: unknown, list: ReadonlyArray<ErrorClass | string> | undefined): boolean {
+  if (!list || !(err instanceof Error)) return false;
+  return list.some((e) =>
+    typeof e === 'string' ? err.name === e || err.constructor.name === e : err instanceof e,
+  );
+}
 
 export interface TaskOptions {
   /** Parameter names, so Python-style kwargs map onto positions. Without it, kwargs arrive as one trailing object. */
@@ -42,25 +52,18 @@ export interface TaskOptions {
   pool?: 'default' | 'cpu';
 }
 
-export const TASK_OPTION_KEYS: readonly (keyof TaskOptions)[] = [
+/**
+ * The options the core itself reads: how a task is called (params), where it is published (queue,
+ * priority), which pool of a mixed worker runs it (pool) and which failures are expected (throws). Every
+ * other option belongs to the middleware that implements it and is declared there (`taskOptions`); the
+ * app accepts the union, so a misspelt option still fails at definition with a did-you-mean.
+ */
+export const CORE_TASK_OPTION_KEYS: readonly (keyof TaskOptions)[] = [
   'params',
   'queue',
   'priority',
-  'maxRetries',
-  'defaultRetryDelay',
-  'autoretryFor',
-  'throws',
-  'retryBackoff',
-  'retryBackoffMax',
-  'retryJitter',
-  'rateLimit',
-  'timeLimit',
-  'softTimeLimit',
-  'acksLate',
-  'rejectOnWorkerLost',
-  'ignoreResult',
-  'trackStarted',
   'pool',
+  'throws',
 ];
 
 /** Options of one call (`applyAsync`, `sendTask`). */
@@ -84,6 +87,8 @@ export interface SendOptions {
   groupIndex?: number | null;
   shadow?: string | null;
   compression?: string | null;
+  /** Celery's `origin` header; default: the app's `gen<pid>@<host>` (workers pass their node name). */
+  origin?: string;
   /** The `reply_to` property (the rpc:// reply queue); default: the app's oid. A retry keeps the request's. */
   replyTo?: string;
   /** Signatures applied with the result (Celery's `link`). */
@@ -107,6 +112,7 @@ export const SEND_OPTION_KEYS: readonly (keyof SendOptions)[] = [
   'ignoreResult',
   'retries',
   'replyTo',
+  'origin',
   'parentId',
   'rootId',
   'group',

@@ -7,7 +7,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { type IntervalClock, realIntervalClock } from '../util/clock.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 import type { Pool } from './pools/pool.js';
 
 export interface AutoscaleOptions {

@@ -1,42 +1,25 @@
 /**
- * Runs one task and turns whatever happened into a serializable Outcome. Every pool runs tasks through
- * this function (in-process for async/solo, inside the child for prefork/threads), so results, retries,
- * rejects and errors behave the same whichever pool ran the task. It decides *what* happened; the worker
- * decides what to store and whether to ack.
+ * Runs one task and turns whatever happened into a serializable Outcome. Every pool runs tasks through an
+ * Executor (in-process for async/solo, inside the child for prefork/threads), so results, retries,
+ * rejects and errors behave the same whichever pool ran the task. It decides *what* happened; the
+ * worker's middleware decide what to store and the consumer whether to ack.
+ *
+ * The core knows Celery's control exceptions (Reject, Ignore) and expected errors (`throws`); what an
+ * error means beyond that (a retry, by `Retry` or `autoretryFor`) is the middleware's `taskError` hook.
  */
-
 import type { Settings } from '../app/config.js';
-import { Ignore, MaxRetriesExceededError, NotRegistered, Reject, Retry } from '../errors.js';
+import type { Signals } from '../app/signals.js';
+import { Ignore, NotRegistered, Reject, Retry } from '../errors.js';
+import { ExecHooks } from '../middleware/hooks.js';
+import type { ExecRun, Middleware } from '../middleware/middleware.js';
 import type { TaskRequest } from '../protocol/message.js';
-import { type ExcInfo, errorTraceback, serializeError } from '../protocol/result.js';
 import { bindArguments } from '../task/arguments.js';
 import { type RetryOptions, type TaskContext, taskStorage } from '../task/context.js';
-import type { ErrorClass } from '../task/options.js';
-import { backoffDelay } from '../task/retry.js';
+import { errorMatches } from '../task/options.js';
+import { failure, type Outcome } from '../task/outcome.js';
 import type { AnyTask } from '../task/task.js';
 import type { LazyAbort } from '../util/lazy-abort.js';
-
-export type Outcome =
-  | { kind: 'success'; value: unknown; runtime: number }
-  | {
-      kind: 'failure';
-      exc: ExcInfo;
-      traceback: string | null;
-      runtime: number;
-      reason?: 'timeout' | 'worker-lost';
-      /** The error is listed in the task's `throws`: an expected failure, logged without a traceback. */
-      expected?: boolean;
-    }
-  | {
-      kind: 'retry';
-      eta: number;
-      exc: ExcInfo | null;
-      traceback: string | null;
-      runtime: number;
-      reason: string;
-    }
-  | { kind: 'reject'; requeue: boolean; reason: string; runtime: number }
-  | { kind: 'ignore'; runtime: number };
+import type { Logger } from '../util/log.js';
 
 /** Where `currentTask().updateState()` goes: the worker's Job (in-process) or an IPC call (child). */
 export interface StateSink {
@@ -50,60 +33,27 @@ export interface ExecEnv {
   state: StateSink;
 }
 
-export interface TaskRegistry {
+/** What an executor needs of its app: the tasks, the settings and the middleware (for its hooks). */
+export interface ExecApp {
   readonly tasks: ReadonlyMap<string, AnyTask>;
-  readonly conf: Pick<Settings, 'taskMaxRetries' | 'taskDefaultRetryDelay'>;
+  readonly conf: Readonly<Settings>;
+  readonly middleware: readonly Middleware[];
+  readonly signals: Signals;
 }
 
-export function failure(err: unknown, runtime: number, reason?: 'timeout' | 'worker-lost'): Outcome {
-  const o: Outcome = { kind: 'failure', exc: serializeError(err), traceback: errorTraceback(err), runtime };
-  if (reason) o.reason = reason;
-  return o;
-}
-
-function matches(err: unknown, list: ReadonlyArray<ErrorClass | string> | undefined): boolean {
-  if (!list || !(err instanceof Error)) return false;
-  return list.some((e) =>
-    typeof e === 'string' ? err.name === e || err.constructor.name === e : err instanceof e,
-  );
-}
-
-function retryOutcome(
-  task: AnyTask,
-  req: TaskRequest,
-  r: Retry,
-  reg: TaskRegistry,
-  started: number,
-): Outcome {
-  const runtime = (performance.now() - started) / 1000;
-  const max =
-    r.maxRetries !== undefined
-      ? r.maxRetries
-      : task.options.maxRetries !== undefined
-        ? task.options.maxRetries
-        : reg.conf.taskMaxRetries;
-  if (max !== null && req.retries >= max) {
-    // Out of retries: fail with the error that caused the retry, as Celery re-raises `exc`.
-    return failure(r.exc ?? new MaxRetriesExceededError(req.name, req.id, max), runtime);
-  }
-  const countdown = r.countdown ?? task.options.defaultRetryDelay ?? reg.conf.taskDefaultRetryDelay;
-  const eta = r.eta ? r.eta.getTime() : Date.now() + countdown * 1000;
-  return {
-    kind: 'retry',
-    eta,
-    exc: r.exc === undefined ? null : serializeError(r.exc),
-    traceback: r.exc === undefined ? null : errorTraceback(r.exc),
-    runtime,
-    reason: r.exc instanceof Error ? r.exc.message : r.message,
-  };
+/** What every ExecContext of one executor shares. */
+interface ExecutorShared {
+  readonly conf: Readonly<Settings>;
+  readonly signals: Signals;
+  readonly logger: Logger;
 }
 
 /**
- * The context `currentTask()` returns. A class rather than an object literal: its methods live on the
- * prototype, so a task costs one small object here instead of an object and three closures (this runs
- * for every task, thousands a second).
+ * The context `currentTask()` returns, and the ExecRun the execution hooks see. A class rather than an
+ * object literal: its methods live on the prototype, so a task costs one small object here instead of
+ * an object and three closures (this runs for every task, thousands a second).
  */
-class ExecContext implements TaskContext {
+class ExecContext implements TaskContext, ExecRun {
   readonly id: string;
   readonly name: string;
   readonly retries: number;
@@ -114,9 +64,15 @@ class ExecContext implements TaskContext {
   readonly rootId: string;
   readonly groupId: string | null;
   readonly hostname: string;
+  readonly request: TaskRequest;
+  readonly task: AnyTask;
+  readonly conf: Readonly<Settings>;
+  readonly startedAt: number;
+  readonly signals: Signals;
+  readonly logger: Logger;
   readonly #env: ExecEnv;
 
-  constructor(req: TaskRequest, env: ExecEnv) {
+  constructor(req: TaskRequest, task: AnyTask, ex: ExecutorShared, env: ExecEnv, startedAt: number) {
     this.id = req.id;
     this.name = req.name;
     this.retries = req.retries;
@@ -127,6 +83,12 @@ class ExecContext implements TaskContext {
     this.rootId = req.rootId;
     this.groupId = req.group;
     this.hostname = env.hostname;
+    this.request = req;
+    this.task = task;
+    this.conf = ex.conf;
+    this.signals = ex.signals;
+    this.logger = ex.logger;
+    this.startedAt = startedAt;
     this.#env = env;
   }
 
@@ -148,34 +110,51 @@ class ExecContext implements TaskContext {
   }
 }
 
-export async function executeTask(reg: TaskRegistry, req: TaskRequest, env: ExecEnv): Promise<Outcome> {
-  const started = performance.now();
-  const task = reg.tasks.get(req.name);
-  if (!task) return failure(new NotRegistered(req.name), 0);
-  const ctx = new ExecContext(req, env);
-  try {
-    const args = bindArguments(req.name, task.fn, task.options.params, req.args, req.kwargs);
-    const value = await taskStorage.run(ctx, task.fn, ...args);
-    return {
-      kind: 'success',
-      value: value === undefined ? null : value,
-      runtime: (performance.now() - started) / 1000,
-    };
-  } catch (err) {
-    const runtime = (performance.now() - started) / 1000;
-    if (err instanceof Retry) return retryOutcome(task, req, err, reg, started);
+export class Executor {
+  readonly #app: ExecApp;
+  readonly #shared: ExecutorShared;
+  readonly #hooks: ExecHooks;
+  /** Whether any middleware has beforeRun/afterRun: the common path skips both loops. */
+  readonly #wantsRun: boolean;
+
+  constructor(app: ExecApp, logger: Logger) {
+    this.#app = app;
+    this.#shared = { conf: app.conf, signals: app.signals, logger };
+    this.#hooks = new ExecHooks(app.middleware, logger);
+    this.#wantsRun = this.#hooks.wantsRun;
+  }
+
+  async run(req: TaskRequest, env: ExecEnv): Promise<Outcome> {
+    const started = performance.now();
+    const task = this.#app.tasks.get(req.name);
+    if (!task) return failure(new NotRegistered(req.name), 0);
+    const ctx = new ExecContext(req, task, this.#shared, env, started);
+    if (this.#wantsRun) this.#hooks.beforeRun(ctx);
+    let outcome: Outcome;
+    // One async frame per task, the body inline (a frame per task is memory at 10,000 in flight).
+    try {
+      const args = bindArguments(req.name, task.fn, task.options.params, req.args, req.kwargs);
+      const value = await taskStorage.run(ctx, task.fn, ...args);
+      outcome = {
+        kind: 'success',
+        value: value === undefined ? null : value,
+        runtime: (performance.now() - started) / 1000,
+      };
+    } catch (err) {
+      outcome = this.#caught(ctx, task, err, (performance.now() - started) / 1000);
+    }
+    if (this.#wantsRun) this.#hooks.afterRun(ctx, outcome);
+    return outcome;
+  }
+
+  #caught(ctx: ExecContext, task: AnyTask, err: unknown, runtime: number): Outcome {
     if (err instanceof Reject) return { kind: 'reject', requeue: err.requeue, reason: err.message, runtime };
     if (err instanceof Ignore) return { kind: 'ignore', runtime };
-    if (matches(err, task.options.autoretryFor)) {
-      const o = task.options;
-      const factor = o.retryBackoff === true ? 1 : typeof o.retryBackoff === 'number' ? o.retryBackoff : 0;
-      const countdown = factor
-        ? backoffDelay(req.retries, factor, o.retryBackoffMax ?? 600, o.retryJitter ?? true)
-        : (o.defaultRetryDelay ?? reg.conf.taskDefaultRetryDelay);
-      return retryOutcome(task, req, new Retry({ countdown, exc: err }), reg, started);
-    }
-    const f = failure(err, runtime);
-    if (f.kind === 'failure' && matches(err, task.options.throws)) f.expected = true;
+    const meant = this.#hooks.taskError(ctx, err);
+    if (meant) return meant;
+    // A Retry nobody handled (no retries middleware) fails with the error that caused it.
+    const f = failure(err instanceof Retry && err.exc !== undefined ? err.exc : err, runtime);
+    if (f.kind === 'failure' && errorMatches(err, task.options.throws)) f.expected = true;
     return f;
   }
 }

@@ -1,72 +1,34 @@
 /**
- * The worker. Responsibilities:
- *  - lifecycle: connect, start the pool, consume with prefetch = concurrency × multiplier, warm then cold stop;
- *  - intake (dispatch.ts): decode and vet each message, hold ETA tasks in one timer heap, apply rate limits;
- *  - running: hand jobs to the pool only while it has a free slot; a mixed worker has a second pool for
- *    CPU-bound tasks (`cpuPool`), and either pool may be autoscaled;
- *  - watching: warn when the event loop blocks, naming the tasks that were on it (blocking.ts);
- *  - settling: store the result, publish retries and callbacks, then ack or reject by Celery's rules.
- * Every background loop reports failures through the logger; none dies silently.
+ * The worker's lifecycle. Responsibilities:
+ *  - resolve its configuration once (config.ts): the app's settings with the worker's options applied,
+ *    deeply frozen;
+ *  - start: pools, broker and backend, then each middleware's hooks for this worker (`mw.worker(scope)`),
+ *    then consume with prefetch = slots × multiplier; the consumer (consumer.ts) does the rest;
+ *  - keep the background loops: autoscalers, heartbeats; each one reports failures through the logger;
+ *  - stop: warm (stop consuming, give back what waits, let running tasks finish within the shutdown
+ *    timeout) then cold (abort them; requeue what was not acked).
+ * Features (results, retries, limits, revokes, callbacks, signals …) are middleware: this file only
+ * builds their hooks and hands them the scope they need.
  */
-import { hostname as osHostname } from 'node:os';
-import type { Celeriac } from '../app/celeriac.js';
-import type { LogLevel } from '../app/config.js';
+import type { App } from '../app/app.js';
+import { appInternals } from '../app/internal.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
 import { ConfigError, WorkerLostError } from '../errors.js';
-import { type AutoscaleOptions, Autoscaler, validateAutoscale } from './autoscale.js';
-import { LoopMonitor } from './blocking.js';
-import { Dispatcher } from './dispatch.js';
-import { createLogger, type Logger } from './log.js';
-import { createPool, POOL_ALIASES, type Pool } from './pools/pool.js';
+import { type BoundMiddleware, WorkerHooks } from '../middleware/hooks.js';
+import type { TaskRun, WorkerScope } from '../middleware/middleware.js';
+import type { RevokeHooks } from '../middleware/revoke.js';
+import type { SignatureJson } from '../protocol/message.js';
+import type { SendOptions } from '../task/options.js';
+import { signatureCall } from '../task/signature.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { type AutoscaleOptions, Autoscaler } from './autoscale.js';
+import { resolveWorkerConfig, type WorkerConfig, type WorkerOptions } from './config.js';
+import { TaskConsumer } from './consumer.js';
+import type { Pool } from './pools/pool.js';
+import { createPool, POOL_ALIASES } from './pools/registry.js';
 
-export interface WorkerOptions {
-  /** 'async' (aliases 'eventlet', 'gevent'), 'solo', 'prefork', 'threads'. @defaultValue 'async' */
-  pool?: string;
-  /** Pool slots. @defaultValue 100 for async, 1 for solo, the CPU count for prefork/threads */
-  concurrency?: number;
-  /** Queues to consume. @defaultValue [taskDefaultQueue] */
-  queues?: string[];
-  /** Node name; `%h` is the host name. @defaultValue workerHostname setting */
-  hostname?: string;
-  prefetchMultiplier?: number;
-  logLevel?: LogLevel;
-  logger?: Logger;
-  /** Seconds a warm stop waits for running tasks. @defaultValue workerShutdownTimeout setting */
-  shutdownTimeout?: number;
-  /** Worker-wide hard/soft time limits in seconds (Celery's --time-limit / --soft-time-limit). */
-  timeLimit?: number | null;
-  softTimeLimit?: number | null;
-  /** Module exporting the app, for pools that load it elsewhere (prefork, threads). */
-  appModule?: string;
-  /** Options of the process and thread pools (maxTasksPerChild, maxMemoryPerChild, childConcurrency). */
-  poolOptions?: Record<string, unknown>;
-  /**
-   * Mixed worker: a second pool for CPU-bound work, `name[:processes]` ('prefork:2', 'threads'; the count
-   * defaults to the CPU count). Tasks declared `{ pool: 'cpu' }` and messages from `cpuQueues` run there,
-   * everything else in the main pool (typically `async`).
-   */
-  cpuPool?: string;
-  /** Queues whose tasks run in the CPU pool; consumed as well when `queues` omits them. */
-  cpuQueues?: string[];
-  /** Size the main pool to its load: `max`/`min` children (prefork, threads) or slots (async). */
-  autoscale?: AutoscaleOptions;
-  /** Size the CPU pool to its load. */
-  cpuAutoscale?: AutoscaleOptions;
-  /** Event-loop stall in milliseconds worth a warning; 0 turns the watch off. @defaultValue workerBlockingThreshold setting */
-  blockingThreshold?: number;
-}
-
-/** Parse `name[:count]` (the CPU pool). */
-export function parsePoolSpec(spec: string): { name: string; concurrency?: number } {
-  const [name = '', count] = spec.split(':');
-  if (!name) throw new ConfigError(`cpuPool must look like "prefork:2" or "threads", got "${spec}"`);
-  if (count === undefined) return { name };
-  const n = Number(count);
-  if (!Number.isInteger(n) || n < 1)
-    throw new ConfigError(`the process count in cpuPool "${spec}" must be a positive integer`);
-  return { name, concurrency: n };
-}
+export { parsePoolSpec, type WorkerOptions } from './config.js';
 
 async function defaultConcurrency(name: string): Promise<number> {
   const real = POOL_ALIASES[name] ?? name;
@@ -78,47 +40,30 @@ async function defaultConcurrency(name: string): Promise<number> {
 export type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 export class Worker {
-  readonly app: Celeriac;
+  readonly app: App;
+  readonly config: WorkerConfig;
   readonly hostname: string;
-  readonly queues: string[];
+  readonly queues: readonly string[];
   readonly logger: Logger;
-  readonly options: Readonly<WorkerOptions>;
   #state: WorkerState = 'new';
   #pool: Pool | null = null;
   #cpuPool: Pool | null = null;
-  #monitor: LoopMonitor | null = null;
   #scalers: Autoscaler[] = [];
   #broker: Broker | null = null;
-  #consumer: Consumer | null = null;
-  #dispatcher: Dispatcher | null = null;
+  #brokerConsumer: Consumer | null = null;
+  #consumer: TaskConsumer | null = null;
+  #hooks: WorkerHooks | null = null;
+  #bound: BoundMiddleware[] = [];
+  #heartbeat: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
   readonly startedAt = Date.now();
 
-  constructor(app: Celeriac, options: WorkerOptions = {}) {
+  constructor(app: App, options: WorkerOptions = {}) {
     this.app = app;
-    this.options = Object.freeze({ ...options });
-    this.hostname = (options.hostname ?? app.conf.workerHostname)
-      .replace(/%h/g, osHostname())
-      .replace(/%n/g, 'celeriac');
-    this.queues = options.queues?.length ? [...options.queues] : [app.conf.taskDefaultQueue];
-    for (const q of options.cpuQueues ?? []) if (!this.queues.includes(q)) this.queues.push(q);
-    this.logger = options.logger ?? createLogger(options.logLevel ?? app.conf.workerLogLevel);
-    if (
-      options.concurrency !== undefined &&
-      (!Number.isInteger(options.concurrency) || options.concurrency < 1)
-    ) {
-      throw new ConfigError(`concurrency must be a positive integer, got ${options.concurrency}`);
-    }
-    if (options.cpuPool !== undefined) parsePoolSpec(options.cpuPool);
-    if (options.cpuQueues?.length && !options.cpuPool)
-      throw new ConfigError('cpuQueues needs a CPU pool: set cpuPool too (e.g. cpuPool: "prefork:2")');
-    if (options.cpuAutoscale && !options.cpuPool)
-      throw new ConfigError('cpuAutoscale needs a CPU pool: set cpuPool too (e.g. cpuPool: "prefork:2")');
-    if (options.autoscale) validateAutoscale(options.autoscale);
-    if (options.cpuAutoscale) validateAutoscale(options.cpuAutoscale);
-    const threshold = options.blockingThreshold;
-    if (threshold !== undefined && (!Number.isFinite(threshold) || threshold < 0))
-      throw new ConfigError(`blockingThreshold must be a number of milliseconds >= 0, got ${threshold}`);
+    this.config = resolveWorkerConfig(app.conf, options);
+    this.hostname = this.config.hostname;
+    this.queues = this.config.queues;
+    this.logger = options.logger ?? createLogger(this.config.conf.workerLogLevel);
   }
 
   get state(): WorkerState {
@@ -131,18 +76,26 @@ export class Worker {
   get cpuPool(): Pool | null {
     return this.#cpuPool;
   }
+
   /** Counters and pool information (what `celery inspect stats` shows). */
   stats(): Record<string, unknown> {
     return {
-      ...(this.#dispatcher?.stats() ?? {}),
+      ...(this.#consumer?.stats() ?? {}),
       pid: process.pid,
       uptime: Math.round((Date.now() - this.startedAt) / 1000),
       pool: this.#pool?.stats(),
       ...(this.#cpuPool ? { cpu_pool: this.#cpuPool.stats() } : {}),
       ...(this.#scalers.length ? { autoscaler: this.#scalers.map((s) => s.stats()) } : {}),
-      ...(this.#monitor ? { blocking: this.#monitor.stats() } : {}),
-      prefetch_count: this.#dispatcher?.prefetch ?? 0,
+      ...(this.#hooks?.stats() ?? {}),
+      prefetch_count: this.#consumer?.prefetch ?? 0,
     };
+  }
+
+  /** Do not run the task with this id (Celery's revoke, without terminate): it is settled as REVOKED. */
+  revoke(id: string): void {
+    const hooks = this.#bound.find((b) => b.name === 'revoke')?.hooks as RevokeHooks | undefined;
+    if (!hooks) throw new ConfigError('revoke() needs a started worker');
+    hooks.revoke(id);
   }
 
   async start(): Promise<void> {
@@ -153,28 +106,25 @@ export class Worker {
     } catch (err) {
       // Children must not outlive a worker that failed to start.
       for (const s of this.#scalers) s.stop();
-      this.#monitor?.stop();
-      await Promise.all([this.#consumer?.cancel(), this.#pool?.stop(), this.#cpuPool?.stop()]);
+      await Promise.all([this.#brokerConsumer?.cancel(), this.#pool?.stop(), this.#cpuPool?.stop()]);
       this.#state = 'stopped';
       throw err;
     }
   }
 
   async #boot(): Promise<void> {
-    const o = this.options;
-    const cpu = o.cpuPool ? parsePoolSpec(o.cpuPool) : null;
-    const main = await this.#startPool(o.pool ?? 'async', o.autoscale?.min ?? o.concurrency);
+    const c = this.config;
+    const main = await this.#startPool(c.pool, c.autoscale?.min ?? c.concurrency);
     this.#pool = main;
-    if (cpu) {
-      this.#cpuPool = await this.#startPool(cpu.name, o.cpuAutoscale?.min ?? cpu.concurrency);
+    if (c.cpuPool) {
+      this.#cpuPool = await this.#startPool(c.cpuPool.name, c.cpuAutoscale?.min ?? c.cpuPool.concurrency);
       if (this.#cpuPool.onLoop)
         throw new ConfigError(
-          `the CPU pool must run tasks off the event loop: prefork or threads, not "${cpu.name}"`,
+          `the CPU pool must run tasks off the event loop: prefork or threads, not "${c.cpuPool.name}"`,
         );
     }
-    const threshold = o.blockingThreshold ?? this.app.conf.workerBlockingThreshold;
-    if (threshold > 0) this.#monitor = new LoopMonitor({ thresholdMs: threshold, logger: this.logger });
-    this.#broker = await this.app.broker();
+    const broker = await this.app.broker();
+    this.#broker = broker;
     let backend: ResultBackend | null = null;
     try {
       backend = await this.app.backend();
@@ -182,56 +132,90 @@ export class Worker {
       // A worker can run without results (Celery's DisabledBackend): say so once, then go on.
       this.logger.log('warn', `results will not be stored: ${(err as Error).message}`);
     }
-    this.app.origin = this.hostname;
-    const multiplier = this.options.prefetchMultiplier ?? this.app.conf.workerPrefetchMultiplier;
+    const scope = this.#scope(broker, backend);
+    for (const mw of this.app.middleware) {
+      const hooks = await mw.worker?.(scope);
+      if (hooks) this.#bound.push({ name: mw.name, hooks });
+    }
+    const hooks = new WorkerHooks(this.#bound, this.logger);
+    this.#hooks = hooks;
     // An autoscaled pool prefetches for its largest size, so that the waiting work shows the load.
-    const slots = (pool: Pool | null, scale?: AutoscaleOptions) =>
+    const slots = (pool: Pool | null, scale: Readonly<AutoscaleOptions> | null) =>
       pool ? (scale ? scale.max * (pool.growStep ?? 1) : pool.concurrency) : 0;
-    const prefetch = (slots(main, o.autoscale) + slots(this.#cpuPool, o.cpuAutoscale)) * multiplier;
-    this.#dispatcher = new Dispatcher({
-      app: this.app,
-      broker: this.#broker,
-      backend,
+    const prefetch =
+      (slots(main, c.autoscale) + slots(this.#cpuPool, c.cpuAutoscale)) * c.conf.workerPrefetchMultiplier;
+    const consumer = new TaskConsumer({
+      broker,
+      hooks,
+      scope,
       pool: main,
       cpuPool: this.#cpuPool,
-      cpuQueues: o.cpuQueues ?? [],
-      monitor: this.#monitor,
-      logger: this.logger,
-      hostname: this.hostname,
+      cpuQueues: c.cpuQueues,
       prefetch,
-      timeLimit: this.options.timeLimit ?? null,
-      softTimeLimit: this.options.softTimeLimit ?? null,
-      setPrefetch: (n) => this.#consumer?.setPrefetch(n),
+      setPrefetch: (n) => this.#brokerConsumer?.setPrefetch(n),
     });
-    const dispatcher = this.#dispatcher;
+    this.#consumer = consumer;
     for (const [pool, scale] of [
-      [main, o.autoscale],
-      [this.#cpuPool, o.cpuAutoscale],
+      [main, c.autoscale],
+      [this.#cpuPool, c.cpuAutoscale],
     ] as const) {
       if (!pool || !scale) continue;
       const scaler = new Autoscaler({
         pool,
         options: scale,
         logger: this.logger,
-        waiting: () => dispatcher.waiting(pool),
-        onResize: () => dispatcher.poke(),
+        waiting: () => consumer.waiting(pool),
+        onResize: () => consumer.poke(),
       });
       scaler.start();
       this.#scalers.push(scaler);
     }
-    this.#monitor?.start();
-    this.#consumer = await this.#broker.consume(this.queues, (d) => dispatcher.receive(d), {
-      prefetch: dispatcher.prefetch,
+    this.#brokerConsumer = await broker.consume(this.queues, (d) => consumer.receive(d), {
+      prefetch: consumer.prefetch,
       onError: (err) => this.logger.log('error', `consumer: ${err.message}; retrying`),
     });
     this.#state = 'running';
+    if (hooks.wantsHeartbeat) {
+      this.#heartbeat = setInterval(() => hooks.heartbeat(), c.conf.workerHeartbeatInterval * 1000);
+      this.#heartbeat.unref();
+    }
+    hooks.ready();
     const cpuInfo = this.#cpuPool
-      ? ` cpu-pool=${this.#cpuPool.implementation}:${this.#cpuPool.concurrency}${o.cpuQueues?.length ? ` cpu-queues=${o.cpuQueues.join(',')}` : ''}`
+      ? ` cpu-pool=${this.#cpuPool.implementation}:${this.#cpuPool.concurrency}${c.cpuQueues.length ? ` cpu-queues=${c.cpuQueues.join(',')}` : ''}`
       : '';
     this.logger.log(
       'info',
-      `${this.hostname} ready: pool=${main.implementation} concurrency=${main.concurrency}${cpuInfo} queues=${this.queues.join(',')} broker=${this.#broker.transport}`,
+      `${this.hostname} ready: pool=${main.implementation} concurrency=${main.concurrency}${cpuInfo} queues=${this.queues.join(',')} broker=${broker.transport}`,
     );
+  }
+
+  /** What the middleware of this worker get; built once at start. */
+  #scope(broker: Broker, backend: ResultBackend | null): WorkerScope {
+    const app = this.app;
+    const internals = appInternals(app);
+    const hostname = this.hostname;
+    // A worker's publishes carry its node name as Celery's `origin` header.
+    const publish = async (name: string, args: unknown[], options: SendOptions): Promise<string> => {
+      const r = await internals.publish(name, args, { ...options, origin: hostname }, app.tasks.get(name));
+      return r.id;
+    };
+    return Object.freeze({
+      hostname,
+      conf: this.config.conf,
+      broker,
+      backend,
+      logger: this.logger,
+      tasks: app.tasks,
+      signals: app.signals,
+      worker: this,
+      apply: (sig: SignatureJson, prepend: readonly unknown[], extra: SendOptions) => {
+        const call = signatureCall(sig, prepend, extra);
+        return publish(call.name, call.args, call.options);
+      },
+      send: publish,
+      resume: (run: TaskRun) => this.#consumer?.resume(run),
+      track: (work: Promise<void> | null) => this.#consumer?.track(work),
+    });
   }
 
   async #startPool(name: string, concurrency: number | undefined): Promise<Pool> {
@@ -240,8 +224,8 @@ export class Worker {
       concurrency: concurrency ?? (await defaultConcurrency(name)),
       hostname: this.hostname,
       logger: this.logger,
-      ...(this.options.appModule ? { appModule: this.options.appModule } : {}),
-      options: this.options.poolOptions ?? {},
+      ...(this.config.appModule ? { appModule: this.config.appModule } : {}),
+      options: this.config.poolOptions,
     });
     await pool.start();
     return pool;
@@ -253,8 +237,8 @@ export class Worker {
    * messages requeued when they were not acked yet (acksLate).
    */
   stop(options: { cold?: boolean } = {}): Promise<void> {
-    if (options.cold && this.#dispatcher && this.#state === 'stopping')
-      this.#dispatcher.goCold(this.#coldError());
+    if (options.cold && this.#consumer && this.#state === 'stopping')
+      this.#consumer.goCold(this.#coldError());
     this.#stopping ??= this.#stop(options.cold ?? false);
     return this.#stopping;
   }
@@ -271,13 +255,14 @@ export class Worker {
     this.#state = 'stopping';
     this.logger.log('info', `${this.hostname}: ${cold ? 'cold' : 'warm'} shutdown`);
     for (const s of this.#scalers) s.stop();
-    this.#dispatcher?.close();
-    await this.#consumer?.cancel();
-    const d = this.#dispatcher;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#consumer?.close();
+    await this.#brokerConsumer?.cancel();
+    const d = this.#consumer;
     if (d) {
       await d.releaseWaiting();
       if (cold) d.goCold(this.#coldError());
-      const timeout = (this.options.shutdownTimeout ?? this.app.conf.workerShutdownTimeout) * 1000;
+      const timeout = this.config.conf.workerShutdownTimeout * 1000;
       const drained = await d.drained(timeout);
       if (!drained) {
         this.logger.log('warn', `${this.hostname}: tasks still running after ${timeout / 1000}s; going cold`);
@@ -286,7 +271,7 @@ export class Worker {
       }
       await d.settled();
     }
-    this.#monitor?.stop();
+    await this.#hooks?.stop();
     await Promise.all([this.#pool?.stop(), this.#cpuPool?.stop()]);
     this.#state = 'stopped';
   }

@@ -5,8 +5,8 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildTaskMessage, parseTaskMessage, type TaskRequest } from '../../src/protocol/message.js';
-import type { Outcome } from '../../src/worker/executor.js';
-import { createLogger } from '../../src/worker/log.js';
+import type { Outcome } from '../../src/task/outcome.js';
+import { createLogger } from '../../src/util/log.js';
 import type { Job, Pool, PoolContext } from '../../src/worker/pools/pool.js';
 import { app } from '../fixtures/apps/pool-tasks.js';
 

@@ -1,6 +1,6 @@
 /** An isolated app + worker on the memory broker, with captured log lines. */
 import { Celeriac, type CeleriacOptions } from '../../src/index.js';
-import { createLogger } from '../../src/worker/log.js';
+import { createLogger } from '../../src/util/log.js';
 import type { Worker, WorkerOptions } from '../../src/worker/worker.js';
 import { uniq } from './services.js';
 

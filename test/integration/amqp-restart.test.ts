@@ -10,9 +10,10 @@
  * SUCCESS. The 8 that were running run twice: RabbitMQ redelivers them (at least once, as in Celery).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appInternals } from '../../src/app/internal.js';
 import type { AmqpBroker } from '../../src/brokers/amqp/index.js';
 import { Celeriac } from '../../src/index.js';
-import { createLogger } from '../../src/worker/log.js';
+import { createLogger } from '../../src/util/log.js';
 import { PrivateRabbit } from '../helpers/rabbit.js';
 import { inCI, uniq, waitUntil } from '../helpers/services.js';
 
@@ -67,7 +68,7 @@ describe.skipIf(!canRun && !inCI)('AMQP: broker restart under load', () => {
     const ids: string[] = [];
     const send = async (from: number, count: number) => {
       const calls = Array.from({ length: count }, (_, i) => ({ name: 'restart.work', args: [from + i] }));
-      const results = await client.publishTasks(calls);
+      const results = await appInternals(client).publishMany(calls);
       ids.push(...results.map((r) => r.id));
     };
     const done = async () => {

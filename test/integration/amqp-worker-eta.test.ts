@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
-import { createLogger } from '../../src/worker/log.js';
+import { createLogger } from '../../src/util/log.js';
 import { RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
 import { skipUnless, uniq, waitUntil } from '../helpers/services.js';
 

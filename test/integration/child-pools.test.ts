@@ -5,8 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Outcome } from '../../src/worker/executor.js';
-import { createLogger } from '../../src/worker/log.js';
+import type { Outcome } from '../../src/task/outcome.js';
+import { createLogger } from '../../src/util/log.js';
 import type { Pool, PoolContext } from '../../src/worker/pools/pool.js';
 import { createPreforkPool } from '../../src/worker/pools/prefork.js';
 import { createThreadsPool } from '../../src/worker/pools/threads.js';

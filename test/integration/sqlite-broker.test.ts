@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Celeriac } from '../../src/app/celeriac.js';
 import { createBackend } from '../../src/backends/registry.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/registry.js';
@@ -17,6 +16,7 @@ import { createSqliteBroker, type SqliteStore } from '../../src/brokers/sqlite/i
 import type { VirtualBroker } from '../../src/brokers/virtual.js';
 import { APPLICATION_ID, SCHEMA_VERSION } from '../../src/drivers/sqlite/schema.js';
 import { BrokerError } from '../../src/errors.js';
+import { Celeriac } from '../../src/index.js';
 import type { WireMessage } from '../../src/protocol/message.js';
 import { buildMeta } from '../../src/protocol/result.js';
 import { waitUntil } from '../helpers/services.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { TaskError } from '../../src/errors.js';
-import { createLogger } from '../../src/worker/log.js';
+import { createLogger } from '../../src/util/log.js';
 import type { Worker, WorkerOptions } from '../../src/worker/worker.js';
 import { app } from '../fixtures/apps/pool-limits.js';
 import { uniq } from '../helpers/services.js';

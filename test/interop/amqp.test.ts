@@ -9,10 +9,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appInternals } from '../../src/app/internal.js';
 import { AmqpBroker } from '../../src/brokers/amqp/index.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { Celeriac, currentTask, TaskError } from '../../src/index.js';
-import { createLogger } from '../../src/worker/log.js';
+import { createLogger } from '../../src/util/log.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
 import { inCI, portOpen, uniq, waitUntil } from '../helpers/services.js';
@@ -280,7 +281,7 @@ describe.skipIf(skip).each(['eventlet', 'prefork'])(
 
     it('runs a task that waited in the delay queues (publishDelayed, x-death headers and all)', async () => {
       const eta = new Date(Date.now() + 2000);
-      const { id, message } = app.buildMessage('interop.when', [], { eta });
+      const { id, message } = appInternals(app).buildMessage('interop.when', [], { eta });
       const broker = (await app.broker()) as AmqpBroker;
       await app.backend(); // the reply queue exists before the worker answers
       await broker.publishDelayed(queue, message, eta);

@@ -8,11 +8,12 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appInternals } from '../../src/app/internal.js';
 import type { ResultBackend } from '../../src/backends/backend.js';
 import { TaskError } from '../../src/errors.js';
 import { Celeriac } from '../../src/index.js';
 import type { SignatureJson } from '../../src/protocol/message.js';
-import { createLogger } from '../../src/worker/log.js';
+import { createLogger } from '../../src/util/log.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { rawClient, skipRedis } from '../helpers/redis.js';
 import { inCI, uniq, waitUntil } from '../helpers/services.js';
@@ -318,7 +319,7 @@ describe.skipIf(skip)('interop (redis): kill -9 of a Celeriac worker holding ack
 
   it('completes every task after the worker is killed and restarted', async () => {
     const total = 24;
-    const results = await app.publishTasks(
+    const results = await appInternals(app).publishMany(
       Array.from({ length: total }, () => ({ name: 'interop.slow', args: [400] })),
     );
     const first = await startCeleriacWorker({ queue, env, args: ['-c', '4'] });

@@ -2,8 +2,8 @@
 // grows at once to the load, caps at max, shrinks to the load only after keepalive, stops cleanly.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
+import { createLogger } from '../../src/util/log.js';
 import { type AutoscaleOptions, Autoscaler } from '../../src/worker/autoscale.js';
-import { createLogger } from '../../src/worker/log.js';
 import { AsyncPool } from '../../src/worker/pools/async.js';
 import type { Pool, PoolStats } from '../../src/worker/pools/pool.js';
 import { job } from '../conformance/pool.js';

@@ -8,8 +8,9 @@
  * prefork or threads pool, where the hard limit kills the process or thread.
  */
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
+import { failure, type Outcome } from '../../task/outcome.js';
 import { LazyAbort } from '../../util/lazy-abort.js';
-import { executeTask, failure, type Outcome } from '../executor.js';
+import { Executor } from '../executor.js';
 import type { Job, Pool, PoolContext, PoolStats } from './pool.js';
 
 export class AsyncPool implements Pool {
@@ -18,10 +19,12 @@ export class AsyncPool implements Pool {
   #concurrency: number;
   #active = 0;
   readonly #ctx: PoolContext;
+  readonly #executor: Executor;
   readonly #running = new Set<LazyAbort>();
 
   constructor(ctx: PoolContext, implementation = 'async') {
     this.#ctx = ctx;
+    this.#executor = new Executor(ctx.app, ctx.logger);
     this.#concurrency = ctx.concurrency;
     this.implementation = implementation;
   }
@@ -47,11 +50,13 @@ export class AsyncPool implements Pool {
       // The common case: no timers, and one async frame per task (this is the hot path).
       return this.#runPlain(job, controller);
     }
-    const task = executeTask(this.#ctx.app, job.request, {
-      hostname: this.#ctx.hostname,
-      abort: controller,
-      state: job,
-    }).catch((err: unknown) => failure(err, 0));
+    const task = this.#executor
+      .run(job.request, {
+        hostname: this.#ctx.hostname,
+        abort: controller,
+        state: job,
+      })
+      .catch((err: unknown) => failure(err, 0));
     return new Promise<Outcome>((resolve) => {
       const started = performance.now();
       const soft =
@@ -88,20 +93,22 @@ export class AsyncPool implements Pool {
   #runPlain(job: Job, controller: LazyAbort): Promise<Outcome> {
     // `.then` rather than an async wrapper: every in-flight task keeps its pending frames alive, and at
     // 10,000 tasks in flight a second frame per task is megabytes.
-    return executeTask(this.#ctx.app, job.request, {
-      hostname: this.#ctx.hostname,
-      abort: controller,
-      state: job,
-    }).then(
-      (outcome) => {
-        this.#release(controller);
-        return outcome;
-      },
-      (err: unknown) => {
-        this.#release(controller);
-        return failure(err, 0);
-      },
-    );
+    return this.#executor
+      .run(job.request, {
+        hostname: this.#ctx.hostname,
+        abort: controller,
+        state: job,
+      })
+      .then(
+        (outcome) => {
+          this.#release(controller);
+          return outcome;
+        },
+        (err: unknown) => {
+          this.#release(controller);
+          return failure(err, 0);
+        },
+      );
   }
 
   #release(controller: LazyAbort): void {

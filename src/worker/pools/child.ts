@@ -2,7 +2,7 @@
  * Entry point of a pool child: a process forked by the prefork pool or a thread of the threads pool.
  * Responsibilities:
  *  - load the app module once (TypeScript through tsx, as the worker loads it) and say `ready`;
- *  - run each job it is sent through executeTask, the function the async pool uses, so outcomes are the
+ *  - run each job it is sent through an Executor, as the async pool does, so outcomes are the
  *    same whichever pool ran the task; several jobs may run at once (childConcurrency);
  *  - enforce the soft time limit: abort the task's signal with SoftTimeLimitExceeded;
  *  - relay updateState to the parent and wait for the store;
@@ -12,11 +12,13 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import type { Celeriac } from '../../app/celeriac.js';
+import type { App } from '../../app/app.js';
 import { SoftTimeLimitExceeded } from '../../errors.js';
 import { loadApp } from '../../loader/app.js';
+import { failure, type Outcome } from '../../task/outcome.js';
 import { LazyAbort } from '../../util/lazy-abort.js';
-import { executeTask, failure, type Outcome } from '../executor.js';
+import { createLogger } from '../../util/log.js';
+import { Executor } from '../executor.js';
 import type { ChildInit, FromChild, ToChild } from './ipc.js';
 
 interface Channel {
@@ -54,7 +56,7 @@ function threadChannel(port: NonNullable<typeof parentPort>): Channel {
 }
 
 /** Results cross the boundary as the JSON serializer would store them, so every pool stores the same bytes. */
-function portable(app: Celeriac, value: unknown): unknown {
+function portable(app: App, value: unknown): unknown {
   if (value === null || typeof value !== 'object' || app.conf.resultSerializer !== 'json') return value;
   try {
     const text = JSON.stringify(value);
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
   if (!parentPort) process.title = `celeriac child (${init.hostname})`;
   // Read only when a limit needs it: getrusage per task was 13 % of a busy child's CPU (feed hub profile).
   const memory = init.measureMemory ? () => channel.memoryKiB() : () => 0;
-  let app: Celeriac;
+  let app: App;
   try {
     app = (await loadApp(init.appModule)).app;
   } catch (err) {
@@ -80,6 +82,14 @@ async function main(): Promise<void> {
     channel.send({ type: 'error', message: e.message ?? String(err), stack: e.stack ?? null });
     process.exit(1);
   }
+  const logger = createLogger(
+    app.conf.workerLogLevel,
+    undefined,
+    parentPort ? `ThreadPoolWorker-${threadId}` : `ForkPoolWorker-${process.pid}`,
+  );
+  const executor = new Executor(app, logger);
+  // Celery's worker_process_init: the child is ready to run tasks (connections opened here are its own).
+  app.signals.emit('worker_process_init', { sender: null, pid: process.pid }, logger);
   const running = new Set<number>();
   const stateCalls = new Map<number, { resolve(): void; reject(err: Error): void }>();
   let calls = 0;
@@ -97,18 +107,20 @@ async function main(): Promise<void> {
             msg.softLimit * 1000,
           )
         : null;
-    let outcome: Outcome = await executeTask(app, msg.request, {
-      hostname: init.hostname,
-      abort: controller,
-      state: {
-        updateState: (state, meta) =>
-          new Promise<void>((resolve, reject) => {
-            const call = ++calls;
-            stateCalls.set(call, { resolve, reject });
-            channel.send({ type: 'updateState', seq, call, state, meta: portable(app, meta) });
-          }),
-      },
-    }).catch((err: unknown) => failure(err, 0));
+    let outcome: Outcome = await executor
+      .run(msg.request, {
+        hostname: init.hostname,
+        abort: controller,
+        state: {
+          updateState: (state, meta) =>
+            new Promise<void>((resolve, reject) => {
+              const call = ++calls;
+              stateCalls.set(call, { resolve, reject });
+              channel.send({ type: 'updateState', seq, call, state, meta: portable(app, meta) });
+            }),
+        },
+      })
+      .catch((err: unknown) => failure(err, 0));
     if (soft) clearTimeout(soft);
     if (outcome.kind === 'success') outcome = { ...outcome, value: portable(app, outcome.value) };
     try {

@@ -13,9 +13,9 @@
  * child does is child.ts. The soft time limit is enforced inside the child.
  */
 import { CeleriacError, ConfigError, TimeLimitExceeded, WorkerLostError } from '../../errors.js';
+import { failure, type Outcome } from '../../task/outcome.js';
 import { Deque } from '../../util/deque.js';
 import { hint } from '../../util/suggest.js';
-import { failure, type Outcome } from '../executor.js';
 import type { ChildInit, FromChild, ToChild } from './ipc.js';
 import type { Job, Pool, PoolContext, PoolStats } from './pool.js';
 

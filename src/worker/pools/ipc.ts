@@ -9,7 +9,7 @@
  * when the child cannot serve at all (the app module failed to load).
  */
 import type { TaskRequest } from '../../protocol/message.js';
-import type { Outcome } from '../executor.js';
+import type { Outcome } from '../../task/outcome.js';
 
 /** What a child needs to boot; given on the command line (processes) or as workerData (threads). */
 export interface ChildInit {

@@ -2,12 +2,13 @@
  * The Pool contract: where tasks run. The worker hands a pool one Job at a time, only while
  * `active < concurrency`, and gets back an Outcome (worker/executor.ts). Pools own time limits, because
  * only they know how to stop what they run (abort a signal, kill a child, terminate a thread).
- * Every pool runs the pool conformance suite (test/conformance/pool.ts).
+ * Every pool runs the pool conformance suite (test/conformance/pool.ts). The pools themselves are
+ * looked up by name in registry.ts.
  */
-import type { Celeriac } from '../../app/celeriac.js';
 import type { TaskRequest } from '../../protocol/message.js';
-import type { Outcome } from '../executor.js';
-import type { Logger } from '../log.js';
+import type { Outcome } from '../../task/outcome.js';
+import type { Logger } from '../../util/log.js';
+import type { ExecApp } from '../executor.js';
 
 export interface Job {
   request: TaskRequest;
@@ -55,7 +56,8 @@ export interface Pool {
 }
 
 export interface PoolContext {
-  app: Celeriac;
+  /** The app whose tasks (and execution middleware) the pool runs. */
+  app: ExecApp;
   concurrency: number;
   hostname: string;
   logger: Logger;
@@ -66,38 +68,3 @@ export interface PoolContext {
 }
 
 export type PoolFactory = (ctx: PoolContext) => Pool | Promise<Pool>;
-
-const factories = new Map<string, () => Promise<PoolFactory>>([
-  ['async', async () => (await import('./async.js')).createAsyncPool],
-  ['solo', async () => (await import('./async.js')).createSoloPool],
-  ['prefork', async () => (await import('./prefork.js')).createPreforkPool],
-  ['threads', async () => (await import('./threads.js')).createThreadsPool],
-]);
-
-/** Celery's green pool names map to the event-loop pool; `processes` is Celery's other name for prefork. */
-export const POOL_ALIASES: Record<string, string> = {
-  eventlet: 'async',
-  gevent: 'async',
-  processes: 'prefork',
-};
-
-export function registerPool(name: string, load: () => Promise<PoolFactory>): void {
-  factories.set(name, load);
-}
-
-export function poolNames(): string[] {
-  return [...factories.keys(), ...Object.keys(POOL_ALIASES)];
-}
-
-export async function createPool(name: string, ctx: PoolContext): Promise<Pool> {
-  const real = POOL_ALIASES[name] ?? name;
-  const load = factories.get(real);
-  if (!load) {
-    const { hint } = await import('../../util/suggest.js');
-    const { ConfigError } = await import('../../errors.js');
-    throw new ConfigError(
-      `Unknown pool "${name}"${hint(name, poolNames())}; known: ${poolNames().join(', ')}`,
-    );
-  }
-  return (await load())(ctx);
-}

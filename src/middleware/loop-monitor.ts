@@ -20,7 +20,7 @@
  *
  * Cost per task: one small object and a Set insert/delete, only for pools that run on the loop.
  */
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 
 export interface LoopActivity {
   readonly name: string;

@@ -2,7 +2,7 @@
  * Logs in Celery's familiar shape: `[2026-11-24 10:00:00,123: INFO/MainProcess] Task tasks.add[id] received`.
  * Callers check `enabled(level)` before building a message on hot paths, so logging off costs nothing.
  */
-import type { LogLevel } from '../app/config.js';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const LABEL: Record<LogLevel, string> = { debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR' };

@@ -1,0 +1,358 @@
+/**
+ * The app: settings, the task registry, middleware and signals, and lazily opened connections to the
+ * broker and result backend. Passed explicitly (never global). Responsibilities:
+ *  - define tasks (`task`) and validate their options eagerly against what the core and every middleware
+ *    declare they own;
+ *  - build Celery messages and route them (publishing is internal: tasks, canvas and workers reach it
+ *    through app/internal.ts), sending the publish signals;
+ *  - own one broker and one backend connection, opened on first use and closed by `close()`.
+ * Workers and canvas build on the app from above (src/celeriac.ts puts them together); the app imports
+ * neither.
+ */
+import { hostname as osHostname } from 'node:os';
+import { threadId } from 'node:worker_threads';
+import type { ResultBackend } from '../backends/backend.js';
+import { backendSchemes, createBackend } from '../backends/registry.js';
+import type { Broker } from '../brokers/broker.js';
+import { createBroker } from '../brokers/registry.js';
+import { ConfigError } from '../errors.js';
+import { PublishHooks } from '../middleware/hooks.js';
+import type { Middleware, OutgoingTask } from '../middleware/middleware.js';
+import { buildTaskMessage, type WireMessage } from '../protocol/message.js';
+import { uuid, uuid3Oid } from '../protocol/oid.js';
+import {
+  CORE_TASK_OPTION_KEYS,
+  SEND_OPTION_KEYS,
+  type SendOptions,
+  type TaskOptions,
+} from '../task/options.js';
+import { AsyncResult } from '../task/result.js';
+import { type AnyTask, Task, type TaskFn, type TaskPublisher } from '../task/task.js';
+import { checkKeys, resolveSettings, type Settings, type SettingsInput } from './config.js';
+import { bindInternals, type Call } from './internal.js';
+import { type SignalHandler, type SignalName, Signals } from './signals.js';
+
+export interface CeleriacOptions extends SettingsInput {
+  /** The app's name, used in logs. */
+  main?: string;
+  /** Middleware added after the built-ins, as `app.use()` would (before any task is defined). */
+  middleware?: readonly Middleware[];
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+}
+
+export class App {
+  readonly conf: Readonly<Settings>;
+  readonly main: string;
+  /** Celery's `reply_to` oid, stable for this app in this process (the rpc:// reply queue). */
+  readonly oid: string;
+  /** Celery's signals: `app.on(name, handler)` adds to them. */
+  readonly signals = new Signals();
+  readonly #tasks = new Map<string, AnyTask>();
+  readonly #middleware: Middleware[] = [];
+  #publishHooks = new PublishHooks([]);
+  /** Task option names the core and the middleware own (rebuilt by `use`). */
+  #taskOptionKeys: readonly string[] = CORE_TASK_OPTION_KEYS;
+  /** Celery's `origin` header of clients: `gen<pid>@<host>`; a worker passes its node name per publish. */
+  readonly #origin: string;
+  #broker: Promise<Broker> | null = null;
+  #backend: Promise<ResultBackend> | null = null;
+  readonly #routes: Array<[RegExp, string]>;
+  readonly #publisher: TaskPublisher;
+
+  constructor(options: CeleriacOptions = {}, builtins: readonly Middleware[] = []) {
+    const { main, middleware, ...settings } = options;
+    this.conf = resolveSettings(settings);
+    this.main = main ?? 'celeriac';
+    this.#origin = `gen${process.pid}@${osHostname()}`;
+    this.oid = uuid3Oid(`${osHostname()}-${process.pid}-${threadId}-${uuid()}`);
+    this.#routes = Object.entries(this.conf.taskRoutes).map(([glob, r]) => [
+      globToRegExp(glob),
+      typeof r === 'string' ? r : r.queue,
+    ]);
+    for (const m of [...builtins, ...(middleware ?? [])]) this.use(m);
+    this.#publisher = {
+      publishTask: (name, args, o, task) => this.#publish(name, args, o, task),
+      publishTasks: (calls, task) => this.#publishMany(calls, task),
+    };
+    bindInternals(this, {
+      buildMessage: (name, args, o, task) => this.#buildMessage(name, args, o, task),
+      route: (name, o, task) => this.#route(name, o, task),
+      publish: (name, args, o, task) => this.#publish(name, args, o, task),
+      publishMany: (calls, task) => this.#publishMany(calls, task),
+    });
+  }
+
+  /** The registered tasks by name. */
+  get tasks(): ReadonlyMap<string, AnyTask> {
+    return this.#tasks;
+  }
+
+  /** Built-in middleware first, then users' in the order added. */
+  get middleware(): readonly Middleware[] {
+    return this.#middleware;
+  }
+
+  /**
+   * Add a middleware (the full hook interface; see middleware/middleware.ts). Add it before defining the
+   * tasks that use its options, and before starting workers: a worker builds its hooks when it starts.
+   */
+  use(mw: Middleware): this {
+    if (!mw || typeof mw.name !== 'string' || !mw.name)
+      throw new ConfigError('app.use(middleware): a middleware needs a non-empty `name`');
+    if (this.#middleware.some((m) => m.name === mw.name))
+      throw new ConfigError(`a middleware named "${mw.name}" is already in use`);
+    this.#middleware.push(mw);
+    this.#publishHooks = new PublishHooks(this.#middleware);
+    const keys = new Set(this.#taskOptionKeys);
+    for (const k of mw.taskOptions ?? []) keys.add(k);
+    this.#taskOptionKeys = [...keys];
+    return this;
+  }
+
+  /** Listen to a Celery signal (`task_success`, `worker_ready` …); returns a function that stops listening. */
+  on<K extends SignalName>(name: K, handler: SignalHandler<K>): () => void {
+    return this.signals.on(name, handler);
+  }
+
+  /** Define a task. Options are checked now: a misspelt option fails with a did-you-mean. */
+  task<F extends TaskFn>(name: string, fn: F, options: TaskOptions = {}): Task<F> {
+    if (typeof name !== 'string' || !name)
+      throw new ConfigError('task(name, fn): name must be a non-empty string');
+    if (typeof fn !== 'function') throw new ConfigError(`task "${name}": fn must be a function`);
+    checkKeys(`option of task "${name}"`, options, this.#taskOptionKeys);
+    for (const m of this.#middleware) m.checkTaskOptions?.(name, options);
+    if (this.#tasks.has(name)) throw new ConfigError(`task "${name}" is already registered`);
+    const t = new Task(this.#publisher, name, fn, options);
+    this.#tasks.set(name, t);
+    return t;
+  }
+
+  /** Publish a task by name; no local definition is needed (it may run on a Python worker). */
+  sendTask<R = unknown>(
+    name: string,
+    args: unknown[] = [],
+    kwargs: Record<string, unknown> = {},
+    options: SendOptions = {},
+  ): Promise<AsyncResult<R>> {
+    return this.#publish<R>(
+      name,
+      args,
+      { ...options, kwargs: { ...options.kwargs, ...kwargs } },
+      this.#tasks.get(name),
+    );
+  }
+
+  /** A handle on a result by id. */
+  AsyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, () => this.backend());
+  }
+
+  #route(name: string, options: SendOptions, task?: AnyTask): string {
+    if (options.queue) return options.queue;
+    for (const [re, queue] of this.#routes) if (re.test(name)) return queue;
+    return task?.options.queue ?? this.conf.taskDefaultQueue;
+  }
+
+  #buildMessage(
+    name: string,
+    args: unknown[],
+    options: SendOptions,
+    task?: AnyTask,
+  ): { id: string; message: WireMessage } {
+    checkKeys('send option', options, SEND_OPTION_KEYS);
+    const id = options.taskId ?? uuid();
+    const now = new Date();
+    const eta =
+      options.eta ??
+      (options.countdown !== undefined ? new Date(now.getTime() + options.countdown * 1000) : null);
+    const expires =
+      options.expires === undefined
+        ? null
+        : options.expires instanceof Date
+          ? options.expires
+          : new Date(now.getTime() + options.expires * 1000);
+    const message = buildTaskMessage({
+      id,
+      name,
+      args,
+      kwargs: options.kwargs ?? {},
+      origin: options.origin ?? this.#origin,
+      replyTo: options.replyTo ?? this.oid,
+      eta,
+      expires,
+      retries: options.retries ?? 0,
+      timeLimit: [options.timeLimit ?? null, options.softTimeLimit ?? null],
+      rootId: options.rootId ?? null,
+      parentId: options.parentId ?? null,
+      group: options.group ?? null,
+      groupIndex: options.groupIndex ?? null,
+      shadow: options.shadow ?? null,
+      priority: options.priority ?? task?.options.priority ?? this.conf.taskDefaultPriority,
+      ignoreResult: options.ignoreResult ?? task?.options.ignoreResult ?? false,
+      embed: {
+        callbacks: options.link ?? null,
+        errbacks: options.linkError ?? null,
+        chain: options.chain ?? null,
+      },
+      compression: options.compression ?? this.conf.taskCompression,
+      serializer: this.conf.taskSerializer,
+      protocol: this.conf.taskProtocol,
+      now,
+    });
+    return { id, message };
+  }
+
+  async #publish<R>(
+    name: string,
+    args: unknown[],
+    options: SendOptions,
+    task?: AnyTask,
+  ): Promise<AsyncResult<R>> {
+    const { id, message } = this.#buildMessage(name, args, options, task);
+    const queue = this.#route(name, options, task);
+    const broker = await this.broker();
+    await this.#replyQueueReady();
+    const out = this.#beforePublish(id, name, queue, args, options, message);
+    await broker.publish(queue, message);
+    if (out) this.#afterPublish(out, args, options);
+    return new AsyncResult<R>(id, () => this.backend());
+  }
+
+  async #publishMany<R>(calls: readonly Call[], task?: AnyTask): Promise<AsyncResult<R>[]> {
+    const items = calls.map((c) => {
+      const options = c.options ?? {};
+      const t = task ?? this.#tasks.get(c.name);
+      const { id, message } = this.#buildMessage(c.name, c.args, options, t);
+      return { id, queue: this.#route(c.name, options, t), message };
+    });
+    const broker = await this.broker();
+    await this.#replyQueueReady();
+    const outs = items.map((it, i) => {
+      const c = calls[i] as Call;
+      return this.#beforePublish(it.id, c.name, it.queue, c.args, c.options ?? {}, it.message);
+    });
+    await broker.publishMany(items);
+    outs.forEach((out, i) => {
+      const c = calls[i] as Call;
+      if (out) this.#afterPublish(out, c.args, c.options ?? {});
+    });
+    return items.map((i) => new AsyncResult<R>(i.id, () => this.backend()));
+  }
+
+  /** The publish hooks and Celery's before_task_publish; null (nothing allocated) when nobody listens. */
+  #beforePublish(
+    id: string,
+    name: string,
+    queue: string,
+    args: unknown[],
+    options: SendOptions,
+    message: WireMessage,
+  ): OutgoingTask | null {
+    const signal = this.signals.has('before_task_publish') || this.signals.has('after_task_publish');
+    if (!signal && !this.#publishHooks.any) return null;
+    const out: OutgoingTask = { id, name, queue, message };
+    this.#publishHooks.before(out);
+    if (this.signals.has('before_task_publish')) {
+      this.signals.emit(
+        'before_task_publish',
+        {
+          sender: name,
+          body: [args, options.kwargs ?? {}],
+          exchange: '',
+          routingKey: queue,
+          headers: message.headers,
+          properties: message.properties,
+        },
+        this.#publishLogger,
+        id,
+      );
+    }
+    return out;
+  }
+
+  #afterPublish(out: OutgoingTask, args: unknown[], options: SendOptions): void {
+    this.#publishHooks.after(out);
+    this.signals.emit(
+      'after_task_publish',
+      {
+        sender: out.name,
+        body: [args, options.kwargs ?? {}],
+        exchange: '',
+        routingKey: out.queue,
+        headers: out.message.headers,
+      },
+      this.#publishLogger,
+      out.id,
+    );
+  }
+
+  /** Publish signal handlers that throw are reported on stderr: a client has no worker logger. */
+  readonly #publishLogger = {
+    enabled: () => true,
+    log: (_level: string, message: string) => process.stderr.write(`celeriac: ${message}\n`),
+  };
+
+  /**
+   * rpc:// results go to this app's reply queue, which must exist before a worker answers (RabbitMQ drops
+   * a result sent to a missing queue): Celery declares it when sending, and so do we.
+   */
+  async #replyQueueReady(): Promise<void> {
+    if (this.conf.resultBackend?.startsWith('rpc:')) await this.backend();
+  }
+
+  /** The broker connection, opened on first use. */
+  broker(): Promise<Broker> {
+    this.#broker ??= (async () => {
+      const b = await createBroker(this.conf.brokerUrl, this.conf.brokerTransportOptions);
+      await b.connect();
+      return b;
+    })();
+    this.#broker.catch(() => {
+      this.#broker = null; // let the next call try again
+    });
+    return this.#broker;
+  }
+
+  /** The result backend connection, opened on first use (the broker's URL when none is set and it can store results). */
+  backend(): Promise<ResultBackend> {
+    this.#backend ??= (async () => {
+      let url = this.conf.resultBackend;
+      if (!url) {
+        const scheme = this.conf.brokerUrl.split(':')[0] ?? '';
+        if (!backendSchemes().includes(scheme)) {
+          throw new ConfigError(
+            `No result backend is configured (set "backend", e.g. rpc:// or redis://); the ${scheme}:// broker cannot store results`,
+          );
+        }
+        url = this.conf.brokerUrl;
+      }
+      const b = await createBackend(url, {
+        ...this.conf.resultBackendTransportOptions,
+        brokerUrl: this.conf.brokerUrl,
+        oid: this.oid,
+      });
+      await b.connect();
+      return b;
+    })();
+    this.#backend.catch(() => {
+      this.#backend = null;
+    });
+    return this.#backend;
+  }
+
+  /** Close the broker and backend connections. */
+  async close(): Promise<void> {
+    const [b, r] = [this.#broker, this.#backend];
+    this.#broker = null;
+    this.#backend = null;
+    await Promise.allSettled([b?.then((x) => x.close()), r?.then((x) => x.close())]);
+  }
+}

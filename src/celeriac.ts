@@ -1,0 +1,37 @@
+/**
+ * `Celeriac`, the class applications create: the app (app/app.ts) with the built-in middleware, and the
+ * parts that build on an app from above (workers, canvas). This is the one module that puts them
+ * together, so app/ imports neither worker/ nor canvas/ and the import graph has no circle.
+ */
+import { App, type CeleriacOptions } from './app/app.js';
+import { applyChain, applyGroup, type GroupResult } from './canvas/index.js';
+import { builtinMiddleware } from './middleware/index.js';
+import type { SignatureJson } from './protocol/message.js';
+import type { AsyncResult } from './task/result.js';
+import { Worker, type WorkerOptions } from './worker/worker.js';
+
+export type { CeleriacOptions } from './app/app.js';
+
+export class Celeriac extends App {
+  constructor(options: CeleriacOptions = {}) {
+    super(options, builtinMiddleware());
+  }
+
+  /** A worker bound to this app; call `start()` on it. */
+  worker(options: WorkerOptions = {}): Worker {
+    return new Worker(this, options);
+  }
+
+  /** Publish signatures as a group (`task.s(...)` each); resolves to a GroupResult. */
+  group<R = unknown>(
+    sigs: readonly SignatureJson[],
+    options: { groupId?: string } = {},
+  ): Promise<GroupResult<R>> {
+    return applyGroup<R>(this, sigs, options);
+  }
+
+  /** Publish signatures as a chain; resolves to the last step's result. */
+  chain<R = unknown>(sigs: readonly SignatureJson[]): Promise<AsyncResult<R>> {
+    return applyChain<R>(this, sigs);
+  }
+}

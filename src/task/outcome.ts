@@ -1,0 +1,39 @@
+/**
+ * What happened to one task, in a form that crosses process boundaries (structured-clone and JSON safe):
+ * the executor produces it wherever the task ran (in-process or in a pool child), middleware turn it into
+ * results, retries and callbacks, and the consumer turns it into an ack or a requeue.
+ */
+import { type ExcInfo, errorTraceback, serializeError } from '../protocol/result.js';
+
+export type Outcome =
+  | { kind: 'success'; value: unknown; runtime: number }
+  | {
+      kind: 'failure';
+      exc: ExcInfo;
+      traceback: string | null;
+      runtime: number;
+      reason?: 'timeout' | 'worker-lost';
+      /** The error is listed in the task's `throws`: an expected failure, logged without a traceback. */
+      expected?: boolean;
+    }
+  | {
+      kind: 'retry';
+      /** Epoch milliseconds at which the retry may run. */
+      eta: number;
+      exc: ExcInfo | null;
+      traceback: string | null;
+      runtime: number;
+      reason: string;
+    }
+  | { kind: 'reject'; requeue: boolean; reason: string; runtime: number }
+  | { kind: 'ignore'; runtime: number }
+  /** Never ran: revoked by id, or past its `expires` (a middleware decided before or at start). */
+  | { kind: 'revoked'; expired: boolean; runtime: 0 };
+
+export type OutcomeKind = Outcome['kind'];
+
+export function failure(err: unknown, runtime: number, reason?: 'timeout' | 'worker-lost'): Outcome {
+  const o: Outcome = { kind: 'failure', exc: serializeError(err), traceback: errorTraceback(err), runtime };
+  if (reason) o.reason = reason;
+  return o;
+}

@@ -159,8 +159,12 @@ rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
 execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
 process.env.CELERIAC_CLI = 'dist';
 
-log('installing anchors if missing (bench/anchors/setup.sh)');
-execFileSync('bash', [join(ROOT, 'bench/anchors/setup.sh')], { stdio: 'inherit' });
+// Only when an anchor runs (Celery, BullMQ, or the ceilings, whose Python side needs eventlet): a run of
+// Celeriac alone (e.g. before/after a change) installs nothing.
+if (['celery', 'bullmq', 'ceiling'].some((s) => wanted.has(s as SystemOrCeiling))) {
+  log('installing anchors if missing (bench/anchors/setup.sh)');
+  execFileSync('bash', [join(ROOT, 'bench/anchors/setup.sh')], { stdio: 'inherit' });
+}
 
 const notes: string[] = [];
 const dirty = (await capture('git', ['status', '--porcelain', '--', 'src', 'bin', 'examples', 'bench'], ROOT))

@@ -262,7 +262,7 @@ function beforeAfterTable(meta: Meta, pairs: readonly Pair[], workloads: [string
   const out = [
     `## Before / after: Celeriac against \`--baseline ${b.ref}\` (${b.short})`,
     '',
-    `Both builds ran in this one invocation: each Celeriac case was followed (on even repetitions preceded) by the same case run from the baseline commit ${b.short} ("${b.subject}"), checked out and built in its own worktree (its bin/celeriac.js, dist/ and bench/celeriac/, this checkout's node_modules). current / baseline is the ratio of the medians (> 1: the current value is higher); in brackets, with more than one repetition, the range of that ratio paired within each repetition, a measure of the noise.`,
+    `Both builds ran in this one invocation: each Celeriac case was followed (on even repetitions preceded) by the same case run from the baseline commit ${b.short} ("${b.subject}"), checked out and built in its own worktree (its bin/celeriac.js, dist/ and bench/celeriac/, this checkout's node_modules). current / baseline is the ratio of the medians (> 1: the current value is higher); in brackets, with more than one repetition, the range of that ratio paired within each repetition, a measure of the noise ("within noise" when it spans 1: some repetition went the other way). With one repetition there is no such measure; a few percent is then noise.`,
     '',
     `| workload | case | broker | metric | current | baseline ${b.short} | current / baseline | change |`,
     '|---|---|---|---|---:|---:|---:|---|',
@@ -275,13 +275,15 @@ function beforeAfterTable(meta: Meta, pairs: readonly Pair[], workloads: [string
         : '';
     const pct = (p.ratio - 1) * 100;
     const better = lowerIsBetter(p.metric) ? pct < 0 : pct > 0;
+    // Some repetition went the other way (or not at all): the paired ratios span 1.
+    const noise = p.paired.n > 1 && p.paired.min <= 1 && p.paired.max >= 1;
     const [ratioCell, change] = !Number.isFinite(p.ratio)
       ? ['—', 'n/a (baseline 0)']
       : [
           `${p.ratio.toFixed(3)}${range}`,
           Math.abs(pct) < 0.05
             ? 'same'
-            : `${pct > 0 ? '+' : '−'}${Math.abs(pct).toFixed(1)} % (${better ? 'better' : 'worse'})`,
+            : `${pct > 0 ? '+' : '−'}${Math.abs(pct).toFixed(1)} % (${better ? 'better' : 'worse'}${noise ? ', within noise' : ''})`,
         ];
     out.push(
       `| ${title(p.workload)} ${p.group} | ${p.label} | ${BROKER_LABEL[p.broker]} | ${TITLES[p.metric] ?? p.metric} | ${cell(p.current, p.metric)} | ${cell(p.baseline, p.metric)} | ${ratioCell} | ${change} |`,

@@ -240,7 +240,7 @@ describe('--baseline', () => {
     const md = renderReport(meta, aggregate(records), [], records);
     expect(md).toContain('## Before / after: Celeriac against `--baseline main~1` (abc1234)');
     expect(md).toContain(
-      '| No-op throughput N=20000 | Celeriac async -c100 | Redis | worker CPU ms/task | 0.105 (0.100–0.110) | 0.100 | 1.050 (1.000–1.100) | +5.0 % (worse) |',
+      '| No-op throughput N=20000 | Celeriac async -c100 | Redis | worker CPU ms/task | 0.105 (0.100–0.110) | 0.100 | 1.050 (1.000–1.100) | +5.0 % (worse, within noise) |',
     );
     expect(md).toContain(
       '| drain with results /s | 10,000 (9,000–11,000) | 10,000 | 1.000 (0.900–1.100) | same |',

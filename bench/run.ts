@@ -5,7 +5,9 @@
  * Options:
  *   --smoke                 tiny sizes; writes the report to bench/results/tmp/ instead of docs/
  *   --only feedhub,noop     workloads to run (feedhub, noop, roundtrip, inflight)
- *   --systems celeriac,bullmq   systems to run (celeriac, celery, bullmq, ceiling)
+ *   --systems celeriac,bullmq   systems to run (celeriac, celery, bullmq, ceiling; celeriac-base with --baseline)
+ *   --baseline main~3       also run Celeriac built from that git ref (system celeriac-base, in a worktree
+ *                           under bench/results/tmp/.baseline/), interleaved with this tree's: before/after
  *   --brokers redis,amqp    brokers to run on (redis, amqp, sqlite; default all three)
  *   --reps 3                repetitions per case (median and min-max are reported)
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
@@ -28,11 +30,13 @@ import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import Database from 'better-sqlite3';
+import { type Baseline, harnessDiff, prepareBaseline } from './lib/baseline.js';
 import { renderChart } from './lib/chart.js';
 import {
   type BenchContext,
   type FeedFarm,
   type RunRecord,
+  repOrder,
   Skip,
   type SystemOrCeiling,
   startFeedFarm,
@@ -41,7 +45,15 @@ import {
 } from './lib/context.js';
 import { capture, installCleanup } from './lib/proc.js';
 import { aggregate, deriveRecords, type Meta, renderReport } from './lib/report.js';
-import { BROKER_IDS, type BrokerId, ROOT, SYSTEM_IDS, SYSTEMS } from './lib/systems.js';
+import {
+  ALL_SYSTEM_IDS,
+  BROKER_IDS,
+  type BrokerId,
+  ROOT,
+  SYSTEM_IDS,
+  SYSTEMS,
+  setBaseline,
+} from './lib/systems.js';
 import { FEED_LATENCY_MS, feedhub } from './workloads/feedhub.js';
 import { inflight } from './workloads/inflight.js';
 import { noop } from './workloads/noop.js';
@@ -59,6 +71,7 @@ const { values: opts } = parseArgs({
     report: { type: 'string' },
     profile: { type: 'boolean', default: false },
     render: { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 
@@ -66,7 +79,7 @@ const { values: opts } = parseArgs({
 function writeReport(meta: Meta, records: RunRecord[], notes: string[], reportPath: string): string {
   const rows = aggregate(deriveRecords(records));
   mkdirSync(dirname(reportPath), { recursive: true });
-  writeFileSync(reportPath, `${renderReport(meta, rows, notes)}\n`);
+  writeFileSync(reportPath, `${renderReport(meta, rows, notes, records)}\n`);
   const svgPath = reportPath.replace(/\.md$/, '.svg');
   const subtitle = `${meta.machine.cpu}, ${meta.machine.nproc} cores · ${meta.date.slice(0, 10)} · ${meta.command}`;
   writeFileSync(svgPath, renderChart(rows, subtitle));
@@ -125,17 +138,21 @@ const wanted = new Set<SystemOrCeiling>(
 );
 const brokers = new Set<BrokerId>((opts.brokers?.split(',') ?? BROKER_IDS) as BrokerId[]);
 const unknownW = [...(only ?? [])].filter((w) => !WORKLOADS.some((x) => x.name === w));
-const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !SYSTEM_IDS.includes(s as never));
+const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !ALL_SYSTEM_IDS.includes(s as never));
 const unknownB = [...brokers].filter((b) => !BROKER_IDS.includes(b));
-if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1)) {
+const baseWithout = wanted.has('celeriac-base') && !opts.baseline;
+if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || baseWithout) {
   console.error(
-    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling] [--brokers ${BROKER_IDS.join(',')}] [--reps N]` +
+    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>]` +
       (unknownW.length ? `\nunknown workload: ${unknownW.join(', ')}` : '') +
       (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : '') +
-      (unknownB.length ? `\nunknown broker: ${unknownB.join(', ')}` : ''),
+      (unknownB.length ? `\nunknown broker: ${unknownB.join(', ')}` : '') +
+      (baseWithout ? '\nthe system celeriac-base needs --baseline <git-ref>' : ''),
   );
   process.exit(2);
 }
+// --baseline is there to compare: its system runs even when --systems does not name it.
+if (opts.baseline) wanted.add('celeriac-base');
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
 process.env.BENCH_REDIS_URL = redisUrl;
@@ -159,10 +176,32 @@ rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
 execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
 process.env.CELERIAC_CLI = 'dist';
 
-log('installing anchors if missing (bench/anchors/setup.sh)');
-execFileSync('bash', [join(ROOT, 'bench/anchors/setup.sh')], { stdio: 'inherit' });
+// Only when an anchor runs (Celery, BullMQ, or the ceilings, whose Python side needs eventlet): a run of
+// Celeriac alone (e.g. before/after a change) installs nothing.
+if (['celery', 'bullmq', 'ceiling'].some((s) => wanted.has(s as SystemOrCeiling))) {
+  log('installing anchors if missing (bench/anchors/setup.sh)');
+  execFileSync('bash', [join(ROOT, 'bench/anchors/setup.sh')], { stdio: 'inherit' });
+}
 
 const notes: string[] = [];
+// --baseline: the ref checked out and built in its own worktree (after the anchors, whose node_modules it
+// links), measured as the system celeriac-base beside this tree's celeriac.
+let baseline: Baseline | null = null;
+if (opts.baseline) {
+  try {
+    baseline = prepareBaseline(ROOT, opts.baseline, log);
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+  setBaseline(baseline);
+  const differ = harnessDiff(ROOT, baseline.sha);
+  if (differ.length) {
+    notes.push(
+      `The baseline ${baseline.short} ran its own client and task code, which differs from this tree's in ${differ.map((f) => `\`${f}\``).join(', ')}: part of a difference may be the harness's, not the library's.`,
+    );
+  }
+}
 const dirty = (await capture('git', ['status', '--porcelain', '--', 'src', 'bin', 'examples', 'bench'], ROOT))
   .split('\n')
   .filter((l) => l && !l.includes('bench/results/'));
@@ -240,7 +279,11 @@ log(`${cases.length} cases × ${reps} repetition(s)`);
 try {
   for (let rep = 1; rep <= reps; rep++) {
     ctx.rep = rep;
-    for (const { w, c } of cases) {
+    // Each Celeriac case beside its baseline twin, the two swapping places every other repetition.
+    for (const { w, c } of repOrder(
+      cases.map((x) => ({ ...x, id: x.c.id })),
+      rep,
+    )) {
       log(`rep ${rep}/${reps} ${w.name} ${c.group}: ${c.label} (${c.broker})`);
       const rec: RunRecord = {
         workload: w.name,
@@ -285,6 +328,7 @@ versions.redis =
 if (brokers.has('amqp')) versions.rabbitmq = await rabbitVersion(amqpUrl);
 if (brokers.has('sqlite')) versions.sqlite = sqliteVersion();
 for (const s of SYSTEM_IDS) versions[s] = (await SYSTEMS[s].version().catch(() => '')) || '?';
+if (baseline) versions['celeriac-base'] = (await SYSTEMS['celeriac-base'].version().catch(() => '')) || '?';
 const osRelease = readFileSync('/etc/os-release', 'utf8').match(/PRETTY_NAME="([^"]+)"/)?.[1] ?? 'Linux';
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const date = new Date().toISOString();
@@ -298,6 +342,7 @@ const meta: Meta = {
     only ? `--only ${[...only].join(',')}` : '',
     opts.systems ? `--systems ${opts.systems}` : '',
     opts.brokers ? `--brokers ${opts.brokers}` : '',
+    baseline ? `--baseline ${baseline.ref}` : '',
   ]
     .filter(Boolean)
     .join(' '),
@@ -315,6 +360,9 @@ const meta: Meta = {
   redisUrl,
   amqpUrl: brokers.has('amqp') ? amqpUrl.replace(/\/\/[^@/]*@/, '//') : undefined,
   brokers: [...brokers],
+  ...(baseline
+    ? { baseline: { ref: baseline.ref, sha: baseline.sha, short: baseline.short, subject: baseline.subject } }
+    : {}),
 };
 
 const stamp = date.replace(/[:.]/g, '-').slice(0, 19);

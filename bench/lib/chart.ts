@@ -9,6 +9,7 @@ import { BROKER_IDS, BROKER_LABEL } from './systems.js';
 
 const COLORS: Record<string, string> = {
   celeriac: '#2b8a3e',
+  'celeriac-base': '#8ce99a', // --baseline: the same Celeriac from another commit
   celery: '#1864ab',
   bullmq: '#d9480f',
   ceiling: '#868e96',

@@ -90,6 +90,40 @@ export function caseId(cfg: WorkerConfig): string {
   return brokerOf(cfg) === 'redis' ? id : `${id}@${brokerOf(cfg)}`;
 }
 
+/**
+ * With `--baseline`, each Celeriac configuration followed by the same configuration of `celeriac-base`
+ * (`selected` drops the twins when that system is not in the run), so the two run minutes apart.
+ */
+export function withBaseline(cfgs: readonly WorkerConfig[]): WorkerConfig[] {
+  return cfgs.flatMap((c) =>
+    c.system === 'celeriac' ? [c, { ...c, system: 'celeriac-base' as const }] : [c],
+  );
+}
+
+/** The `celeriac-base` case id measuring the same as Celeriac's case `id`, or null for other systems. */
+export function baselineTwin(id: string): string | null {
+  const i = id.indexOf('/celeriac-');
+  return i >= 0 && !id.startsWith('/celeriac-base-', i)
+    ? `${id.slice(0, i)}/celeriac-base-${id.slice(i + '/celeriac-'.length)}`
+    : null;
+}
+
+/**
+ * The order of the cases in repetition `rep`: as listed, except that on even repetitions each Celeriac
+ * case and its baseline twin right after it swap places, so neither always runs first.
+ */
+export function repOrder<T extends { id: string }>(cases: readonly T[], rep: number): T[] {
+  const out = [...cases];
+  if (rep % 2 === 1) return out;
+  for (let i = 0; i + 1 < out.length; i++) {
+    if (baselineTwin(out[i]!.id) === out[i + 1]!.id) {
+      [out[i], out[i + 1]] = [out[i + 1]!, out[i]!];
+      i++;
+    }
+  }
+  return out;
+}
+
 /** Is `cfg` selected (--systems, --brokers) and can its system run on its broker? */
 export function selected(ctx: BenchContext, cfg: WorkerConfig): boolean {
   const b = brokerOf(cfg);

@@ -6,6 +6,7 @@
  * | system   | worker                                                          | client (driver)                |
  * |----------|-----------------------------------------------------------------|--------------------------------|
  * | celeriac | `node bin/celeriac.js worker -A bench/celeriac/tasks.mjs -P …` (dist/) | bench/celeriac/driver.ts (tsx) |
+ * | celeriac-base | the same, in the `--baseline` ref's worktree (lib/baseline.ts), on its dist/ | its driver.ts |
  * | celery   | `/usr/bin/python3 -m celery -A celery_app worker -P …`            | bench/anchors/celery_driver.py |
  * | bullmq   | `node bench/anchors/bullmq.mjs worker --concurrency …`            | bench/anchors/bullmq.mjs       |
  *
@@ -15,12 +16,16 @@
  * | amqp   | BENCH_AMQP_URL (RabbitMQ)              | Redis (BENCH_REDIS_URL)    | Celeriac, Celery |
  * | sqlite | `sqlite://` one file per case (tmp/)   | the same file              | Celeriac         |
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Baseline } from './baseline.js';
 import { capture, type Spec } from './proc.js';
 
-export type SystemId = 'celeriac' | 'celery' | 'bullmq';
+export type SystemId = 'celeriac' | 'celery' | 'bullmq' | 'celeriac-base';
+/** The systems of a run without `--baseline` (`celeriac-base` exists only with one). */
 export const SYSTEM_IDS: readonly SystemId[] = ['celeriac', 'celery', 'bullmq'];
+/** Every system id `--systems` accepts. */
+export const ALL_SYSTEM_IDS: readonly SystemId[] = [...SYSTEM_IDS, 'celeriac-base'];
 export type TaskName = 'noop' | 'sleep1' | 'fetch_feed';
 
 export type BrokerId = 'redis' | 'amqp' | 'sqlite';
@@ -67,68 +72,89 @@ export function configLabel(c: WorkerConfig): string {
   return c.pool === 'solo' ? `${sys} solo${extra}` : `${sys} ${c.pool} -c${c.concurrency}${extra}`;
 }
 
-let celeriacHelp: Promise<string> | null = null;
-
-/** Flags of `cfg.extra` that `celeriac worker --help` does not list (features still to land). */
-async function celeriacUnsupported(cfg: WorkerConfig): Promise<string | null> {
-  celeriacHelp ??= capture(process.execPath, ['bin/celeriac.js', 'worker', '--help'], ROOT);
-  const help = await celeriacHelp;
-  const missing = (cfg.extra ?? []).filter((f) => f.startsWith('--') && !help.includes(f));
-  return missing.length ? `this build's \`celeriac worker\` has no ${missing.join(', ')}` : null;
-}
-
 const none = async () => null;
 
-const celeriac: SystemDef = {
-  id: 'celeriac',
-  label: 'Celeriac',
-  batch: 'applyMany',
-  brokers: BROKER_IDS,
-  ready: /celeriac \S+ ready:/,
-  worker: (cfg, queue) => ({
-    cmd: process.execPath,
-    args: [
-      // --profile: V8 CPU profiles of Celeriac's workers, written when they exit (open in Chrome DevTools).
-      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
-      'bin/celeriac.js',
-      'worker',
-      '-A',
-      'bench/celeriac/tasks.mjs',
-      '-P',
-      cfg.pool,
-      '-c',
-      String(cfg.concurrency),
-      '-Q',
-      queue,
-      '-n',
-      `${queue}@%h`,
-      '-l',
-      'warning',
-      ...(cfg.extra ?? []),
-    ],
-    cwd: ROOT,
-    // The compiled CLI and library, as in production (bench/run.ts builds dist/ first); never the
-    // sources through tsx, whose loader would add its own memory and start-up to the measurement.
-    env: { CELERIAC_CLI: 'dist' },
-  }),
-  // The client may load TypeScript (tsx): it is not measured for memory, and its tasks module is the
-  // worker's (tasks.mjs), so both ends run the same compiled library.
-  driver: (args) => ({
-    cmd: process.execPath,
-    args: ['--import', 'tsx', 'bench/celeriac/driver.ts', ...args],
-    cwd: ROOT,
-  }),
-  unsupported: celeriacUnsupported,
-  check: async () =>
-    existsSync(join(ROOT, 'src/brokers/redis')) ? null : 'no Redis broker in this checkout',
-  version: async () => {
-    const pkg = (await import(join(ROOT, 'package.json'), { with: { type: 'json' } })) as {
-      default: { version: string };
-    };
-    const sha = await capture('git', ['rev-parse', '--short', 'HEAD'], ROOT);
-    return `${pkg.default.version}${sha ? ` (${sha})` : ''}, compiled (dist/)`;
-  },
-};
+/**
+ * Celeriac from the checkout at `root`: this tree (`celeriac`) or the `--baseline` ref's worktree
+ * (`celeriac-base`). Both run the same command lines with cwd `root`, so `bench/celeriac/tasks.mjs`'s
+ * `import 'celeriac'` (the package's self-reference) is that checkout's dist/.
+ */
+function celeriacAt(id: 'celeriac' | 'celeriac-base', label: string, root: () => string): SystemDef {
+  let help: Promise<string> | null = null;
+  return {
+    id,
+    label,
+    batch: 'applyMany',
+    brokers: BROKER_IDS,
+    ready: /celeriac \S+ ready:/,
+    worker: (cfg, queue) => ({
+      cmd: process.execPath,
+      args: [
+        // --profile: V8 CPU profiles of Celeriac's workers, written when they exit (open in Chrome DevTools).
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
+        'bin/celeriac.js',
+        'worker',
+        '-A',
+        'bench/celeriac/tasks.mjs',
+        '-P',
+        cfg.pool,
+        '-c',
+        String(cfg.concurrency),
+        '-Q',
+        queue,
+        '-n',
+        `${queue}@%h`,
+        '-l',
+        'warning',
+        ...(cfg.extra ?? []),
+      ],
+      cwd: root(),
+      // The compiled CLI and library, as in production (bench/run.ts builds dist/ first); never the
+      // sources through tsx, whose loader would add its own memory and start-up to the measurement.
+      env: { CELERIAC_CLI: 'dist' },
+    }),
+    // The client may load TypeScript (tsx): it is not measured for memory, and its tasks module is the
+    // worker's (tasks.mjs), so both ends run the same compiled library.
+    driver: (args) => ({
+      cmd: process.execPath,
+      args: ['--import', 'tsx', 'bench/celeriac/driver.ts', ...args],
+      cwd: root(),
+    }),
+    /** Flags of `cfg.extra` that this build's `celeriac worker --help` does not list (features still to land). */
+    unsupported: async (cfg) => {
+      help ??= capture(process.execPath, ['bin/celeriac.js', 'worker', '--help'], root());
+      const text = await help;
+      const missing = (cfg.extra ?? []).filter((f) => f.startsWith('--') && !text.includes(f));
+      return missing.length ? `this build's \`celeriac worker\` has no ${missing.join(', ')}` : null;
+    },
+    check: async () =>
+      existsSync(join(root(), 'src/brokers/redis')) ? null : 'no Redis broker in this checkout',
+    version: async () => {
+      const pkg = JSON.parse(readFileSync(join(root(), 'package.json'), 'utf8')) as { version: string };
+      const sha = await capture('git', ['rev-parse', '--short', 'HEAD'], root());
+      return `${pkg.version}${sha ? ` (${sha})` : ''}, compiled (dist/)`;
+    },
+  };
+}
+
+const celeriac = celeriacAt('celeriac', 'Celeriac', () => ROOT);
+
+let baseline: Baseline | null = null;
+/** The `--baseline` worktree, once lib/baseline.ts has prepared it. */
+export const currentBaseline = (): Baseline | null => baseline;
+
+const celeriacBase = celeriacAt('celeriac-base', 'Celeriac@baseline', () => {
+  if (!baseline) throw new Error('celeriac-base runs only with --baseline <git-ref>');
+  return baseline.dir;
+});
+const baseCheck = celeriacBase.check;
+celeriacBase.check = async () => (baseline ? baseCheck() : 'no --baseline <git-ref> given');
+
+/** Point `celeriac-base` at a prepared baseline; its label becomes `Celeriac@<short sha>`. */
+export function setBaseline(b: Baseline): void {
+  baseline = b;
+  celeriacBase.label = `Celeriac@${b.short}`;
+}
 
 const celery: SystemDef = {
   id: 'celery',
@@ -210,4 +236,9 @@ const bullmq: SystemDef = {
   },
 };
 
-export const SYSTEMS: Record<SystemId, SystemDef> = { celeriac, celery, bullmq };
+export const SYSTEMS: Record<SystemId, SystemDef> = {
+  celeriac,
+  celery,
+  bullmq,
+  'celeriac-base': celeriacBase,
+};

@@ -16,6 +16,7 @@ import {
   drive,
   type Metrics,
   selected,
+  withBaseline,
   withWorker,
 } from '../lib/context.js';
 import { runJson } from '../lib/proc.js';
@@ -168,7 +169,7 @@ export const feedhub = {
     const c = ctx.smoke ? 100 : 1000;
     for (const n of sizes(ctx)) {
       if (ctx.systems.has('ceiling')) out.push(ceilingCase('node', n, c), ceilingCase('python', n, c));
-      for (const cfg of configs(ctx)) if (selected(ctx, cfg)) out.push(queueCase(cfg, n));
+      for (const cfg of withBaseline(configs(ctx))) if (selected(ctx, cfg)) out.push(queueCase(cfg, n));
     }
     return out;
   },

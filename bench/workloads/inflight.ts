@@ -4,7 +4,15 @@
  * last enqueue, and the worker's peak RSS. Celeriac async against Celery eventlet (BullMQ alongside), on
  * Redis; the same two on RabbitMQ, and Celeriac on SQLite.
  */
-import { type BenchContext, type Case, caseId, drive, selected, withWorker } from '../lib/context.js';
+import {
+  type BenchContext,
+  type Case,
+  caseId,
+  drive,
+  selected,
+  withBaseline,
+  withWorker,
+} from '../lib/context.js';
 import { brokerOf, configLabel, type WorkerConfig } from '../lib/systems.js';
 
 interface RunOut {
@@ -28,7 +36,7 @@ export const inflight = {
       { system: 'celery', pool: 'eventlet', concurrency: n, broker: 'amqp' },
       { system: 'celeriac', pool: 'async', concurrency: n, broker: 'sqlite' },
     ];
-    return cfgs
+    return withBaseline(cfgs)
       .filter((cfg) => selected(ctx, cfg))
       .map((cfg) => ({
         id: `inflight-${n}/${caseId(cfg)}`,

@@ -24,6 +24,7 @@ import {
   drive,
   endpoint,
   selected,
+  withBaseline,
   withWorker,
 } from '../lib/context.js';
 import { brokerOf, configLabel, SYSTEMS, type SystemId, type WorkerConfig } from '../lib/systems.js';
@@ -62,7 +63,7 @@ export const noop = {
   cases(ctx: BenchContext): Case[] {
     const n = ctx.smoke ? 200 : 20_000;
     const batchDone = new Set<string>();
-    return configs()
+    return withBaseline(configs())
       .filter((cfg) => selected(ctx, cfg))
       .map((cfg) => ({
         id: `noop-${n}/${caseId(cfg)}`,

@@ -3,7 +3,15 @@
  * the system's own client (Celeriac `applyAsync().get()`, Celery `apply_async().get()`, BullMQ `add` +
  * `waitUntilFinished`), after 20 unmeasured warm-up calls. Reports p50, p99 and mean in ms.
  */
-import { type BenchContext, type Case, caseId, drive, selected, withWorker } from '../lib/context.js';
+import {
+  type BenchContext,
+  type Case,
+  caseId,
+  drive,
+  selected,
+  withBaseline,
+  withWorker,
+} from '../lib/context.js';
 import { percentile } from '../lib/stats.js';
 import { brokerOf, configLabel, type WorkerConfig } from '../lib/systems.js';
 
@@ -26,7 +34,7 @@ export const roundtrip = {
   title: 'Round-trip latency',
   cases(ctx: BenchContext): Case[] {
     const n = ctx.smoke ? 20 : 500;
-    return configs()
+    return withBaseline(configs())
       .filter((cfg) => selected(ctx, cfg))
       .map((cfg) => ({
         id: `roundtrip-${n}/${caseId(cfg)}`,

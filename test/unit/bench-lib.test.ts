@@ -1,13 +1,18 @@
 // The benchmark harness's own logic (statistics, aggregation, report, chart, /proc sampling). No numbers
 // are asserted about speed: performance is measured by `npm run bench`, never in tests.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BASELINE_NEEDS, baselineHome, prepareBaseline } from '../../bench/lib/baseline.js';
 import { renderChart } from '../../bench/lib/chart.js';
-import type { RunRecord } from '../../bench/lib/context.js';
+import { baselineTwin, type RunRecord, repOrder, withBaseline } from '../../bench/lib/context.js';
 import { TreeSampler, treePids } from '../../bench/lib/proc.js';
 import {
   aggregate,
+  beforeAfter,
   deriveRecords,
   lowerIsBetter,
   type Meta,
@@ -170,6 +175,122 @@ describe('report: brokers', () => {
     const svg = renderChart(rows, 'subtitle');
     expect(svg).toContain('>noop/celeriac-async-100@sqlite on SQLite<');
     expect(svg).toContain('>noop/celery-solo-1<');
+  });
+});
+
+describe('--baseline', () => {
+  it('runs each Celeriac configuration beside its baseline twin, swapping them every other repetition', () => {
+    const cfgs = withBaseline([
+      { system: 'celeriac', pool: 'async', concurrency: 100 },
+      { system: 'celery', pool: 'solo', concurrency: 1 },
+    ]);
+    expect(cfgs.map((c) => c.system)).toEqual(['celeriac', 'celeriac-base', 'celery']);
+    expect(baselineTwin('noop-200/celeriac-async-100@amqp')).toBe('noop-200/celeriac-base-async-100@amqp');
+    expect(baselineTwin('noop-200/celeriac-base-async-100')).toBeNull();
+    expect(baselineTwin('noop-200/celery-solo-1')).toBeNull();
+    const cases = ['x/celeriac-solo-1', 'x/celeriac-base-solo-1', 'x/celery-solo-1'].map((id) => ({ id }));
+    expect(repOrder(cases, 1).map((c) => c.id)).toEqual(cases.map((c) => c.id));
+    expect(repOrder(cases, 2).map((c) => c.id)).toEqual([
+      'x/celeriac-base-solo-1',
+      'x/celeriac-solo-1',
+      'x/celery-solo-1',
+    ]);
+  });
+
+  const runs = (system: 'celeriac' | 'celeriac-base', cpu: number[], drain: number[]): RunRecord[] =>
+    cpu.map((c, i) => ({
+      workload: 'noop',
+      group: 'N=20000',
+      case: system === 'celeriac' ? 'noop-20000/celeriac-async-100' : 'noop-20000/celeriac-base-async-100',
+      label: system === 'celeriac' ? 'Celeriac async -c100' : 'Celeriac@abc1234 async -c100',
+      system,
+      rep: i + 1,
+      metrics: { cpu_ms_per_task: c, drain_per_s: drain[i]! },
+    }));
+  const records = [
+    ...runs('celeriac', [0.105, 0.1, 0.11], [10_000, 9_000, 11_000]),
+    ...runs('celeriac-base', [0.1, 0.1, 0.1], [10_000, 10_000, 10_000]),
+  ];
+  const meta: Meta = {
+    date: '2026-01-01T00:00:00.000Z',
+    command: 'npm run bench -- --baseline main~1',
+    durationS: 60,
+    reps: 3,
+    smoke: false,
+    filters: '--baseline main~1',
+    machine: { nproc: '2', cpu: 'CPU', ramGiB: '24', os: 'Linux', loadBefore: '0', loadAfter: '0' },
+    versions: { node: '20', celeriac: '0.1.0 (def5678)', 'celeriac-base': '0.1.0 (abc1234)' },
+    redisUrl: 'redis://127.0.0.1:6379/13',
+    brokers: ['redis'],
+    baseline: { ref: 'main~1', sha: 'abc1234'.padEnd(40, '0'), short: 'abc1234', subject: 'a commit' },
+  };
+
+  it('pairs Celeriac with its baseline: ratio of medians, and the range of the per-repetition ratios', () => {
+    const rows = aggregate(records);
+    const pairs = beforeAfter(rows, records);
+    const cpu = pairs.find((p) => p.metric === 'cpu_ms_per_task')!;
+    expect(cpu.ratio).toBeCloseTo(1.05);
+    expect(cpu.paired.min).toBeCloseTo(1);
+    expect(cpu.paired.max).toBeCloseTo(1.1);
+    expect(cpu.paired.n).toBe(3);
+    expect(pairs.find((p) => p.metric === 'drain_per_s')!.ratio).toBe(1);
+  });
+
+  it('renders the before/after table and the baseline rows beside Celeriac’s', () => {
+    const md = renderReport(meta, aggregate(records), [], records);
+    expect(md).toContain('## Before / after: Celeriac against `--baseline main~1` (abc1234)');
+    expect(md).toContain(
+      '| No-op throughput N=20000 | Celeriac async -c100 | Redis | worker CPU ms/task | 0.105 (0.100–0.110) | 0.100 | 1.050 (1.000–1.100) | +5.0 % (worse, within noise) |',
+    );
+    expect(md).toContain(
+      '| drain with results /s | 10,000 (9,000–11,000) | 10,000 | 1.000 (0.900–1.100) | same |',
+    );
+    expect(md).toContain('| Celeriac baseline (`celeriac-base`) | 0.1.0 (abc1234): `--baseline main~1`');
+    expect(md).toContain('| Celeriac@abc1234 async -c100 | Redis |');
+    expect(md).toContain('current / this baseline: drain with results /s: 1.000; worker CPU ms/task: 1.050');
+    // Without a baseline the report has no such section.
+    const { baseline: _, ...plain } = meta;
+    expect(renderReport(plain, aggregate(records), [], records)).not.toContain('Before / after');
+  });
+
+  it('checks out and builds the ref in a worktree once, then reuses it', () => {
+    const root = mkdtempSync(join(tmpdir(), 'bench-baseline-'));
+    try {
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], {
+          cwd: root,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+      git('init', '-q');
+      for (const f of BASELINE_NEEDS) {
+        mkdirSync(dirname(join(root, f)), { recursive: true });
+        writeFileSync(join(root, f), '');
+      }
+      writeFileSync(
+        join(root, 'package.json'),
+        JSON.stringify({ name: 'x', scripts: { build: 'mkdir -p dist && touch dist/index.js' } }),
+      );
+      writeFileSync(join(root, '.gitignore'), 'node_modules/\ndist/\n/bench/results/tmp/\n');
+      git('add', '-A');
+      git('commit', '-qm', 'first');
+      mkdirSync(join(root, 'node_modules'));
+      const logs: string[] = [];
+      const b = prepareBaseline(root, 'HEAD', (m) => logs.push(m));
+      expect(b.dir.startsWith(baselineHome(root))).toBe(true);
+      expect(existsSync(join(b.dir, 'dist', 'index.js'))).toBe(true);
+      expect(existsSync(join(b.dir, 'node_modules'))).toBe(true);
+      expect(b.subject).toBe('first');
+      logs.length = 0;
+      expect(prepareBaseline(root, b.sha.slice(0, 10), (m) => logs.push(m)).dir).toBe(b.dir);
+      expect(logs.join('\n')).toMatch(/reusing worktree[\s\S]*already built/);
+      expect(() => prepareBaseline(root, 'no-such-ref', () => {})).toThrow(/not a commit/);
+      rmSync(join(root, 'bench/celeriac/tasks.mjs'));
+      git('commit', '-qam', 'second');
+      expect(() => prepareBaseline(root, 'HEAD', () => {})).toThrow(/has no bench\/celeriac\/tasks\.mjs/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

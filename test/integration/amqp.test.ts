@@ -77,6 +77,8 @@ describe('URL and options', () => {
       priority: 'high-first',
       redeliversUnacked: true,
       delayedDelivery: true,
+      requeueToFront: false,
+      connectionBoundDeliveries: true,
     });
   });
 

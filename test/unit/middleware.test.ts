@@ -142,7 +142,7 @@ describe('hooks', () => {
     const r = await task.delay();
     // The first run's record failed (after results stored 1), so the message went back and ran again.
     await waitUntil(() => runs === 2, 5000, 'the second run');
-    await waitUntil(async () => (await r.refresh(), r.info === 2), 5000, 'the second result');
+    await waitUntil(async () => (await r.refresh()) === 2, 5000, 'the second result');
     expect(
       t.logs.some((l) =>
         l.includes(`Task mw.requeued[${r.id}]: could not record the outcome: store is down`),

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { appInternals } from '../src/app/internal.js';
+import { appInternals } from '../src/task/publisher.js';
 import type { AsyncResult } from '../src/task/result.js';
 import type { WorkerOptions } from '../src/worker/worker.js';
 import { app, hash } from './pools-app.js';

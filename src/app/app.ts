@@ -26,10 +26,10 @@ import {
   type SendOptions,
   type TaskOptions,
 } from '../task/options.js';
+import { bindInternals, type Call, type PublishedTask, type TaskPublisher } from '../task/publisher.js';
 import { AsyncResult } from '../task/result.js';
-import { type AnyTask, Task, type TaskFn, type TaskPublisher } from '../task/task.js';
+import { type AnyTask, Task, type TaskFn } from '../task/task.js';
 import { checkKeys, resolveSettings, type Settings, type SettingsInput } from './config.js';
-import { bindInternals, type Call } from './internal.js';
 import { type SignalHandler, type SignalName, Signals } from './signals.js';
 
 export interface CeleriacOptions extends SettingsInput {
@@ -78,16 +78,16 @@ export class App {
       typeof r === 'string' ? r : r.queue,
     ]);
     for (const m of [...builtins, ...(middleware ?? [])]) this.use(m);
-    this.#publisher = {
-      publishTask: (name, args, o, task) => this.#publish(name, args, o, task),
-      publishTasks: (calls, task) => this.#publishMany(calls, task),
+    const internals = {
+      buildMessage: (name: string, args: unknown[], o: SendOptions, task?: PublishedTask) =>
+        this.#buildMessage(name, args, o, task),
+      route: (name: string, o: SendOptions, task?: PublishedTask) => this.#route(name, o, task),
+      publish: <R>(name: string, args: unknown[], o: SendOptions, task?: PublishedTask) =>
+        this.#publish<R>(name, args, o, task),
+      publishMany: <R>(calls: readonly Call[], task?: PublishedTask) => this.#publishMany<R>(calls, task),
     };
-    bindInternals(this, {
-      buildMessage: (name, args, o, task) => this.#buildMessage(name, args, o, task),
-      route: (name, o, task) => this.#route(name, o, task),
-      publish: (name, args, o, task) => this.#publish(name, args, o, task),
-      publishMany: (calls, task) => this.#publishMany(calls, task),
-    });
+    this.#publisher = internals;
+    bindInternals(this, internals);
   }
 
   /** The registered tasks by name. */
@@ -155,7 +155,7 @@ export class App {
     return new AsyncResult<R>(id, () => this.backend());
   }
 
-  #route(name: string, options: SendOptions, task?: AnyTask): string {
+  #route(name: string, options: SendOptions, task?: PublishedTask): string {
     if (options.queue) return options.queue;
     for (const [re, queue] of this.#routes) if (re.test(name)) return queue;
     return task?.options.queue ?? this.conf.taskDefaultQueue;
@@ -165,7 +165,7 @@ export class App {
     name: string,
     args: unknown[],
     options: SendOptions,
-    task?: AnyTask,
+    task?: PublishedTask,
   ): { id: string; message: WireMessage } {
     checkKeys('send option', options, SEND_OPTION_KEYS);
     const id = options.taskId ?? uuid();
@@ -214,7 +214,7 @@ export class App {
     name: string,
     args: unknown[],
     options: SendOptions,
-    task?: AnyTask,
+    task?: PublishedTask,
   ): Promise<AsyncResult<R>> {
     const { id, message } = this.#buildMessage(name, args, options, task);
     const queue = this.#route(name, options, task);
@@ -226,7 +226,7 @@ export class App {
     return new AsyncResult<R>(id, () => this.backend());
   }
 
-  async #publishMany<R>(calls: readonly Call[], task?: AnyTask): Promise<AsyncResult<R>[]> {
+  async #publishMany<R>(calls: readonly Call[], task?: PublishedTask): Promise<AsyncResult<R>[]> {
     const items = calls.map((c) => {
       const options = c.options ?? {};
       const t = task ?? this.#tasks.get(c.name);

@@ -7,9 +7,9 @@
  * Signature options become send options through the one translation, task/signature.ts.
  */
 import type { App } from '../app/app.js';
-import { appInternals } from '../app/internal.js';
 import type { SignatureJson } from '../protocol/message.js';
 import { uuid } from '../protocol/oid.js';
+import { appInternals } from '../task/publisher.js';
 import type { AsyncResult, GetOptions } from '../task/result.js';
 import { sendOptionsFromSignature } from '../task/signature.js';
 

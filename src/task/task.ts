@@ -4,21 +4,8 @@
  */
 import type { SignatureJson } from '../protocol/message.js';
 import type { SendOptions, TaskOptions } from './options.js';
+import type { TaskPublisher } from './publisher.js';
 import type { AsyncResult } from './result.js';
-
-/** What a Task needs from its app: publishing. Keeps task/ free of a dependency on app/. */
-export interface TaskPublisher {
-  publishTask<R>(
-    name: string,
-    args: unknown[],
-    options: SendOptions,
-    task?: AnyTask,
-  ): Promise<AsyncResult<R>>;
-  publishTasks<R>(
-    calls: ReadonlyArray<{ name: string; args: unknown[]; options?: SendOptions }>,
-    task?: AnyTask,
-  ): Promise<AsyncResult<R>[]>;
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: task functions take any argument list
 export type TaskFn = (...args: any[]) => unknown;
@@ -40,7 +27,7 @@ export class Task<F extends TaskFn> {
 
   /** Publish with positional arguments. Resolves once the broker accepted the message. */
   delay(...args: Parameters<F>): Promise<AsyncResult<Awaited<ReturnType<F>>>> {
-    return this.#app.publishTask(this.name, args, {}, this);
+    return this.#app.publish(this.name, args, {}, this);
   }
 
   /** Publish with options (countdown, eta, expires, queue, priority, kwargs …). */
@@ -48,7 +35,7 @@ export class Task<F extends TaskFn> {
     args: Parameters<F> | unknown[] = [],
     options: SendOptions = {},
   ): Promise<AsyncResult<Awaited<ReturnType<F>>>> {
-    return this.#app.publishTask(this.name, args as unknown[], options, this);
+    return this.#app.publish(this.name, args as unknown[], options, this);
   }
 
   /** Publish many calls in as few broker round trips as the transport allows. */
@@ -56,7 +43,7 @@ export class Task<F extends TaskFn> {
     calls: ReadonlyArray<Parameters<F> | unknown[]>,
     options: SendOptions = {},
   ): Promise<AsyncResult<Awaited<ReturnType<F>>>[]> {
-    return this.#app.publishTasks(
+    return this.#app.publishMany(
       calls.map((args) => ({ name: this.name, args: args as unknown[], options })),
       this,
     );

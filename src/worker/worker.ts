@@ -11,7 +11,6 @@
  * builds their hooks and hands them the scope they need.
  */
 import type { App } from '../app/app.js';
-import { appInternals } from '../app/internal.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
 import { ConfigError, WorkerLostError } from '../errors.js';
@@ -20,6 +19,7 @@ import type { TaskRun, WorkerScope } from '../middleware/middleware.js';
 import type { RevokeHooks } from '../middleware/revoke.js';
 import type { SignatureJson } from '../protocol/message.js';
 import type { SendOptions } from '../task/options.js';
+import { appInternals } from '../task/publisher.js';
 import { signatureCall } from '../task/signature.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { type AutoscaleOptions, Autoscaler } from './autoscale.js';

@@ -10,9 +10,9 @@
  * SUCCESS. The 8 that were running run twice: RabbitMQ redelivers them (at least once, as in Celery).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appInternals } from '../../src/app/internal.js';
 import type { AmqpBroker } from '../../src/brokers/amqp/index.js';
 import { Celeriac } from '../../src/index.js';
+import { appInternals } from '../../src/task/publisher.js';
 import { createLogger } from '../../src/util/log.js';
 import { PrivateRabbit } from '../helpers/rabbit.js';
 import { inCI, uniq, waitUntil } from '../helpers/services.js';

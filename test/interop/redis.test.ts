@@ -8,11 +8,11 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appInternals } from '../../src/app/internal.js';
 import type { ResultBackend } from '../../src/backends/backend.js';
 import { TaskError } from '../../src/errors.js';
 import { Celeriac } from '../../src/index.js';
 import type { SignatureJson } from '../../src/protocol/message.js';
+import { appInternals } from '../../src/task/publisher.js';
 import { createLogger } from '../../src/util/log.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { rawClient, skipRedis } from '../helpers/redis.js';

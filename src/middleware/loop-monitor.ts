@@ -5,7 +5,7 @@
  * JSON.parse, a native addon that does not release the loop).
  *
  * Blame, from the window between the moment the tick was due and the moment it fired, best evidence first:
- *  1. tasks whose first synchronous stretch (from start to their first await, which the dispatcher
+ *  1. tasks whose first synchronous stretch (from start to their first await, which the blocking middleware
  *     measures) covered at least half the stall: a task that computes from its first line;
  *  2. else tasks that finished during the stall: they ran its last synchronous stretch. When more than a
  *     few finished and none ran long, nobody blocked the loop: many short tasks ran back to back (a

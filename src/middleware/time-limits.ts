@@ -31,9 +31,9 @@ export function timeLimits(): Middleware {
       return {
         beforeStart(run) {
           const l = limits(run.task);
-          const [hard, soft] = run.request.timeLimit;
-          run.hardLimit = hard ?? l.hard;
-          run.softLimit = soft ?? l.soft;
+          const header = run.request.timeLimit; // [hard, soft]; indexed, not destructured (per task)
+          run.hardLimit = header[0] ?? l.hard;
+          run.softLimit = header[1] ?? l.soft;
           return null;
         },
       };

@@ -1,6 +1,6 @@
 /**
  * Autoscaling (Celery's --autoscale max,min): sizes a pool to its load. Every `intervalMs` it compares
- * the work the pool has (running + waiting for a slot in the dispatcher) with its size, in units of
+ * the work the pool has (running + waiting for a slot in the consumer) with its size, in units of
  * grow(1) (children for prefork/threads, slots for async): it grows at once to what the load needs (up
  * to `max`), and shrinks towards `min` only after `keepaliveMs` without growing, so a bursty queue does
  * not make it fork and kill in a loop. Shrinking never kills a busy child (see ChildPool.shrink).
@@ -53,11 +53,11 @@ export class Autoscaler {
 
   constructor(deps: {
     pool: Pool;
-    /** Jobs waiting for a slot of this pool (the dispatcher's ready queue). */
+    /** Jobs waiting for a slot of this pool (the consumer's ready queue). */
     waiting: () => number;
     options: AutoscaleOptions;
     logger: Logger;
-    /** Called after growing, so the dispatcher hands out the new slots. */
+    /** Called after growing, so the consumer hands out the new slots. */
     onResize: () => void;
     /** Time and the check timer; tests drive them by hand. @defaultValue performance.now and an unref'd setInterval */
     clock?: IntervalClock;

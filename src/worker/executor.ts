@@ -66,10 +66,8 @@ class ExecContext implements TaskContext, ExecRun {
   readonly hostname: string;
   readonly request: TaskRequest;
   readonly task: AnyTask;
-  readonly conf: Readonly<Settings>;
   readonly startedAt: number;
-  readonly signals: Signals;
-  readonly logger: Logger;
+  readonly #shared: ExecutorShared;
   readonly #env: ExecEnv;
 
   constructor(req: TaskRequest, task: AnyTask, ex: ExecutorShared, env: ExecEnv, startedAt: number) {
@@ -85,11 +83,20 @@ class ExecContext implements TaskContext, ExecRun {
     this.hostname = env.hostname;
     this.request = req;
     this.task = task;
-    this.conf = ex.conf;
-    this.signals = ex.signals;
-    this.logger = ex.logger;
+    this.#shared = ex;
     this.startedAt = startedAt;
     this.#env = env;
+  }
+
+  // The executor's, shared by every context: one field per task instead of three.
+  get conf(): Readonly<Settings> {
+    return this.#shared.conf;
+  }
+  get signals(): Signals {
+    return this.#shared.signals;
+  }
+  get logger(): Logger {
+    return this.#shared.logger;
   }
 
   get signal(): AbortSignal {

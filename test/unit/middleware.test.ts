@@ -150,6 +150,18 @@ describe('hooks', () => {
     ).toBe(true);
   });
 
+  it('calls heartbeat every workerHeartbeatInterval seconds while the worker runs, and not after it stops', async () => {
+    t = memoryApp({ workerHeartbeatInterval: 0.02 });
+    let beats = 0;
+    t.app.use({ name: 'beats', worker: () => ({ heartbeat: () => void beats++ }) });
+    const w = await t.startWorker();
+    await waitUntil(() => beats >= 3, 5000, 'three heartbeats');
+    await w.stop();
+    const after = beats;
+    await new Promise((r) => setTimeout(r, 60)); // three intervals: a running timer would have beaten
+    expect(beats).toBe(after);
+  });
+
   it('gives each worker its own hooks (per-worker state)', async () => {
     t = memoryApp();
     const made: string[] = [];

@@ -5,7 +5,7 @@
  *  - hold jobs in arrival order while no child has room (e.g. a replacement is still booting);
  *  - hard time limit: fail the job with TimeLimitExceeded and kill its child, whatever it is doing (a
  *    `while (true) {}` included); the child's other jobs, if any, fail with WorkerLostError;
- *  - a child that dies mid-task fails its jobs with WorkerLostError (reason 'worker-lost': the dispatcher
+ *  - a child that dies mid-task fails its jobs with WorkerLostError (reason 'worker-lost': the acks middleware
  *    requeues them for acksLate + rejectOnWorkerLost) and is replaced;
  *  - recycle a child after maxTasksPerChild tasks, or after a task that left it over maxMemoryPerChild;
  *  - grow and shrink by whole children (autoscale), never killing a busy child to shrink.

@@ -201,6 +201,7 @@ export class App {
         callbacks: options.link ?? null,
         errbacks: options.linkError ?? null,
         chain: options.chain ?? null,
+        chord: options.chord ?? null,
       },
       compression: options.compression ?? this.conf.taskCompression,
       serializer: this.conf.taskSerializer,

@@ -33,6 +33,7 @@ export {
   Chain,
   Chord,
   Chunks,
+  type Complete,
   chain,
   chord,
   fromJson,

@@ -22,6 +22,7 @@ export { Chunks, MapSignature } from './map.js';
 export {
   type AnySignature,
   type CanvasApp,
+  type Complete,
   celeryOptions,
   fromJson,
   type InputOf,

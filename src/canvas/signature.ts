@@ -17,19 +17,21 @@
  * imports them all; `fromJson` of a composite dict needs it loaded (the package entry point does).
  *
  * Types: `Signature<R, In>` carries the task's result type `R` and the type `In` of the argument a chain
- * or chord prepends (the previous result). `In` is `never` for a signature whose arguments are complete
- * (nothing may be prepended), `unknown` for an immutable one (what is prepended is ignored), `any` for a
+ * or chord prepends (the previous result). `In` is `Complete` for a signature whose arguments are
+ * complete (nothing may be prepended), `unknown` for an immutable one (what is prepended is ignored), `any` for a
  * signature by name or from JSON (nothing is known). They are phantom types: no runtime field holds them.
  */
 import type { ResultBackend } from '../backends/backend.js';
 import { ConfigError } from '../errors.js';
-import { toIsoUtc } from '../protocol/json.js';
 import type { SignatureJson } from '../protocol/message.js';
 import { uuid } from '../protocol/oid.js';
 import type { SendOptions } from '../task/options.js';
 import { appInternals, type PublishedTask } from '../task/publisher.js';
 import type { AsyncResult } from '../task/result.js';
 import { signatureCall } from '../task/signature.js';
+import { celeryOptions, type SignatureOptions } from './options.js';
+
+export { celeryOptions, type SignatureOptions } from './options.js';
 
 /** What canvas reads of an app (a structural view of App, so canvas never imports app/). */
 export interface CanvasApp {
@@ -40,54 +42,11 @@ export interface CanvasApp {
   AsyncResult<R = unknown>(id: string): AsyncResult<R>;
 }
 
+declare const COMPLETE: unique symbol;
+/** The `In` of a signature given all its arguments: nothing can be prepended (no value has this type). */
+export type Complete = typeof COMPLETE;
+
 export type SubtaskType = 'chain' | 'group' | 'chord' | 'chunks' | 'xmap' | 'xstarmap';
-
-/** Execution options of a signature, Celery's names in camelCase; stored in `options` under Celery's names. */
-export interface SignatureOptions {
-  countdown?: number;
-  eta?: Date | string;
-  /** Seconds from when it is sent, or a Date. */
-  expires?: number | Date | string;
-  queue?: string;
-  priority?: number;
-  taskId?: string;
-  timeLimit?: number;
-  softTimeLimit?: number;
-  ignoreResult?: boolean;
-  shadow?: string;
-  replyTo?: string;
-  /** True: the parent's result is not prepended (Celery's `set(immutable=True)`). */
-  immutable?: boolean;
-}
-
-const OPTION_NAMES: Record<Exclude<keyof SignatureOptions, 'immutable'>, string> = {
-  countdown: 'countdown',
-  eta: 'eta',
-  expires: 'expires',
-  queue: 'queue',
-  priority: 'priority',
-  taskId: 'task_id',
-  timeLimit: 'time_limit',
-  softTimeLimit: 'soft_time_limit',
-  ignoreResult: 'ignore_result',
-  shadow: 'shadow',
-  replyTo: 'reply_to',
-};
-
-/** SignatureOptions as Celery's option dict (snake_case, dates as ISO strings). Unknown names throw. */
-export function celeryOptions(options: SignatureOptions): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) {
-    if (key === 'immutable' || value === undefined) continue;
-    const name = OPTION_NAMES[key as keyof typeof OPTION_NAMES];
-    if (!name) {
-      const known = Object.keys(OPTION_NAMES).join(', ');
-      throw new ConfigError(`Unknown signature option "${key}" (known: ${known}, immutable)`);
-    }
-    out[name] = value instanceof Date ? toIsoUtc(value) : value;
-  }
-  return out;
-}
 
 /**
  * Where an enclosing workflow puts a signature when it freezes it (Celery's freeze arguments) and what it
@@ -176,7 +135,7 @@ export class Signature<R = unknown, In = unknown, H = AsyncResult<R>> {
   subtask_type: string | null;
   immutable: boolean;
   declare readonly __result?: R;
-  // Method syntax: checked both ways, so `never` (complete) and `any` (by name) inputs still fit AnySignature.
+  // Method syntax: checked both ways, so every signature (`any` input by name too) fits AnySignature.
   declare readonly __input?: { accepts(prepended: In): void };
 
   constructor(

@@ -5,7 +5,7 @@
  * imports nothing of app/ or task/task.ts, so this import makes no circle).
  */
 import { Chunks, MapSignature } from '../canvas/map.js';
-import { type CanvasApp, Signature } from '../canvas/signature.js';
+import { type CanvasApp, type Complete, Signature } from '../canvas/signature.js';
 import type { SendOptions, TaskOptions } from './options.js';
 import type { TaskPublisher } from './publisher.js';
 import type { AsyncResult } from './result.js';
@@ -75,7 +75,7 @@ export class Task<F extends TaskFn> {
    * is complete (a chain may not prepend to it); given all but the first, a chain, chord or callback
    * prepends the previous result as the first argument, and the types check that it fits.
    */
-  s(...args: Parameters<F>): Signature<Result<F>, never>;
+  s(...args: Parameters<F>): Signature<Result<F>, Complete>;
   s(...args: Rest<F>): Signature<Result<F>, First<F>>;
   s(...args: unknown[]): Signature<Result<F>, unknown> {
     return new Signature<Result<F>, unknown>(this.name, args, {}, {}, { app: this.#canvas });

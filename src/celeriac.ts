@@ -4,7 +4,14 @@
  * together, so app/ imports neither worker/ nor canvas/ and the import graph has no circle.
  */
 import { App, type CeleriacOptions } from './app/app.js';
-import { applyChain, applyGroup, type GroupResult } from './canvas/index.js';
+import {
+  applyChain,
+  applyGroup,
+  type GroupResult,
+  type Signature,
+  type SignatureOptions,
+  signature,
+} from './canvas/index.js';
 import { builtinMiddleware } from './middleware/index.js';
 import type { SignatureJson } from './protocol/message.js';
 import type { AsyncResult } from './task/result.js';
@@ -22,7 +29,8 @@ export class Celeriac extends App {
     return new Worker(this, options);
   }
 
-  /** Publish signatures as a group (`task.s(...)` each); resolves to a GroupResult. */
+  /** Publish signatures as a group (`task.s(...)` each, or Celery dicts); resolves to a GroupResult. The
+   * canvas functions (`group(...)`, `chain(...)`, `chord(...)` from 'celeriac') are the typed way. */
   group<R = unknown>(
     sigs: readonly SignatureJson[],
     options: { groupId?: string } = {},
@@ -33,5 +41,16 @@ export class Celeriac extends App {
   /** Publish signatures as a chain; resolves to the last step's result. */
   chain<R = unknown>(sigs: readonly SignatureJson[]): Promise<AsyncResult<R>> {
     return applyChain<R>(this, sigs);
+  }
+
+  /** A signature by name bound to this app (Celery's `app.signature`), e.g. of a task defined in Python. */
+  signature<R = unknown>(
+    name: string,
+    args: readonly unknown[] = [],
+    kwargs: Record<string, unknown> = {},
+    options: SignatureOptions = {},
+    // biome-ignore lint/suspicious/noExplicitAny: nothing is known of the input of a task by name
+  ): Signature<R, any> {
+    return signature<R>(name, args, kwargs, options, this);
   }
 }

@@ -27,7 +27,27 @@ export { type BackendFactory, registerBackend } from './backends/registry.js';
 export type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './brokers/broker.js';
 export { type BrokerFactory, registerBroker } from './brokers/registry.js';
 export { type Taken, VirtualBroker, type VirtualStore } from './brokers/virtual.js';
-export { GroupResult } from './canvas/index.js';
+// Canvas
+export {
+  type AnySignature,
+  Chain,
+  Chord,
+  Chunks,
+  type Complete,
+  chain,
+  chord,
+  fromJson,
+  Group,
+  GroupResult,
+  group,
+  type InputOf,
+  MapSignature,
+  type MemberResult,
+  type ResultOf,
+  Signature,
+  type SignatureOptions,
+  signature,
+} from './canvas/index.js';
 export { Celeriac, type CeleriacOptions } from './celeriac.js';
 export {
   BrokerError,
@@ -67,7 +87,7 @@ export { READY_STATES, type ResultMeta, type State, States } from './protocol/re
 export { currentTask, type RetryOptions, type TaskContext } from './task/context.js';
 export type { SendOptions, TaskOptions } from './task/options.js';
 export type { Outcome } from './task/outcome.js';
-export { AsyncResult, type GetOptions } from './task/result.js';
+export { AsyncResult, type GetOptions, type ResultParent } from './task/result.js';
 export { Task, type TaskFn } from './task/task.js';
 export { createLogger, type Logger } from './util/log.js';
 // Workers and pools

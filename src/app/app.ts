@@ -130,7 +130,7 @@ export class App {
     checkKeys(`option of task "${name}"`, options, this.#taskOptionKeys);
     for (const m of this.#middleware) m.checkTaskOptions?.(name, options);
     if (this.#tasks.has(name)) throw new ConfigError(`task "${name}" is already registered`);
-    const t = new Task(this.#publisher, name, fn, options);
+    const t = new Task(this.#publisher, name, fn, options, this);
     this.#tasks.set(name, t);
     return t;
   }
@@ -201,6 +201,7 @@ export class App {
         callbacks: options.link ?? null,
         errbacks: options.linkError ?? null,
         chain: options.chain ?? null,
+        chord: options.chord ?? null,
       },
       compression: options.compression ?? this.conf.taskCompression,
       serializer: this.conf.taskSerializer,

@@ -1,74 +1,61 @@
 /**
- * Canvas: groups and chains in Celery's wire layout, so Python workers run ours and ours run theirs.
- *  - group: every member carries `group` (the group id) and `group_index`; the GroupResult is saved
- *    in the backend as Celery's GroupResult.save() does, so `celery result` and Flower find it.
- *  - chain: the first step is published with the remaining steps, reversed, in `embed.chain`; each step's
- *    task id is fixed up front, so the chain's result handle is the last step's id.
+ * Canvas: signatures, chain, group, chord and Celery's chunks/map/starmap, in Celery's wire layout, so
+ * Python workers run ours and ours run theirs (celery-wire.md §4.3, §4.4). One concept per file:
+ *  - signature.ts: the Signature (plain data, Celery's dict) and `signature()`/`fromJson()`;
+ *  - chain.ts, group.ts, chord.ts, map.ts: the composites, which register themselves with signature.ts;
+ *  - group-result.ts: GroupResult and Celery's result tuples.
+ * Importing this module loads them all (and so makes `fromJson` know every kind).
  * Signature options become send options through the one translation, task/signature.ts.
  */
-import type { App } from '../app/app.js';
 import type { SignatureJson } from '../protocol/message.js';
-import { uuid } from '../protocol/oid.js';
-import { appInternals } from '../task/publisher.js';
-import type { AsyncResult, GetOptions } from '../task/result.js';
-import { sendOptionsFromSignature } from '../task/signature.js';
+import type { AsyncResult } from '../task/result.js';
+import { Chain } from './chain.js';
+import { Group } from './group.js';
+import type { GroupResult } from './group-result.js';
+import { type CanvasApp, toSignature } from './signature.js';
 
-export class GroupResult<R = unknown> {
-  readonly id: string;
-  readonly results: AsyncResult<R>[];
-  constructor(id: string, results: AsyncResult<R>[]) {
-    this.id = id;
-    this.results = results;
-  }
-  /** Every member's result in order; rejects with the first failure. */
-  get(options: GetOptions = {}): Promise<R[]> {
-    return Promise.all(this.results.map((r) => r.get(options)));
-  }
-  async completedCount(): Promise<number> {
-    await Promise.all(this.results.map((r) => r.refresh()));
-    return this.results.filter((r) => r.successful()).length;
-  }
-  async ready(): Promise<boolean> {
-    await Promise.all(this.results.map((r) => r.refresh()));
-    return this.results.every((r) => r.ready());
-  }
-}
+export { Chain, type CheckedChain, chain } from './chain.js';
+export { Chord, chord, chordSize } from './chord.js';
+export { Group, group } from './group.js';
+export { GroupResult, type MemberResult, resultFromTuple } from './group-result.js';
+export { Chunks, MapSignature } from './map.js';
+export {
+  type AnySignature,
+  type CanvasApp,
+  type Complete,
+  celeryOptions,
+  fromJson,
+  type InputOf,
+  type ResultOf,
+  Signature,
+  type SignatureOptions,
+  signature,
+} from './signature.js';
 
-/** Publish signatures as one group; the group result is saved so any client can read it by id. */
-export async function applyGroup<R = unknown>(
-  app: App,
+/** `app.group([...])`: the signatures (or Celery dicts) published as one group. */
+export function applyGroup<R = unknown>(
+  app: CanvasApp,
   sigs: readonly SignatureJson[],
   options: { groupId?: string } = {},
 ): Promise<GroupResult<R>> {
-  const groupId = options.groupId ?? uuid();
-  const calls = sigs.map((sig, i) => ({
-    name: sig.task,
-    args: [...(sig.args ?? [])],
-    options: { ...sendOptionsFromSignature(sig), group: groupId, groupIndex: i },
-  }));
-  const results = await appInternals(app).publishMany<R>(calls);
-  const backend = await app.backend();
-  await backend.saveGroup(
-    groupId,
-    results.map((r) => r.id),
-    { expires: app.conf.resultExpires },
+  const g = new Group<R>(
+    sigs.map((s) => toSignature(s, app)),
+    {},
+    app,
   );
-  return new GroupResult<R>(groupId, results);
+  return g.applyAsync(options.groupId ? { taskId: options.groupId } : {});
 }
 
-/** Publish a chain: each step gets the previous step's result as its first argument (unless immutable). */
-export async function applyChain<R = unknown>(
-  app: App,
+/** `app.chain([...])`: the signatures (or Celery dicts) published as one chain; the last step's result. */
+export function applyChain<R = unknown>(
+  app: CanvasApp,
   sigs: readonly SignatureJson[],
 ): Promise<AsyncResult<R>> {
   if (!sigs.length) throw new TypeError('chain() needs at least one signature');
-  const steps: SignatureJson[] = sigs.map((s) => ({
-    ...s,
-    options: { ...(s.options ?? {}), task_id: (s.options?.task_id as string | undefined) ?? uuid() },
-  }));
-  const [first, ...rest] = steps as [SignatureJson, ...SignatureJson[]];
-  const opts = sendOptionsFromSignature(first);
-  if (rest.length) opts.chain = [...rest].reverse();
-  await appInternals(app).publish(first.task, [...(first.args ?? [])], opts, app.tasks.get(first.task));
-  return app.AsyncResult<R>((steps[steps.length - 1] as SignatureJson).options.task_id as string);
+  const c = new Chain<R, unknown, AsyncResult<R>>(
+    sigs.map((s) => toSignature(s, app)),
+    {},
+    app,
+  );
+  return c.applyAsync();
 }

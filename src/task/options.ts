@@ -97,6 +97,8 @@ export interface SendOptions {
   linkError?: import('../protocol/message.js').SignatureJson[];
   /** Remaining chain steps, in reverse order as on the wire. */
   chain?: import('../protocol/message.js').SignatureJson[];
+  /** The chord body this chord header member counts towards (`embed.chord`). */
+  chord?: import('../protocol/message.js').SignatureJson;
 }
 
 export const SEND_OPTION_KEYS: readonly (keyof SendOptions)[] = [
@@ -122,4 +124,5 @@ export const SEND_OPTION_KEYS: readonly (keyof SendOptions)[] = [
   'link',
   'linkError',
   'chain',
+  'chord',
 ];

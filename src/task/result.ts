@@ -15,8 +15,28 @@ export interface GetOptions {
   propagate?: boolean;
 }
 
+/** What a result's parent or child can be: a task's result or a group's (canvas/group-result.ts). */
+export interface ResultParent {
+  readonly id: string;
+  readonly parent: ResultParent | null;
+  get(options?: GetOptions): Promise<unknown>;
+  readonly children: readonly ResultParent[] | null;
+}
+
+type TupleReader = (backend: () => Promise<ResultBackend>, tuple: unknown) => ResultParent | null;
+let readTuple: TupleReader | null = null;
+/** canvas/group-result.ts reads Celery's result tuples (a child may be a group); task/ does not import canvas/. */
+export function registerTupleReader(reader: TupleReader): void {
+  readTuple = reader;
+}
+
 export class AsyncResult<R = unknown> {
   readonly id: string;
+  /**
+   * The result this one follows in a workflow (a chain's previous step, a chord body's header group),
+   * known when this handle came from applying the workflow (Celery's `AsyncResult.parent`).
+   */
+  parent: ResultParent | null = null;
   readonly #backend: () => Promise<ResultBackend>;
   #meta: ResultMeta | null = null;
 
@@ -39,6 +59,36 @@ export class AsyncResult<R = unknown> {
   get dateDone(): Date | null {
     return this.#meta?.date_done ? new Date(this.#meta.date_done) : null;
   }
+  /**
+   * The tasks this task sent, from the last meta read (`refresh`/`get`): link callbacks, subtasks,
+   * groups, as Celery's worker records them (`children` in the meta, result tuples). Null before a read.
+   */
+  get children(): ResultParent[] | null {
+    if (!this.#meta) return null;
+    const list = Array.isArray(this.#meta.children) ? this.#meta.children : [];
+    const out: ResultParent[] = [];
+    for (const t of list) {
+      const r = readTuple?.(this.#backend, t);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * Celery's `collect()`: this result and, breadth first, every child's, each with its value, waiting
+   * for each in turn. A child appears once its parent is done (a task records its children before its
+   * own result).
+   */
+  async *collect(options: GetOptions = {}): AsyncGenerator<[ResultParent, unknown]> {
+    const queue: ResultParent[] = [this];
+    while (queue.length) {
+      const node = queue.shift() as ResultParent;
+      const value = await node.get(options);
+      yield [node, value];
+      queue.push(...(node.children ?? []));
+    }
+  }
+
   ready(): boolean {
     return READY_STATES.has(this.state);
   }

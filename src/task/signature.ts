@@ -67,6 +67,9 @@ export function sendOptionsFromSignature(sig: SignatureJson): SendOptions {
   if (linkError) out.linkError = linkError;
   const chain = sigs(o.chain);
   if (chain) out.chain = chain;
+  // A chord header member carries its chord's body (Celery's `chord` option, `embed.chord` on the wire).
+  if (typeof o.chord === 'object' && o.chord !== null && !Array.isArray(o.chord))
+    out.chord = o.chord as SignatureJson;
   return out;
 }
 

@@ -1,8 +1,11 @@
 /**
  * A task definition: a name, a function and the options it owns. Calling `delay`/`applyAsync` publishes a
  * Celery message through the app; the function itself runs in a worker (or locally with `run`).
+ * `s`/`si`/`map`/`starmap`/`chunks` build canvas signatures (canvas/signature.ts, a leaf module that
+ * imports nothing of app/ or task/task.ts, so this import makes no circle).
  */
-import type { SignatureJson } from '../protocol/message.js';
+import { Chunks, MapSignature } from '../canvas/map.js';
+import { type CanvasApp, type Complete, Signature } from '../canvas/signature.js';
 import type { SendOptions, TaskOptions } from './options.js';
 import type { TaskPublisher } from './publisher.js';
 import type { AsyncResult } from './result.js';
@@ -12,14 +15,27 @@ export type TaskFn = (...args: any[]) => unknown;
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds tasks of every signature
 export type AnyTask = Task<any>;
 
+type Result<F extends TaskFn> = Awaited<ReturnType<F>>;
+/** The parameters after the first: what `s()` is given when a chain prepends the first. */
+type Rest<F extends TaskFn> = Parameters<F> extends [unknown, ...infer T] ? T : never;
+type First<F extends TaskFn> = Parameters<F> extends [infer A, ...unknown[]] ? A : never;
+
 export class Task<F extends TaskFn> {
   readonly name: string;
   readonly fn: F;
   readonly options: Readonly<TaskOptions>;
   readonly #app: TaskPublisher;
+  readonly #canvas: CanvasApp | null;
 
-  constructor(app: TaskPublisher, name: string, fn: F, options: TaskOptions) {
+  constructor(
+    app: TaskPublisher,
+    name: string,
+    fn: F,
+    options: TaskOptions,
+    canvas: CanvasApp | null = null,
+  ) {
     this.#app = app;
+    this.#canvas = canvas;
     this.name = name;
     this.fn = fn;
     this.options = Object.freeze({ ...options });
@@ -54,13 +70,38 @@ export class Task<F extends TaskFn> {
     return this.fn(...args) as ReturnType<F>;
   }
 
-  /** A signature (Celery's `task.s(...)`) for links and chains. */
-  s(...args: unknown[]): SignatureJson {
-    return { task: this.name, args, kwargs: {}, options: {}, subtask_type: null, immutable: false };
+  /**
+   * A signature (Celery's `task.s(...)`) for links, chains, groups and chords. Given every argument it
+   * is complete (a chain may not prepend to it); given all but the first, a chain, chord or callback
+   * prepends the previous result as the first argument, and the types check that it fits.
+   */
+  s(...args: Parameters<F>): Signature<Result<F>, Complete>;
+  s(...args: Rest<F>): Signature<Result<F>, First<F>>;
+  s(...args: unknown[]): Signature<Result<F>, unknown> {
+    return new Signature<Result<F>, unknown>(this.name, args, {}, {}, { app: this.#canvas });
   }
 
   /** An immutable signature (`task.si(...)`): the parent's result is not prepended. */
-  si(...args: unknown[]): SignatureJson {
-    return { ...this.s(...args), immutable: true };
+  si(...args: Parameters<F>): Signature<Result<F>, unknown> {
+    return new Signature<Result<F>, unknown>(this.name, args, {}, {}, { immutable: true, app: this.#canvas });
+  }
+
+  /** `celery.map`: one task calling this one for every item of `it` (Celery's `task.map`). */
+  map(it: readonly First<F>[]): MapSignature<Result<F>> {
+    return new MapSignature<Result<F>>('celery.map', this.#bare(), it, {}, this.#canvas);
+  }
+
+  /** `celery.starmap`: one task calling this one with each item spread as arguments (`task.starmap`). */
+  starmap(it: readonly Parameters<F>[]): MapSignature<Result<F>> {
+    return new MapSignature<Result<F>>('celery.starmap', this.#bare(), it, {}, this.#canvas);
+  }
+
+  /** `celery.chunks`: `it` in parts of `n`, each part one starmap task, applied as a group (`task.chunks`). */
+  chunks(it: readonly Parameters<F>[], n: number): Chunks<Result<F>> {
+    return new Chunks<Result<F>>(this.#bare(), it, n, {}, this.#canvas);
+  }
+
+  #bare(): Signature {
+    return new Signature(this.name, [], {}, {}, { app: this.#canvas });
   }
 }

@@ -67,6 +67,8 @@ export function sendOptionsFromSignature(sig: SignatureJson): SendOptions {
   if (linkError) out.linkError = linkError;
   const chain = sigs(o.chain);
   if (chain) out.chain = chain;
+  if (typeof o.chord === 'object' && o.chord !== null && !Array.isArray(o.chord))
+    out.chord = o.chord as SignatureJson;
   return out;
 }
 
@@ -109,6 +111,7 @@ export function signatureFromRequest(req: TaskRequest): SignatureJson {
   if (req.embed.callbacks) options.link = req.embed.callbacks;
   if (req.embed.errbacks) options.link_error = req.embed.errbacks;
   if (req.embed.chain) options.chain = req.embed.chain;
+  if (req.embed.chord) options.chord = req.embed.chord;
   return {
     task: req.name,
     args: req.args,

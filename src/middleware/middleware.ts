@@ -1,7 +1,7 @@
 /**
  * The middleware contract: every feature of the worker beyond taking messages and acking them (results,
- * retries, time limits, rate limits, revokes, callbacks, dead-lettering, logging, signals) is a
- * Middleware, and so are users' own (`app.use(mw)`). A middleware implements only the hooks it needs;
+ * retries, time limits, rate limits, revokes, callbacks, chords, errbacks, dead-lettering, logging,
+ * signals) is a Middleware, and so are users' own (`app.use(mw)`). A middleware implements only the hooks it needs;
  * the others do nothing. The worker builds one array per hook when it starts (hooks.ts), so a task costs
  * one call per hook a middleware implements, and nothing is allocated for hooks nobody implements.
  *

@@ -31,7 +31,10 @@ export { GroupResult } from './canvas/index.js';
 export { Celeriac, type CeleriacOptions } from './celeriac.js';
 export {
   BrokerError,
+  CanvasError,
   CeleriacError,
+  ChordError,
+  ChordsUnsupported,
   ConfigError,
   ContentDisallowed,
   DriverMissingError,
@@ -41,6 +44,7 @@ export {
   NotRegistered,
   ProtocolError,
   Reject,
+  Replaced,
   ResultTimeoutError,
   Retry,
   SoftTimeLimitExceeded,
@@ -77,3 +81,4 @@ export type { ChildPoolOptions } from './worker/pools/children.js';
 export type { Job, Pool, PoolContext, PoolFactory, PoolStats } from './worker/pools/pool.js';
 export { registerPool } from './worker/pools/registry.js';
 export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js';
+export type { ErrbackRequest } from './worker/workflow.js';

@@ -179,12 +179,10 @@ async function applyChord(
   delete merged.task_id;
   const body = toSignature(sig.kwargs.body, `${sig.task}.body`);
   Object.assign(body.options, merged);
-  body.options.task_id =
-    typeof taskId === 'string' && taskId
-      ? taskId
-      : typeof body.options.task_id === 'string'
-        ? body.options.task_id
-        : uuid();
+  // Celery's `body.freeze(task_id)`: an id the body already has wins (a Python chord step carries the
+  // header's group id as its own task_id, and the body's id in the body).
+  if (typeof body.options.task_id !== 'string' || !body.options.task_id)
+    body.options.task_id = typeof taskId === 'string' && taskId ? taskId : uuid();
   const header = sig.kwargs.header as SignatureJson | undefined;
   const headerId = header && !Array.isArray(header) ? header.options?.task_id : undefined;
   const gid = typeof headerId === 'string' && headerId ? headerId : uuid();
@@ -279,7 +277,8 @@ async function applyChain(
     }
     const o = step.options;
     if (steps.length === 0) {
-      if (typeof taskId === 'string' && taskId) o.task_id = taskId;
+      // Celery's `freeze(last_task_id)`: the step's own id, if it has one, wins.
+      if (typeof taskId === 'string' && taskId && typeof o.task_id !== 'string') o.task_id = taskId;
       if (groupId) o.group_id = groupId;
       if (chordBody) o.chord = chordBody;
       if (groupIndex !== undefined && groupIndex !== null) o.group_index = groupIndex;

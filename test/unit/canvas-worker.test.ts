@@ -4,7 +4,9 @@
  * `currentTask().replace`, and bad canvas input failing the task while the worker keeps serving.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ResultBackend } from '../../src/backends/backend.js';
+import { E_NO_CHORD_SUPPORT, type ResultBackend } from '../../src/backends/backend.js';
+import { MemoryBackend } from '../../src/backends/memory/index.js';
+import { registerBackend } from '../../src/backends/registry.js';
 import { currentTask, TaskError } from '../../src/index.js';
 import type { SignatureJson } from '../../src/protocol/message.js';
 import { uuid } from '../../src/protocol/oid.js';
@@ -387,6 +389,25 @@ describe('currentTask().replace', () => {
     await t.startWorker({ concurrency: 4 });
     const r = await app.sendTask('t.fanout');
     expect(await get(r.id)).toEqual([2, 4]);
+  });
+});
+
+describe('backends without chords', () => {
+  it('fails a chord step with Celery’s rpc:// refusal (NotImplementedError)', async () => {
+    // A memory backend that declares chords false, as rpc:// does.
+    class NoChords extends MemoryBackend {
+      override readonly capabilities = { groups: true, expiry: true, chords: false as const };
+    }
+    Object.defineProperty(NoChords.prototype, 'prepareChord', { value: undefined });
+    Object.defineProperty(NoChords.prototype, 'chordPartReturn', { value: undefined });
+    registerBackend('nochords', async () => (url) => new NoChords(url.host));
+    t = memoryApp({ backend: `nochords://${uuid()}` });
+    t.app.task('t.add', (x: number, y: number) => x + y);
+    await t.startWorker();
+    const r = await t.app.sendTask('celery.chord', [[sig('t.add', [1, 1])], sig('t.add', [1])]);
+    const err = (await get(r.id).catch((e) => e)) as TaskError;
+    expect(err.excType).toBe('NotImplementedError');
+    expect(err.excMessage).toEqual([E_NO_CHORD_SUPPORT]);
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * `Celeriac`, the class applications create: the app (app/app.ts) with the built-in middleware, and the
+ * `Celeriac`, the class applications create: the app (app/app.ts) with the built-in middleware and
+ * Celery's built-in tasks (worker/builtin-tasks.ts), and the
  * parts that build on an app from above (workers, canvas). This is the one module that puts them
  * together, so app/ imports neither worker/ nor canvas/ and the import graph has no circle.
  */
@@ -15,6 +16,7 @@ import {
 import { builtinMiddleware } from './middleware/index.js';
 import type { SignatureJson } from './protocol/message.js';
 import type { AsyncResult } from './task/result.js';
+import { registerBuiltinTasks } from './worker/builtin-tasks.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
 
 export type { CeleriacOptions } from './app/app.js';
@@ -22,6 +24,9 @@ export type { CeleriacOptions } from './app/app.js';
 export class Celeriac extends App {
   constructor(options: CeleriacOptions = {}) {
     super(options, builtinMiddleware());
+    // Celery's celery.* tasks (chord, group, chord_unlock, map, starmap, chunks …), so Python canvases
+    // that name them run on our workers.
+    registerBuiltinTasks(this);
   }
 
   /** A worker bound to this app; call `start()` on it. */

@@ -162,7 +162,50 @@ export class Reject extends CeleriacError {
 
 /** Throw from a task to finish it without storing any state. */
 export class Ignore extends CeleriacError {
-  constructor() {
-    super('E_IGNORE', 'ignored');
+  constructor(message = 'ignored') {
+    super('E_IGNORE', message);
+  }
+}
+
+/**
+ * Thrown by `currentTask().replace(sig)`: the task ends without a state of its own (as Ignore) and the
+ * worker publishes `signature` in its place, under the same task id (Celery's Task.replace).
+ */
+export class Replaced extends Ignore {
+  readonly signature: Readonly<Record<string, unknown>>;
+  constructor(signature: Readonly<Record<string, unknown>>) {
+    super('Replaced by new task');
+    this.signature = signature;
+  }
+}
+
+/**
+ * A chord could not complete: a header task failed (`Dependency <id> raised <repr>`), or its body could
+ * not be sent. Stored as the body's result with Celery's class, celery.exceptions.ChordError.
+ */
+export class ChordError extends CeleriacError {
+  constructor(message: string) {
+    super('E_CHORD', message);
+  }
+}
+
+/**
+ * A canvas in a message or a built-in task's arguments is malformed (a signature that is not an object,
+ * args that are not a list, a chord without a body …). The task it came with fails with this, and the
+ * worker goes on. Python clients see a TypeError, as Celery raises for such input.
+ */
+export class CanvasError extends CeleriacError {
+  constructor(message: string) {
+    super('E_CANVAS', message);
+  }
+}
+
+/**
+ * The result backend cannot run chords (rpc://, or none configured). Python clients see Celery's
+ * NotImplementedError with the same message.
+ */
+export class ChordsUnsupported extends CeleriacError {
+  constructor(message: string) {
+    super('E_NO_CHORDS', message);
   }
 }

@@ -51,7 +51,10 @@ export {
 export { Celeriac, type CeleriacOptions } from './celeriac.js';
 export {
   BrokerError,
+  CanvasError,
   CeleriacError,
+  ChordError,
+  ChordsUnsupported,
   ConfigError,
   ContentDisallowed,
   DriverMissingError,
@@ -61,6 +64,7 @@ export {
   NotRegistered,
   ProtocolError,
   Reject,
+  Replaced,
   ResultTimeoutError,
   Retry,
   SoftTimeLimitExceeded,
@@ -97,3 +101,4 @@ export type { ChildPoolOptions } from './worker/pools/children.js';
 export type { Job, Pool, PoolContext, PoolFactory, PoolStats } from './worker/pools/pool.js';
 export { registerPool } from './worker/pools/registry.js';
 export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js';
+export type { ErrbackRequest } from './worker/workflow.js';

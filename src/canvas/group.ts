@@ -13,9 +13,12 @@
  * `options.task_id` and each member its `task_id` and `group_index`: a worker runs it as Celery's
  * built-in `celery.group` task.
  */
+
 import { ConfigError } from '../errors.js';
+import { groupTuple, type ResultTuple, resultTuple } from '../protocol/canvas.js';
 import type { SignatureJson } from '../protocol/message.js';
 import { uuid } from '../protocol/oid.js';
+import { type TrailingContext, taskStorage } from '../task/context.js';
 import { appInternals, type Call } from '../task/publisher.js';
 import { signatureCall } from '../task/signature.js';
 import type { GroupResult } from './group-result.js';
@@ -103,7 +106,12 @@ export class Group<R = unknown, In = unknown> extends Signature<R[], In, GroupRe
 
   override async run(app: CanvasApp, partial: readonly unknown[], p: Placement): Promise<ResultNode> {
     const gid = p.taskId ?? (typeof this.options.task_id === 'string' ? this.options.task_id : uuid());
+    // Sent from inside a task, a group is one child of that task (its GroupResult tuple, as Celery's
+    // add_trail records it), not one child per member: the members' own records are replaced by it.
+    const trail = (taskStorage.getStore() as Partial<TrailingContext> | undefined)?.children;
+    const before = trail?.length ?? 0;
     const node = await this.runMembers(app, partial, gid, p, null);
+    if (trail) trail.splice(before, trail.length - before, nodeTuple(node));
     const backend = await app.backend();
     if (backend.capabilities.groups)
       await backend.saveGroup(
@@ -176,3 +184,9 @@ registerSignatureType('group', (d, app) => {
   g.immutable = d.immutable;
   return g;
 });
+
+/** A published node as Celery's result tuple: a task, or a group with its members. */
+function nodeTuple(node: ResultNode): ResultTuple {
+  if (node.members) return groupTuple(node.id, node.members.map(nodeTuple));
+  return node.parent ? [[node.id, nodeTuple(node.parent)], null] : resultTuple(node.id);
+}

@@ -1,13 +1,18 @@
 /**
  * The built-in middleware, in the order their hooks run. The order matters where one feeds another:
  * revoke before time limits and blocking (a revoked task never starts), acks decides before anything
- * settles, retries publish the retry before results store RETRY, results are stored before callbacks
- * are published (a callback may read its parent's result), and signals go out last, once settled.
+ * settles, retries publish the retry before results store RETRY, callbacks (links, the next chain step,
+ * a replacement) are published before results store the task's state, so the stored meta lists them as
+ * its `children` (Celery's tracer order); a chord part is counted, and errbacks called, after the state
+ * is stored (Celery's mark_as_done/mark_as_failure: an errback may read the failed result); signals go
+ * out last, once settled.
  */
 import { acks } from './acks.js';
 import { blocking } from './blocking.js';
 import { callbacks } from './callbacks.js';
+import { chord } from './chord.js';
 import { deadLetter } from './dead-letter.js';
+import { errbacks } from './errbacks.js';
 import { logging } from './logging.js';
 import type { Middleware } from './middleware.js';
 import { rateLimit } from './rate-limit.js';
@@ -27,8 +32,10 @@ export function builtinMiddleware(): Middleware[] {
     blocking(),
     acks(),
     retries(),
-    results(),
     callbacks(),
+    results(),
+    chord(),
+    errbacks(),
     deadLetter(),
     signals(),
   ];

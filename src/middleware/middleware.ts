@@ -1,7 +1,7 @@
 /**
  * The middleware contract: every feature of the worker beyond taking messages and acking them (results,
- * retries, time limits, rate limits, revokes, callbacks, dead-lettering, logging, signals) is a
- * Middleware, and so are users' own (`app.use(mw)`). A middleware implements only the hooks it needs;
+ * retries, time limits, rate limits, revokes, callbacks, chords, errbacks, dead-lettering, logging,
+ * signals) is a Middleware, and so are users' own (`app.use(mw)`). A middleware implements only the hooks it needs;
  * the others do nothing. The worker builds one array per hook when it starts (hooks.ts), so a task costs
  * one call per hook a middleware implements, and nothing is allocated for hooks nobody implements.
  *
@@ -50,6 +50,12 @@ export interface TaskRun {
   disposition: Disposition | null;
   /** The blocking monitor's record of this task while it runs on the event loop. */
   loopActivity: unknown;
+  /**
+   * Result tuples of what the worker sent for this task while settling it (its retry, callbacks, next
+   * chain step, replacement): the middleware that send them push here before `results` stores the
+   * final state, which lists them after the outcome's own children (Celery's `request.children`).
+   */
+  children: unknown[] | null;
 }
 
 /** A message the worker cannot run: it is failed (when its id is known) and dead-lettered. */
@@ -80,6 +86,8 @@ export interface WorkerScope {
   apply(sig: SignatureJson, prepend: readonly unknown[], extra: SendOptions): Promise<string>;
   /** Publish a call of task `name` (retries); resolves with its task id. */
   send(name: string, args: unknown[], options: SendOptions): Promise<string>;
+  /** The queue a call of `name` with `options` is routed to (call option, taskRoutes, task, default). */
+  route(name: string, options: SendOptions): string;
   /** Hand back a run that `admit` held: it goes on to `beforeStart` and a pool slot. */
   resume(run: TaskRun): void;
   /** Count `work` as settling: a warm shutdown waits for it, and a rejection is logged. */

@@ -7,7 +7,6 @@
  * (as Celery does for an unregistered task).
  */
 import { TaskRevokedError } from '../errors.js';
-import type { TaskRequest } from '../protocol/message.js';
 import { buildMeta, type MetaExtras, serializeError } from '../protocol/result.js';
 import type { Outcome } from '../task/outcome.js';
 import type { Middleware, TaskRun, Unusable, WorkerMiddleware, WorkerScope } from './middleware.js';
@@ -28,8 +27,12 @@ export function results(): Middleware {
       }));
       const storeOptions = Object.freeze({ expires: conf.resultExpires });
 
-      const extras = (req: TaskRequest, queue: string): MetaExtras => {
+      const extras = (run: TaskRun, children?: unknown[]): MetaExtras => {
+        const req = run.request;
         const x: MetaExtras = { groupId: req.group, parentId: req.parentId };
+        // Celery's request.children: what the task sent while it ran, then what the worker sent for it.
+        if (children?.length || run.children?.length)
+          x.children = [...(children ?? []), ...(run.children ?? [])];
         if (conf.resultExtended) {
           x.extended = {
             name: req.name,
@@ -37,7 +40,7 @@ export function results(): Middleware {
             kwargs: req.kwargs,
             worker: hostname,
             retries: req.retries,
-            queue,
+            queue: run.delivery.queue,
           };
         }
         return x;
@@ -49,11 +52,12 @@ export function results(): Middleware {
         state: string,
         result: unknown,
         traceback: string | null,
+        children?: unknown[],
       ): Promise<void> | null => {
         const req = run.request;
         if (req.ignoreResult || plan(run.task).ignore) return null;
         return backend.store(
-          buildMeta(req.id, state, result, traceback, new Date(), extras(req, run.delivery.queue)),
+          buildMeta(req.id, state, result, traceback, new Date(), extras(run, children)),
           storeOptions,
           // The request is the ResultOrigin (replyTo, correlationId): rpc:// answers its client.
           req,
@@ -72,11 +76,11 @@ export function results(): Middleware {
           if (run.disposition && !run.disposition.final) return null; // it runs again: not over
           switch (outcome.kind) {
             case 'success':
-              return store(run, 'SUCCESS', outcome.value, null);
+              return store(run, 'SUCCESS', outcome.value, null, outcome.children);
             case 'failure':
-              return store(run, 'FAILURE', outcome.exc, outcome.traceback);
+              return store(run, 'FAILURE', outcome.exc, outcome.traceback, outcome.children);
             case 'retry':
-              return store(run, 'RETRY', outcome.exc, outcome.traceback);
+              return store(run, 'RETRY', outcome.exc, outcome.traceback, outcome.children);
             case 'revoked':
               return store(
                 run,

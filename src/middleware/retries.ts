@@ -11,6 +11,7 @@
  * in between duplicates the task rather than loses it.
  */
 import { ConfigError, MaxRetriesExceededError, Retry } from '../errors.js';
+import { resultTuple } from '../protocol/canvas.js';
 import type { TaskRequest } from '../protocol/message.js';
 import { errorTraceback, serializeError } from '../protocol/result.js';
 import { errorMatches } from '../task/options.js';
@@ -93,7 +94,11 @@ export function retries(): Middleware {
             retries: req.retries + 1,
             queue: run.delivery.queue,
           };
-          return scope.send(req.name, [...req.args], options).then(() => {});
+          return scope.send(req.name, [...req.args], options).then((id) => {
+            // Celery lists the re-sent message among the children of the RETRY state (its own id).
+            run.children ??= [];
+            run.children.push(resultTuple(id));
+          });
         },
       };
     },

@@ -193,8 +193,18 @@ function readTimeLimit(v: unknown): TimeLimit {
   return [num(v[0]), num(v[1])];
 }
 
+/**
+ * Embedded signatures are kept as sent, malformed ones included: the worker checks them before it runs
+ * the task (protocol/canvas.ts `signatureProblem`) and fails the task with the reason, rather than
+ * dropping a step silently. A value that is not a list at all is a list of that one bad entry.
+ */
 function readSignatures(v: unknown): SignatureJson[] | null {
-  return Array.isArray(v) ? (v.filter(isObject) as SignatureJson[]) : null;
+  if (v === null || v === undefined) return null;
+  return (Array.isArray(v) ? v : [v]) as SignatureJson[];
+}
+
+function readSignature(v: unknown): SignatureJson | null {
+  return v === null || v === undefined ? null : (v as SignatureJson);
 }
 
 /**
@@ -238,7 +248,7 @@ function fromV2(msg: WireMessage, payload: unknown): TaskRequest {
       callbacks: readSignatures(e.callbacks),
       errbacks: readSignatures(e.errbacks),
       chain: readSignatures(e.chain),
-      chord: isObject(e.chord) ? (e.chord as SignatureJson) : null,
+      chord: readSignature(e.chord),
     },
     retries: num(h.retries) ?? 0,
     eta: date(h.eta),
@@ -279,7 +289,7 @@ function fromV1(msg: WireMessage, payload: unknown): TaskRequest {
       callbacks: readSignatures(payload.callbacks),
       errbacks: readSignatures(payload.errbacks),
       chain: null,
-      chord: isObject(payload.chord) ? (payload.chord as SignatureJson) : null,
+      chord: readSignature(payload.chord),
     },
     retries: num(payload.retries) ?? 0,
     eta: date(payload.eta),

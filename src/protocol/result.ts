@@ -4,6 +4,7 @@
  */
 import { CeleriacError, TaskError } from '../errors.js';
 import { toIsoUtc } from './json.js';
+import { pyRepr } from './repr.js';
 
 export const States = {
   PENDING: 'PENDING',
@@ -121,6 +122,9 @@ const CELERY_NAMES: Record<string, [string, string]> = {
   E_REVOKED: ['TaskRevokedError', 'celery.exceptions'],
   E_MAX_RETRIES: ['MaxRetriesExceededError', 'celery.exceptions'],
   E_CONTENT_DISALLOWED: ['ContentDisallowed', 'kombu.exceptions'],
+  E_CHORD: ['ChordError', 'celery.exceptions'],
+  E_CANVAS: ['TypeError', 'builtins'],
+  E_NO_CHORDS: ['NotImplementedError', 'builtins'],
 };
 
 /** Turn anything a task threw into Celery's exception triple. */
@@ -146,6 +150,17 @@ export function serializeError(err: unknown): ExcInfo {
 export function errorTraceback(err: unknown): string | null {
   if (err instanceof TaskError) return err.traceback;
   return err instanceof Error && err.stack ? err.stack : null;
+}
+
+/**
+ * Python's repr() of the exception a stored triple stands for, as Celery writes it in a ChordError
+ * (`Dependency <id> raised ValueError('header-boom')`): the class name and the repr of its args.
+ */
+export function excRepr(exc: unknown): string {
+  const r = exc as Partial<ExcInfo> | null;
+  if (!r || typeof r !== 'object' || typeof r.exc_type !== 'string') return pyRepr(exc);
+  const args = Array.isArray(r.exc_message) ? r.exc_message : [r.exc_message];
+  return `${r.exc_type}(${args.map((a) => pyRepr(a)).join(', ')})`;
 }
 
 /** Rebuild the error a failed (or revoked) meta describes, for `AsyncResult.get()` to reject with. */

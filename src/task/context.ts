@@ -4,6 +4,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CeleriacError, type Retry } from '../errors.js';
+import type { ResultTuple } from '../protocol/canvas.js';
+import type { SignatureJson } from '../protocol/message.js';
 
 export interface RetryOptions {
   countdown?: number;
@@ -29,9 +31,34 @@ export interface TaskContext {
   retry(options?: RetryOptions): Retry;
   /** Store a custom state (e.g. PROGRESS) with meta, visible to AsyncResult.state/info. */
   updateState(state: string, meta?: unknown): Promise<void>;
+  /**
+   * Celery's `Task.replace`: end this task and run `sig` in its place. The replacement takes this task's
+   * id (so results already handed out resolve to the replacement's result), its group, group index and
+   * chord, and this task's link callbacks, errbacks and remaining chain steps, so the workflow goes on.
+   * This task stores no state of its own (as Celery's Ignore). Throws, so nothing after it runs: write
+   * `return currentTask().replace(sig)`. A group is turned into a chord with `celery.accumulate` as its
+   * body (so callbacks get the list of results); a chord cannot replace a task.
+   */
+  replace(sig: SignatureJson | { toJSON(): SignatureJson }): never;
+}
+
+/** What the executor's context holds beyond the public interface: the trail of sent subtasks. */
+export interface TrailingContext extends TaskContext {
+  /** Celery's `request.children`: result tuples of what this task published, in order. */
+  readonly children: ResultTuple[];
 }
 
 export const taskStorage = new AsyncLocalStorage<TaskContext>();
+
+/**
+ * Record a published task or group in the children of the task running now (Celery's `add_trail`); a
+ * no-op outside a task. The app calls it for every publish unless `addToParent: false`; canvas records
+ * a group once, as its GroupResult tuple, rather than each member.
+ */
+export function recordChild(tuple: ResultTuple): void {
+  const ctx = taskStorage.getStore() as Partial<TrailingContext> | undefined;
+  ctx?.children?.push(tuple);
+}
 
 /** The context of the task running now. Throws outside a task. */
 export function currentTask(): TaskContext {

@@ -97,8 +97,13 @@ export interface SendOptions {
   linkError?: import('../protocol/message.js').SignatureJson[];
   /** Remaining chain steps, in reverse order as on the wire. */
   chain?: import('../protocol/message.js').SignatureJson[];
-  /** The chord body this chord header member counts towards (`embed.chord`). */
+  /** The chord body this task is a header part of (`embed.chord`); set with `group` and `groupIndex`. */
   chord?: import('../protocol/message.js').SignatureJson;
+  /**
+   * Published from inside a running task: record it in that task's `children` (Celery's
+   * `add_to_parent`). @defaultValue true. Canvas sets false on group members and records the group.
+   */
+  addToParent?: boolean;
 }
 
 export const SEND_OPTION_KEYS: readonly (keyof SendOptions)[] = [
@@ -125,4 +130,5 @@ export const SEND_OPTION_KEYS: readonly (keyof SendOptions)[] = [
   'linkError',
   'chain',
   'chord',
+  'addToParent',
 ];

@@ -5,7 +5,15 @@
  */
 import { type ExcInfo, errorTraceback, serializeError } from '../protocol/result.js';
 
-export type Outcome =
+export type Outcome = OutcomeOf & {
+  /**
+   * Result tuples of what the task published while it ran (Celery's `request.children`): they go into
+   * its stored meta, before those of the callbacks the worker sends after it.
+   */
+  children?: unknown[];
+};
+
+type OutcomeOf =
   | { kind: 'success'; value: unknown; runtime: number }
   | {
       kind: 'failure';
@@ -26,7 +34,12 @@ export type Outcome =
       reason: string;
     }
   | { kind: 'reject'; requeue: boolean; reason: string; runtime: number }
-  | { kind: 'ignore'; runtime: number }
+  | {
+      kind: 'ignore';
+      runtime: number;
+      /** `currentTask().replace(sig)`: the signature to publish in the task's place (Celery's Task.replace). */
+      replacement?: Record<string, unknown>;
+    }
   /** Never ran: revoked by id, or past its `expires` (a middleware decided before or at start). */
   | { kind: 'revoked'; expired: boolean; runtime: 0 };
 

@@ -112,6 +112,7 @@ export function signatureFromRequest(req: TaskRequest): SignatureJson {
   if (req.embed.callbacks) options.link = req.embed.callbacks;
   if (req.embed.errbacks) options.link_error = req.embed.errbacks;
   if (req.embed.chain) options.chain = req.embed.chain;
+  if (req.embed.chord) options.chord = req.embed.chord;
   return {
     task: req.name,
     args: req.args,

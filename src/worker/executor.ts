@@ -9,12 +9,13 @@
  */
 import type { Settings } from '../app/config.js';
 import type { Signals } from '../app/signals.js';
-import { Ignore, NotRegistered, Reject, Retry } from '../errors.js';
+import { Ignore, NotRegistered, Reject, Replaced, Retry } from '../errors.js';
 import { ExecHooks } from '../middleware/hooks.js';
 import type { ExecRun, Middleware } from '../middleware/middleware.js';
-import type { TaskRequest } from '../protocol/message.js';
+import type { ResultTuple } from '../protocol/canvas.js';
+import type { SignatureJson, TaskRequest } from '../protocol/message.js';
 import { bindArguments } from '../task/arguments.js';
-import { type RetryOptions, type TaskContext, taskStorage } from '../task/context.js';
+import { type RetryOptions, type TrailingContext, taskStorage } from '../task/context.js';
 import { errorMatches } from '../task/options.js';
 import { failure, type Outcome } from '../task/outcome.js';
 import type { AnyTask } from '../task/task.js';
@@ -53,7 +54,7 @@ interface ExecutorShared {
  * object literal: its methods live on the prototype, so a task costs one small object here instead of
  * an object and three closures (this runs for every task, thousands a second).
  */
-class ExecContext implements TaskContext, ExecRun {
+class ExecContext implements TrailingContext, ExecRun {
   readonly id: string;
   readonly name: string;
   readonly retries: number;
@@ -67,6 +68,8 @@ class ExecContext implements TaskContext, ExecRun {
   readonly request: TaskRequest;
   readonly task: AnyTask;
   readonly startedAt: number;
+  /** What the task published (Celery's request.children), filled through `recordChild`. */
+  readonly children: ResultTuple[] = [];
   readonly #shared: ExecutorShared;
   readonly #env: ExecEnv;
 
@@ -115,6 +118,16 @@ class ExecContext implements TaskContext, ExecRun {
   updateState(state: string, meta?: unknown): Promise<void> {
     return this.#env.state.updateState(state, meta);
   }
+
+  replace(sig: SignatureJson | { toJSON(): SignatureJson }): never {
+    // Published by the worker once the task is over (callbacks middleware), so it works the same from a
+    // pool child, which has no broker of its own to use. A canvas Signature travels as its Celery dict.
+    const json =
+      typeof (sig as { toJSON?: unknown }).toJSON === 'function'
+        ? (sig as { toJSON(): SignatureJson }).toJSON()
+        : (sig as SignatureJson);
+    throw new Replaced(json);
+  }
 }
 
 export class Executor {
@@ -150,12 +163,14 @@ export class Executor {
     } catch (err) {
       outcome = this.#caught(ctx, task, err, (performance.now() - started) / 1000);
     }
+    if (ctx.children.length) outcome.children = ctx.children;
     if (this.#wantsRun) this.#hooks.afterRun(ctx, outcome);
     return outcome;
   }
 
   #caught(ctx: ExecContext, task: AnyTask, err: unknown, runtime: number): Outcome {
     if (err instanceof Reject) return { kind: 'reject', requeue: err.requeue, reason: err.message, runtime };
+    if (err instanceof Replaced) return { kind: 'ignore', runtime, replacement: { ...err.signature } };
     if (err instanceof Ignore) return { kind: 'ignore', runtime };
     const meant = this.#hooks.taskError(ctx, err);
     if (meant) return meant;

@@ -30,6 +30,7 @@ export class Reservation implements TaskRun, Job {
   softLimit: number | null = null;
   disposition: Disposition | null = null;
   loopActivity: unknown = null;
+  children: unknown[] | null = null;
   readonly onLoop: boolean;
 
   constructor(

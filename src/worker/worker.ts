@@ -213,6 +213,7 @@ export class Worker {
         return publish(call.name, call.args, call.options);
       },
       send: publish,
+      route: (name: string, options: SendOptions) => internals.route(name, options, app.tasks.get(name)),
       resume: (run: TaskRun) => this.#consumer?.resume(run),
       track: (work: Promise<void> | null) => this.#consumer?.track(work),
     });

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResultBackend } from '../../src/backends/backend.js';
+import { ChordError } from '../../src/errors.js';
 import { buildMeta, type ResultMeta } from '../../src/protocol/result.js';
 import { uniq } from '../helpers/services.js';
 
@@ -91,6 +92,72 @@ export function backendConformance(
       await b.saveGroup(gid, ['a', 'b', 'c'], { expires: 60 });
       expect(await b.getGroup(gid)).toEqual(['a', 'b', 'c']);
       expect(await b.getGroup(uniq('nog'))).toBeNull();
+    });
+
+    const counts = (b: ResultBackend) =>
+      b.capabilities.chords === 'native' || b.capabilities.chords === 'counter';
+
+    it('declares chord methods consistently with capabilities.chords', async () => {
+      const b = await make();
+      expect(['native', 'counter', 'unlock', false]).toContain(b.capabilities.chords);
+      expect(typeof b.prepareChord === 'function').toBe(counts(b));
+      expect(typeof b.chordPartReturn === 'function').toBe(counts(b));
+    });
+
+    it('completes a chord once, with the results ordered by group index', async (ctx) => {
+      const [a, b] = [await make(), await make()];
+      ctx.skip(!counts(a), `${label}: capabilities.chords is ${String(a.capabilities.chords)}`);
+      const gid = uniq('chord');
+      await a.prepareChord?.(gid, 3, { expires: 60 });
+      const part = (i: number) => meta(`${gid}-${i}`, 'SUCCESS', i * 10);
+      expect(await a.chordPartReturn?.(gid, 2, part(2), null)).toBeNull();
+      expect(await b.chordPartReturn?.(gid, 0, part(0), null)).toBeNull();
+      // A redelivered part is recorded again but counts once.
+      expect(await b.chordPartReturn?.(gid, 0, part(0), null)).toBeNull();
+      expect(await a.chordPartReturn?.(gid, 1, part(1), null)).toEqual([0, 10, 20]);
+      // The counter is gone: a late duplicate does not fire the body again.
+      expect(await b.chordPartReturn?.(gid, 1, part(1), null)).toBeNull();
+    });
+
+    it('lets exactly one of many concurrent last parts complete the chord', async (ctx) => {
+      const [a, b] = [await make(), await make()];
+      ctx.skip(!counts(a), `${label}: capabilities.chords is ${String(a.capabilities.chords)}`);
+      const n = 40;
+      const gid = uniq('race');
+      await a.prepareChord?.(gid, n, { expires: 60 });
+      const got = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          (i % 2 ? a : b).chordPartReturn?.(gid, n - 1 - i, meta(`${gid}-${i}`, 'SUCCESS', n - 1 - i), null),
+        ),
+      );
+      const done = got.filter((r) => r !== null);
+      expect(done).toEqual([Array.from({ length: n }, (_, i) => i)]);
+    });
+
+    it('fails the chord with Celery’s ChordError naming the failed part', async (ctx) => {
+      const b = await make();
+      ctx.skip(!counts(b), `${label}: capabilities.chords is ${String(b.capabilities.chords)}`);
+      const gid = uniq('cfail');
+      await b.prepareChord?.(gid, 2, { expires: 60 });
+      const boom = meta(`${gid}-bad`, 'FAILURE', {
+        exc_type: 'ValueError',
+        exc_message: ['header-boom'],
+        exc_module: 'builtins',
+      });
+      expect(await b.chordPartReturn?.(gid, 1, boom, null)).toBeNull();
+      const err = await b.chordPartReturn?.(gid, 0, meta(`${gid}-ok`, 'SUCCESS', 1), null).catch((e) => e);
+      expect(err).toBeInstanceOf(ChordError);
+      expect((err as ChordError).message).toBe(`Dependency ${gid}-bad raised ValueError('header-boom')`);
+      // Cleaned up all the same.
+      expect(await b.chordPartReturn?.(gid, 0, meta(`${gid}-ok`, 'SUCCESS', 1), null)).toBeNull();
+    });
+
+    it('waits for the size the caller gives when none was prepared (Celery 5.0 chord_size)', async (ctx) => {
+      const b = await make();
+      ctx.skip(!counts(b), `${label}: capabilities.chords is ${String(b.capabilities.chords)}`);
+      const gid = uniq('csize');
+      expect(await b.chordPartReturn?.(gid, 0, meta(`${gid}-0`, 'SUCCESS', 'a'), 2)).toBeNull();
+      expect(await b.chordPartReturn?.(gid, 1, meta(`${gid}-1`, 'SUCCESS', 'b'), 2)).toEqual(['a', 'b']);
     });
 
     it('expires results after their lifetime', async (ctx) => {

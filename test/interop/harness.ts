@@ -31,8 +31,9 @@ export class PyDriver {
   #n = 0;
   stderr = '';
 
-  constructor(env: Record<string, string>) {
-    this.#proc = spawn(PYTHON, ['driver.py'], {
+  /** `script`: the driver in py/ (driver.py; canvas_driver.py for the canvas tests). */
+  constructor(env: Record<string, string>, script = 'driver.py') {
+    this.#proc = spawn(PYTHON, [script], {
       cwd: PY_DIR,
       env: { ...process.env, ...env },
       stdio: 'pipe',
@@ -170,6 +171,8 @@ export function startPythonWorker(o: {
   queue: string;
   name: string;
   env: Record<string, string>;
+  /** The Celery app module in py/ (pytasks). */
+  app?: string;
 }): Promise<WorkerProcess> {
   return startProcess(
     PYTHON,
@@ -177,7 +180,7 @@ export function startPythonWorker(o: {
       '-m',
       'celery',
       '-A',
-      'pytasks',
+      o.app ?? 'pytasks',
       'worker',
       '-P',
       o.pool,

@@ -2,10 +2,17 @@
  * memory:// result backend, for unit tests and examples. Results with the same URL name are shared in
  * one process; expiry is honoured lazily on read. Waiters are woken by an in-process event, no polling:
  * every backend of a name hears each store() and hands the meta to its waiters (../waiters.ts).
+ * Chords: a counter per group in the namespace ('counter'); one event loop makes each update atomic.
  */
 import { EventEmitter } from 'node:events';
 import type { ResultMeta } from '../../protocol/result.js';
-import type { BackendCapabilities, ResultBackend, StoreOptions } from '../backend.js';
+import {
+  type BackendCapabilities,
+  type ChordPart,
+  chordResults,
+  type ResultBackend,
+  type StoreOptions,
+} from '../backend.js';
 import { ResultWaiters, type WaitOptions } from '../waiters.js';
 
 interface Stored {
@@ -16,6 +23,11 @@ interface Stored {
 class MemoryResults {
   readonly results = new Map<string, Stored>();
   readonly groups = new Map<string, { ids: string[]; expiresAt: number }>();
+  /** Chord counters: the header size and the parts done so far, by task id (a redelivered part counts once). */
+  readonly chords = new Map<
+    string,
+    { size: number | null; parts: Map<string, ChordPart & { index: number }>; expiresAt: number }
+  >();
   readonly events = new EventEmitter();
   constructor() {
     this.events.setMaxListeners(0);
@@ -28,7 +40,7 @@ const expiry = (o: StoreOptions) => (o.expires ? Date.now() + o.expires * 1000 :
 
 export class MemoryBackend implements ResultBackend {
   readonly transport = 'memory';
-  readonly capabilities: BackendCapabilities = { groups: true, expiry: true };
+  readonly capabilities: BackendCapabilities = { groups: true, expiry: true, chords: 'counter' };
   readonly #ns: MemoryResults;
   readonly #onStored = (meta: ResultMeta) => this.#waiters.notify(meta);
   readonly #waiters = new ResultWaiters({
@@ -83,6 +95,40 @@ export class MemoryBackend implements ResultBackend {
   async getGroup(groupId: string): Promise<string[] | null> {
     const g = this.#ns.groups.get(groupId);
     return g && g.expiresAt > Date.now() ? [...g.ids] : null;
+  }
+
+  async prepareChord(groupId: string, size: number, options: StoreOptions): Promise<void> {
+    const c = this.#chord(groupId, options);
+    c.size = size;
+  }
+
+  async chordPartReturn(
+    groupId: string,
+    index: number | null,
+    meta: ResultMeta,
+    size: number | null,
+  ): Promise<unknown[] | null> {
+    const c = this.#chord(groupId, { expires: null });
+    c.parts.set(meta.task_id, {
+      taskId: meta.task_id,
+      state: meta.status,
+      result: meta.result,
+      index: index ?? Number.POSITIVE_INFINITY,
+    });
+    const total = c.size ?? size;
+    if (total === null || c.parts.size !== total) return null;
+    this.#ns.chords.delete(groupId); // done: this call, and only this one, fires the body
+    return chordResults([...c.parts.values()].sort((a, b) => a.index - b.index));
+  }
+
+  #chord(groupId: string, options: StoreOptions) {
+    let c = this.#ns.chords.get(groupId);
+    if (c && c.expiresAt <= Date.now()) c = undefined;
+    if (!c) {
+      c = { size: null, parts: new Map(), expiresAt: expiry(options) };
+      this.#ns.chords.set(groupId, c);
+    } else if (options.expires) c.expiresAt = expiry(options);
+    return c;
   }
 
   async close(): Promise<void> {

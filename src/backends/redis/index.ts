@@ -32,6 +32,8 @@ import { decodeJson } from '../../protocol/json.js';
 import type { ResultMeta } from '../../protocol/result.js';
 import {
   type BackendCapabilities,
+  type ChordPart,
+  chordResults,
   groupResultTuple,
   idsFromGroupTuple,
   type ResultBackend,
@@ -69,7 +71,7 @@ const STORE_BATCH = 500;
 
 export class RedisBackend implements ResultBackend {
   readonly transport: string;
-  readonly capabilities: BackendCapabilities = { groups: true, expiry: true };
+  readonly capabilities: BackendCapabilities = { groups: true, expiry: true, chords: 'native' };
   readonly keys: ResultKeys;
   readonly options: Readonly<RedisBackendOptions>;
   readonly #target: RedisTarget;
@@ -87,6 +89,12 @@ export class RedisBackend implements ResultBackend {
   #dirty = false;
   #closed = false;
   #pendingStores: PendingStore[] = [];
+  /**
+   * Seconds the chord keys are kept (0: forever). Celery expires `.j/.t/.s` with `result_expires`; here it
+   * is the expiry of the last result stored (a part's meta is stored just before its chordPartReturn),
+   * Celery's default of one day until then.
+   */
+  #expires = 86_400;
 
   constructor(target: RedisTarget, options: RedisBackendOptions, scheme = 'redis') {
     this.transport = scheme;
@@ -122,6 +130,7 @@ export class RedisBackend implements ResultBackend {
    * worker: one round trip per batch, not per task). Each caller's promise settles with its batch.
    */
   store(meta: ResultMeta, options: StoreOptions): Promise<void> {
+    this.#expires = expirySeconds(options);
     let client: Redis;
     try {
       client = this.client;
@@ -293,10 +302,10 @@ export class RedisBackend implements ResultBackend {
     await execPipeline(m, `writing ${key}`);
   }
 
-  // ---- chords (Celery's native Redis chord counter), ready for the canvas ----
+  // ---- chords: Celery 5.2's native Redis chord counter (RedisBackend.on_chord_part_return) ----
 
-  /** The client stores the header size when it applies a chord (`.s`, published like any set()). */
-  async setChordSize(groupId: string, size: number, options: StoreOptions): Promise<void> {
+  /** The client stores the header size when it applies a chord (`.s`, SETEX + PUBLISH like any set()). */
+  async prepareChord(groupId: string, size: number, options: StoreOptions): Promise<void> {
     await this.#setAndPublish(this.keys.chordSize(groupId), String(size), options);
   }
 
@@ -306,51 +315,60 @@ export class RedisBackend implements ResultBackend {
   }
 
   /**
-   * A header part finished: record `[1, task_id, state, result]` (score group_index, +inf when unknown)
-   * and read the counters in one transaction. The caller fires the body when `ready === total`.
+   * A header part finished, as Celery 5.2 does it, so Python and Celeriac workers share one chord:
+   *  1. one MULTI: ZADD `.j` `[1, task_id, state, result]` scored by group_index (+inf when unknown; RPUSH
+   *     when resultChordOrdered is off), ZCOUNT (LLEN), GET `.t`, GET `.s`, then EXPIRE the three keys;
+   *  2. the call that counts exactly `.s + .t` parts completed it (a redelivered part re-adds the same
+   *     member, so it does not count twice): it reads the parts (ZRANGE, ordered by group_index) or, when
+   *     a GroupResult was saved under the group id (a header with nested groups), the members' results;
+   *  3. it deletes `.j`, `.t`, `.s`, whether the parts succeeded or not.
+   * Without `.s` nothing fires, as in Celery (5.0 clients: `size` from the body's chord_size stands in).
    */
   async chordPartReturn(
     groupId: string,
-    part: { taskId: string; groupIndex: number | null; state: string; result: unknown },
-    options: StoreOptions,
-  ): Promise<{ ready: number; total: number | null }> {
+    index: number | null,
+    meta: ResultMeta,
+    size: number | null,
+  ): Promise<unknown[] | null> {
     const j = this.keys.chordJoin(groupId);
     const t = this.keys.chordExtra(groupId);
     const s = this.keys.chordSize(groupId);
-    const member = JSON.stringify([1, part.taskId, part.state, part.result]);
+    const member = JSON.stringify([1, meta.task_id, meta.status, meta.result]);
+    const ordered = this.options.resultChordOrdered;
     const m = this.client.multi();
-    if (this.options.resultChordOrdered)
-      m.zadd(j, part.groupIndex === null ? '+inf' : part.groupIndex, member).zcount(j, '-inf', '+inf');
+    if (ordered) m.zadd(j, index === null ? '+inf' : index, member).zcount(j, '-inf', '+inf');
     else m.rpush(j, member).llen(j);
     m.get(t).get(s);
-    const ex = expirySeconds(options);
+    const ex = this.#expires;
     if (ex > 0) m.expire(j, ex).expire(t, ex).expire(s, ex);
     const res = await execPipeline(m, `chord part of ${groupId}`);
     const ready = Number(res[1]);
-    const extra = Number(res[2] ?? 0);
-    const size = res[3] === null || res[3] === undefined ? null : Number(res[3]);
-    return { ready, total: size === null ? null : size + extra };
+    const extra = Number(res[2] ?? 0) || 0;
+    const stored = res[3] === null || res[3] === undefined ? null : Number(res[3]);
+    const base = stored ?? size;
+    if (base === null || ready !== base + extra) return null;
+    try {
+      const saved = await this.getGroup(groupId);
+      if (saved) return chordResults(await this.#memberParts(saved));
+      const raw = ordered ? await this.client.zrange(j, 0, -1) : await this.client.lrange(j, 0, -1);
+      return chordResults(
+        raw.map((r) => {
+          const [, taskId, state, result] = decodeJson(r) as [number, string, string, unknown];
+          return { taskId, state, result };
+        }),
+      );
+    } finally {
+      await this.client.del(j, t, s);
+    }
   }
 
-  /** The header results, ordered by group_index: `[task_id, state, result]` each. */
-  async chordResults(groupId: string): Promise<{ taskId: string; state: string; result: unknown }[]> {
-    const j = this.keys.chordJoin(groupId);
-    const raw = this.options.resultChordOrdered
-      ? await this.client.zrange(j, 0, -1)
-      : await this.client.lrange(j, 0, -1);
-    return raw.map((r) => {
-      const [, taskId, state, result] = decodeJson(r) as [number, string, string, unknown];
-      return { taskId, state, result };
+  /** The parts of a saved header, in the saved order (Celery joins the GroupResult instead of `.j`). */
+  async #memberParts(ids: readonly string[]): Promise<ChordPart[]> {
+    const values = ids.length ? await this.client.mget(...ids.map((id) => this.keys.task(id))) : [];
+    return values.map((raw, i) => {
+      const m = raw === null ? null : (decodeJson(raw) as ResultMeta);
+      return { taskId: ids[i] as string, state: m?.status ?? 'PENDING', result: m?.result ?? null };
     });
-  }
-
-  /** Remove the chord counters once the body was sent. */
-  async chordCleanup(groupId: string): Promise<void> {
-    await this.client.del(
-      this.keys.chordJoin(groupId),
-      this.keys.chordExtra(groupId),
-      this.keys.chordSize(groupId),
-    );
   }
 
   async close(): Promise<void> {

@@ -53,7 +53,7 @@ export const rpcDefaults = {
 
 export class RpcBackend implements ResultBackend {
   readonly transport = 'rpc';
-  readonly capabilities: BackendCapabilities = { groups: false, expiry: false };
+  readonly capabilities: BackendCapabilities = { groups: false, expiry: false, chords: false };
   /** The reply queue: the app must send `reply_to = oid` on the tasks whose results it waits for. */
   readonly oid: string;
   readonly #link: AmqpLink;

@@ -8,6 +8,7 @@
  * | writes         | the `store()` calls of one event-loop tick go in one transaction; a SUCCESS is never overwritten (as Celery's key-value backends: a redelivered duplicate must not clobber it) |
  * | waiting        | waiters of this process are woken by an event when this process stores; for other processes one loop per backend re-reads every awaited id in one query, only after the file changed (-wal watch, data_version poll), at most every 5 ms, and at least every `intervalMs` (500 ms) |
  * | expiry         | `expires_at` per result and group; expired rows read as missing and are deleted on read and by a sweep at most once a minute from `store()` |
+ * | chords         | 'counter': `chords` (size) and `chord_parts` (one row per finished part) updated in one IMMEDIATE transaction, so of several processes sharing the file exactly one counts the last part and fires the body |
  */
 import type { Transaction } from 'better-sqlite3';
 import { TickBatcher } from '../../drivers/sqlite/batch.js';
@@ -15,7 +16,7 @@ import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
-import type { BackendCapabilities, ResultBackend, StoreOptions } from '../backend.js';
+import { type BackendCapabilities, chordResults, type ResultBackend, type StoreOptions } from '../backend.js';
 import { ResultWaiters, type WaitOptions } from '../waiters.js';
 
 const SWEEP_EVERY_MS = 60_000;
@@ -60,14 +61,43 @@ function prepare(file: SqliteFile) {
     expiredGroups: db.prepare(
       'DELETE FROM result_groups WHERE rowid IN (SELECT rowid FROM result_groups WHERE expires_at <= ? LIMIT ?)',
     ),
+    chordSize: db.prepare(
+      `INSERT INTO chords (group_id, size, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (group_id) DO UPDATE SET size = excluded.size, expires_at = excluded.expires_at`,
+    ),
+    chordGet: db.prepare('SELECT size, expires_at FROM chords WHERE group_id = ?'),
+    chordPart: db.prepare(
+      `INSERT INTO chord_parts (group_id, task_id, idx, state, result) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (group_id, task_id) DO UPDATE SET idx = excluded.idx, state = excluded.state, result = excluded.result`,
+    ),
+    chordCount: db.prepare('SELECT count(*) AS n FROM chord_parts WHERE group_id = ?'),
+    chordParts: db.prepare(
+      'SELECT task_id, state, result FROM chord_parts WHERE group_id = ? ORDER BY idx, task_id',
+    ),
+    chordDelete: db.prepare('DELETE FROM chords WHERE group_id = ?'),
+    chordDeleteParts: db.prepare('DELETE FROM chord_parts WHERE group_id = ?'),
+    expiredChords: db.prepare(
+      `DELETE FROM chord_parts WHERE group_id IN (SELECT group_id FROM chords WHERE expires_at <= ? LIMIT ?)`,
+    ),
+    expiredChordRows: db.prepare(
+      'DELETE FROM chords WHERE rowid IN (SELECT rowid FROM chords WHERE expires_at <= ? LIMIT ?)',
+    ),
   };
 }
 type Statements = ReturnType<typeof prepare>;
 type WriteTx = Transaction<(items: readonly Write[]) => ResultMeta[]>;
+interface PartRow {
+  task_id: string;
+  state: string;
+  result: string;
+}
+type PartTx = Transaction<
+  (groupId: string, index: number, meta: ResultMeta, size: number | null) => PartRow[] | null
+>;
 
 export class SqliteBackend implements ResultBackend {
   readonly transport = 'sqlite';
-  readonly capabilities: BackendCapabilities = { groups: true, expiry: true };
+  readonly capabilities: BackendCapabilities = { groups: true, expiry: true, chords: 'counter' };
   readonly #target: SqliteTarget;
   readonly #writes = new TickBatcher<Write>((items) => this.#write(items));
   /**
@@ -94,6 +124,7 @@ export class SqliteBackend implements ResultBackend {
   #file: SqliteFile | null = null;
   #st: Statements | null = null;
   #writeTx: WriteTx | null = null;
+  #partTx: PartTx | null = null;
   #readAt = 0;
   #lastSweep = 0;
 
@@ -122,6 +153,23 @@ export class SqliteBackend implements ResultBackend {
         }
         return written;
       });
+      // One transaction per part: record it, count, and when it is the last, take the parts and delete
+      // the counter. IMMEDIATE (below) takes the write lock first, so two processes never both count N.
+      this.#partTx = file.db.transaction(
+        (groupId: string, index: number, meta: ResultMeta, size: number | null) => {
+          const chord = st.chordGet.get(groupId) as
+            | { size: number | null; expires_at: number | null }
+            | undefined;
+          st.chordPart.run(groupId, meta.task_id, index, meta.status, JSON.stringify(meta.result ?? null));
+          const total = chord?.size ?? size;
+          const { n } = st.chordCount.get(groupId) as { n: number };
+          if (total === null || total === undefined || n !== total) return null;
+          const rows = st.chordParts.all(groupId) as PartRow[];
+          st.chordDeleteParts.run(groupId);
+          st.chordDelete.run(groupId);
+          return rows;
+        },
+      );
       this.#st = st;
     } catch (err) {
       file.release();
@@ -204,6 +252,28 @@ export class SqliteBackend implements ResultBackend {
     return JSON.parse(row.task_ids) as string[];
   }
 
+  async prepareChord(groupId: string, size: number, options: StoreOptions): Promise<void> {
+    const { file, st } = this.#open();
+    await file.write(() => st.chordSize.run(groupId, size, expiresAt(options)));
+  }
+
+  async chordPartReturn(
+    groupId: string,
+    index: number | null,
+    meta: ResultMeta,
+    size: number | null,
+  ): Promise<unknown[] | null> {
+    const { file } = this.#open();
+    const tx = this.#partTx as PartTx;
+    // Big but finite: SQLite's REAL keeps Infinity, but an index of null is ordered last either way.
+    const idx = index ?? Number.MAX_SAFE_INTEGER;
+    const rows = await file.write(() => tx.immediate(groupId, idx, meta, size));
+    if (!rows) return null;
+    return chordResults(
+      rows.map((r) => ({ taskId: r.task_id, state: r.state, result: JSON.parse(r.result) as unknown })),
+    );
+  }
+
   /** Delete expired results and groups, at most once a minute, a bounded number at a time. */
   #sweep(): void {
     const now = Date.now();
@@ -213,6 +283,8 @@ export class SqliteBackend implements ResultBackend {
     const sweep = file.db.transaction(() => {
       st.expired.run(now, SWEEP_LIMIT);
       st.expiredGroups.run(now, SWEEP_LIMIT);
+      st.expiredChords.run(now, SWEEP_LIMIT);
+      st.expiredChordRows.run(now, SWEEP_LIMIT);
     });
     file
       .write(() => sweep.immediate())
@@ -230,6 +302,7 @@ export class SqliteBackend implements ResultBackend {
     this.#file = null;
     this.#st = null;
     this.#writeTx = null;
+    this.#partTx = null;
     file.release();
   }
 }

@@ -10,6 +10,10 @@
  *  - owners: one row per broker connection holding messages, with its heartbeat; the unacked messages of
  *    an owner silent for the visibility timeout go back to their queues.
  *  - results, result_groups: the result backend (Celery's metas as JSON, with an expiry time).
+ * Tables (v2):
+ *  - chords, chord_parts: chord counters. `chords` holds a header's size; `chord_parts` one row per
+ *    finished header task (keyed by task id, so a redelivered part counts once). The process whose
+ *    transaction counts the last part deletes both and fires the body.
  */
 import type { Database } from 'better-sqlite3';
 import { BrokerError } from '../../errors.js';
@@ -62,6 +66,25 @@ const MIGRATIONS: readonly Migration[] = [
         expires_at INTEGER
       );
       CREATE INDEX result_groups_expiry ON result_groups (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+  {
+    version: 2,
+    sql: `
+      CREATE TABLE chords (
+        group_id TEXT PRIMARY KEY,
+        size INTEGER,
+        expires_at INTEGER
+      );
+      CREATE INDEX chords_expiry ON chords (expires_at) WHERE expires_at IS NOT NULL;
+      CREATE TABLE chord_parts (
+        group_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        idx REAL NOT NULL,
+        state TEXT NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (group_id, task_id)
+      ) WITHOUT ROWID;
     `,
   },
 ];

@@ -42,9 +42,15 @@ export interface CanvasApp {
   AsyncResult<R = unknown>(id: string): AsyncResult<R>;
 }
 
-declare const COMPLETE: unique symbol;
-/** The `In` of a signature given all its arguments: nothing can be prepended (no value has this type). */
-export type Complete = typeof COMPLETE;
+/**
+ * The `In` of a signature given all its arguments: nothing can be prepended (no value has this type:
+ * the private member makes it nominal). A class, not a `unique symbol`: a symbol's type cannot be named
+ * in the declarations of a module that exports a workflow (`export const etl = () => chain(...)` fails
+ * with TS2527 under `declaration: true`); a class is named like any exported type.
+ */
+export abstract class Complete {
+  declare private readonly complete: never;
+}
 
 export type SubtaskType = 'chain' | 'group' | 'chord' | 'chunks' | 'xmap' | 'xstarmap';
 

@@ -15,6 +15,7 @@ import {
   type Signature,
   signature,
 } from '../../src/index.js';
+import { exportedChord, exportedWorkflow } from '../fixtures/canvas/exported-workflow.js';
 
 const app = new Celeriac({ broker: 'memory://types', backend: 'memory://types' });
 const add = app.task('ty.add', (x: number, y: number) => x + y);
@@ -52,5 +53,16 @@ describe('canvas types', () => {
     // @ts-expect-error a chord body receives the list of header results
     chord([add.s(1, 1)], toStr.s());
     expect(true).toBe(true);
+  });
+});
+
+describe('canvas types in declarations', () => {
+  it('an exported workflow of complete signatures keeps its types (test/fixtures/canvas/exported-workflow.ts)', () => {
+    expectTypeOf(exportedWorkflow().applyAsync()).resolves.toEqualTypeOf<AsyncResult<string>>();
+    expectTypeOf(exportedChord().applyAsync()).resolves.toEqualTypeOf<AsyncResult<number>>();
+    // Still nominal: no task result fits where nothing may be prepended.
+    expectTypeOf<{ complete: never }>().not.toMatchTypeOf<Complete>();
+    expectTypeOf<Record<string, never>>().not.toMatchTypeOf<Complete>();
+    expect(exportedWorkflow().tasks).toHaveLength(2);
   });
 });

@@ -72,3 +72,35 @@ def block(seconds):
 @app.task(name='interop.order')
 def order(tag):
     return [tag, time.time()]
+
+
+# Canvas (test/interop/canvas-client-redis.test.ts): a Celeriac client builds the workflow, this worker runs it.
+
+@app.task(name='interop.mul')
+def mul(x, y):
+    return x * y
+
+
+@app.task(name='interop.double')
+def double(x):
+    return x * 2
+
+
+@app.task(name='interop.tsum')
+def tsum(xs):
+    return sum(xs)
+
+
+@app.task(name='interop.on_error')
+def on_error(request, exc, traceback, key):
+    """A new-style errback (more than one positional argument): Celery 5.2 calls it in this worker's
+    process with (request, exc, traceback), so it leaves its evidence in the result store under `key`."""
+    import json
+    app.backend.client.set(key, json.dumps({'id': request.id, 'exc': repr(exc), 'traceback': bool(traceback)}),
+                           ex=600)
+
+
+@app.task(name='interop.errback_id')
+def errback_id(task_id):
+    """An old-style errback (one argument): sent as a task with the failed task's id."""
+    return 'errback saw ' + task_id

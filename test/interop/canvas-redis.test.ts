@@ -2,14 +2,15 @@
  * Canvas interop with real Python Celery 5.2 (Debian, /usr/bin/python3) on the machine's Redis: Python
  * builds the workflow with Celery's own primitives (py/canvas_driver.py) and OUR worker runs it; Python
  * reads the results back. Cases: chain, group, chord, a chain holding a group (Celery sends it as a
- * celery.chord step), link (and `AsyncResult.children`), link_error (old style), chunks and starmap
+ * celery.chord step), link (and `AsyncResult.children`), link_error (old and new style), Task.replace on
+ * our side inside a Python chain, chunks and starmap
  * (Celery's built-in tasks on our worker), a chord with a failing header member, and one chord whose
  * header is split across a Python worker and ours, with the body firing once.
  * Isolation: Redis DB 14, unique queues. Skipped locally when Redis or Python Celery is missing; fails
  * in CI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celeriac } from '../../src/index.js';
+import { Celeriac, currentTask, type TaskError } from '../../src/index.js';
 import { createLogger } from '../../src/util/log.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { rawClient, skipRedis } from '../helpers/redis.js';
@@ -21,7 +22,7 @@ const URL_ = `redis://127.0.0.1:6379/${DB}`;
 const skip = (skipRedis || !pythonCeleryAvailable) && !inCI;
 
 /** The Celeriac side of py/canvas_tasks.py: the same names and behaviour. */
-function defineCanvasTasks(app: Celeriac, bodyRuns: unknown[]): Celeriac {
+function defineCanvasTasks(app: Celeriac, bodyRuns: unknown[], errbackCalls: unknown[] = []): Celeriac {
   app.task('canvas.add', (x: number, y: number) => x + y, { params: ['x', 'y'] });
   app.task('canvas.mul', (x: number, y: number) => x * y, { params: ['x', 'y'] });
   app.task('canvas.tsum', (xs: number[]) => xs.reduce((a, b) => a + b, 0), { params: ['xs'] });
@@ -36,6 +37,18 @@ function defineCanvasTasks(app: Celeriac, bodyRuns: unknown[]): Celeriac {
   );
   app.task('canvas.echo', (v: unknown) => v, { params: ['value'] });
   app.task('canvas.on_error', (taskId: string) => taskId, { params: ['task_id'] });
+  // Only here, not in Python: Task.replace inside a Python chain.
+  app.task('canvas.shim', (x: number) => currentTask().replace(app.signature('canvas.add', [x, 100])), {
+    params: ['x'],
+  });
+  // A new-style errback (more than one parameter): called in our worker with (request, exc, traceback).
+  app.task(
+    'canvas.on_error_new',
+    (request: { id: string }, exc: TaskError, traceback: string | null, key: string) => {
+      errbackCalls.push({ id: request.id, excType: exc.excType, message: exc.excMessage, traceback, key });
+    },
+    { params: ['request', 'exc', 'traceback', 'key'] },
+  );
   app.task(
     'canvas.slow',
     async (seconds: number, value: number) => {
@@ -68,6 +81,7 @@ describe.skipIf(skip)('canvas interop (redis): Python Celery 5.2 canvas → Cele
   const queue = uniq('canvas-ts');
   const pyQueue = uniq('canvas-py');
   const bodyRuns: unknown[] = [];
+  const errbackCalls: Array<Record<string, unknown>> = [];
   let app: Celeriac;
   let worker: Worker;
   let py: PyDriver;
@@ -78,6 +92,7 @@ describe.skipIf(skip)('canvas interop (redis): Python Celery 5.2 canvas → Cele
     app = defineCanvasTasks(
       new Celeriac({ broker: URL_, backend: URL_, resultExpires: 600, taskDefaultQueue: queue }),
       bodyRuns,
+      errbackCalls,
     );
     worker = app.worker({ queues: [queue], concurrency: 8, logger: quiet() });
     await worker.start();
@@ -122,6 +137,19 @@ describe.skipIf(skip)('canvas interop (redis): Python Celery 5.2 canvas → Cele
     }>('link_error');
     expect(got.error).toMatchObject({ exc_type: 'ValueError', message: 'boom' });
     expect(got.errback).toBe(got.failed_id);
+  });
+
+  it('calls a new-style errback in our worker with (request, exc, traceback) and its own args', async () => {
+    const { failed_id } = await py.call<{ failed_id: string }>('link_error_new');
+    await waitUntil(() => errbackCalls.some((c) => c.id === failed_id), 30_000, 'the new-style errback');
+    const call = errbackCalls.find((c) => c.id === failed_id);
+    expect(call).toMatchObject({ excType: 'ValueError', message: ['boom'], key: 'k' });
+    expect(call?.traceback).toContain('ValueError');
+  });
+
+  it('runs Task.replace on our worker inside a Python chain: the chain goes on from the replacement', async () => {
+    // (1 + 2) → shim replaces itself with add(3, 100) → mul(103, 10)
+    expect(await py.call('replace')).toEqual({ value: 1030 });
   });
 
   it('runs chunks and starmap through Celery’s built-in tasks', async () => {

@@ -48,6 +48,23 @@ def op_link(req):
             'raw_children': app.backend.get_task_meta(r.id)['children']}
 
 
+def op_replace(req):
+    # canvas.shim exists only on the Celeriac worker: it replaces itself with add(x, 100), and the chain
+    # goes on from the replacement's result.
+    r = chain(add.s(1, 2), signature('canvas.shim'), mul.s(10)).apply_async()
+    return {'value': r.get(timeout=T)}
+
+
+def op_link_error_new(req):
+    # canvas.on_error_new is a new-style errback on the Celeriac worker: called there, not sent.
+    r = fail.apply_async(('boom',), link_error=signature('canvas.on_error_new', args=('k',)))
+    try:
+        r.get(timeout=T)
+    except Exception:
+        pass
+    return {'failed_id': r.id}
+
+
 def op_link_error(req):
     eid = str(uuid.uuid4())
     r = fail.apply_async(('boom',), link_error=on_error.s().set(task_id=eid))

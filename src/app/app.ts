@@ -18,10 +18,9 @@ import { createBroker } from '../brokers/registry.js';
 import { ConfigError } from '../errors.js';
 import { PublishHooks } from '../middleware/hooks.js';
 import type { Middleware, OutgoingTask } from '../middleware/middleware.js';
-import { resultTuple } from '../protocol/canvas.js';
 import { buildTaskMessage, type WireMessage } from '../protocol/message.js';
 import { uuid, uuid3Oid } from '../protocol/oid.js';
-import { recordChild } from '../task/context.js';
+import { recordChildId } from '../task/context.js';
 import {
   CORE_TASK_OPTION_KEYS,
   SEND_OPTION_KEYS,
@@ -226,7 +225,7 @@ export class App {
     const out = this.#beforePublish(id, name, queue, args, options, message);
     await broker.publish(queue, message);
     if (out) this.#afterPublish(out, args, options);
-    if (options.addToParent !== false) recordChild(resultTuple(id));
+    if (options.addToParent !== false) recordChildId(id);
     return new AsyncResult<R>(id, () => this.backend());
   }
 
@@ -247,7 +246,7 @@ export class App {
     outs.forEach((out, i) => {
       const c = calls[i] as Call;
       if (out) this.#afterPublish(out, c.args, c.options ?? {});
-      if (c.options?.addToParent !== false) recordChild(resultTuple(items[i]?.id as string));
+      if (c.options?.addToParent !== false) recordChildId(items[i]?.id as string);
     });
     return items.map((i) => new AsyncResult<R>(i.id, () => this.backend()));
   }

@@ -108,9 +108,10 @@ export class Group<R = unknown, In = unknown> extends Signature<R[], In, GroupRe
     const gid = p.taskId ?? (typeof this.options.task_id === 'string' ? this.options.task_id : uuid());
     // Sent from inside a task, a group is one child of that task (its GroupResult tuple, as Celery's
     // add_trail records it), not one child per member: the members' own records are replaced by it.
-    const trail = (taskStorage.getStore() as Partial<TrailingContext> | undefined)?.children;
-    const before = trail?.length ?? 0;
+    const ctx = taskStorage.getStore() as Partial<TrailingContext> | undefined;
+    const before = ctx?.children?.length ?? 0;
     const node = await this.runMembers(app, partial, gid, p, null);
+    const trail = ctx?.children;
     if (trail) trail.splice(before, trail.length - before, nodeTuple(node));
     const backend = await app.backend();
     if (backend.capabilities.groups)

@@ -26,6 +26,9 @@ import type { Middleware, TaskRun, WorkerMiddleware, WorkerScope } from './middl
 
 /** The first problem with the canvas embedded in a request, or null. */
 export function embedProblem(req: TaskRequest): string | null {
+  const e = req.embed;
+  // Most messages carry no canvas at all: nothing to check, nothing allocated (this runs per task).
+  if (e.callbacks === null && e.errbacks === null && e.chain === null && e.chord === null) return null;
   const lists = [
     ['embed.callbacks', req.embed.callbacks],
     ['embed.errbacks', req.embed.errbacks],

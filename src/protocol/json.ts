@@ -10,6 +10,30 @@ export function encodeJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * JSON byte for byte as Python's `json.dumps` writes it by default (kombu's encoder): `", "` and `": "`
+ * separators, non-ASCII escaped as `\uXXXX` (ensure_ascii). For the few places where our bytes must
+ * equal a Python peer's, such as a Redis chord part, which a sorted set deduplicates by its bytes.
+ */
+export function encodePythonJson(value: unknown): string {
+  if (value === null || value === undefined || typeof value === 'function') return 'null';
+  if (typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function')
+    return encodePythonJson((value as { toJSON(): unknown }).toJSON());
+  if (Array.isArray(value)) return `[${value.map(encodePythonJson).join(', ')}]`;
+  if (typeof value === 'object') {
+    const parts: string[] = [];
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined || typeof v === 'function') continue; // as JSON.stringify leaves them out
+      parts.push(`${asciiJson(k)}: ${encodePythonJson(v)}`);
+    }
+    return `{${parts.join(', ')}}`;
+  }
+  return typeof value === 'string' ? asciiJson(value) : (JSON.stringify(value) ?? 'null');
+}
+
+const asciiJson = (s: string): string =>
+  JSON.stringify(s).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 function uuidFromHex(hex: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -44,8 +44,8 @@ export interface TaskContext {
 
 /** What the executor's context holds beyond the public interface: the trail of sent subtasks. */
 export interface TrailingContext extends TaskContext {
-  /** Celery's `request.children`: result tuples of what this task published, in order. */
-  readonly children: ResultTuple[];
+  /** Celery's `request.children`: result tuples of what this task published, in order; null until one. */
+  children: ResultTuple[] | null;
 }
 
 export const taskStorage = new AsyncLocalStorage<TaskContext>();
@@ -57,7 +57,18 @@ export const taskStorage = new AsyncLocalStorage<TaskContext>();
  */
 export function recordChild(tuple: ResultTuple): void {
   const ctx = taskStorage.getStore() as Partial<TrailingContext> | undefined;
-  ctx?.children?.push(tuple);
+  // The list is made on first use: most tasks publish nothing.
+  if (!ctx || !('children' in ctx)) return;
+  ctx.children ??= [];
+  ctx.children.push(tuple);
+}
+
+/** `recordChild` of one published task by id; outside a task (a client) it builds nothing. */
+export function recordChildId(id: string): void {
+  const ctx = taskStorage.getStore() as Partial<TrailingContext> | undefined;
+  if (!ctx || !('children' in ctx)) return;
+  ctx.children ??= [];
+  ctx.children.push([[id, null], null]);
 }
 
 /** The context of the task running now. Throws outside a task. */

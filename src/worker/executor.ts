@@ -69,7 +69,7 @@ class ExecContext implements TrailingContext, ExecRun {
   readonly task: AnyTask;
   readonly startedAt: number;
   /** What the task published (Celery's request.children), filled through `recordChild`. */
-  readonly children: ResultTuple[] = [];
+  children: ResultTuple[] | null = null;
   readonly #shared: ExecutorShared;
   readonly #env: ExecEnv;
 
@@ -163,7 +163,7 @@ export class Executor {
     } catch (err) {
       outcome = this.#caught(ctx, task, err, (performance.now() - started) / 1000);
     }
-    if (ctx.children.length) outcome.children = ctx.children;
+    if (ctx.children?.length) outcome.children = ctx.children;
     if (this.#wantsRun) this.#hooks.afterRun(ctx, outcome);
     return outcome;
   }

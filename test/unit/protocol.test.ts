@@ -6,7 +6,7 @@
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { type CeleriacError, ContentDisallowed, ProtocolError } from '../../src/errors.js';
-import { decodeJson } from '../../src/protocol/json.js';
+import { decodeJson, encodePythonJson } from '../../src/protocol/json.js';
 import {
   buildTaskMessage,
   type ParseResult,
@@ -171,5 +171,19 @@ describe('buildTaskMessage rejects options it cannot honour', () => {
   });
   it('an unsupported compression', () => {
     expect(() => buildTaskMessage({ ...spec, compression: 'bz2' })).toThrow(/unsupported compression "bz2"/);
+  });
+});
+
+describe('encodePythonJson', () => {
+  it("writes Python's json.dumps bytes (separators, ensure_ascii), as a Python peer's Redis chord part", () => {
+    // /usr/bin/python3 -c 'import json; print(json.dumps([1, "id-é", "SUCCESS", {"a": [1, 2.5, None, True, "x\"y"], "b": {}}, []]))'
+    expect(encodePythonJson([1, 'id-é', 'SUCCESS', { a: [1, 2.5, null, true, 'x"y'], b: {} }, []])).toBe(
+      '[1, "id-\\u00e9", "SUCCESS", {"a": [1, 2.5, null, true, "x\\"y"], "b": {}}, []]',
+    );
+    // Astral characters as surrogate pairs, as Python escapes them; control characters as JSON does.
+    expect(encodePythonJson('😀\n')).toBe('"\\ud83d\\ude00\\n"');
+    expect(encodePythonJson({ skip: undefined, d: new Date('2026-01-02T03:04:05Z') })).toBe(
+      '{"d": "2026-01-02T03:04:05.000Z"}',
+    );
   });
 });

@@ -28,7 +28,7 @@ import {
 } from '../../drivers/redis/connection.js';
 import { ResultKeys } from '../../drivers/redis/keys.js';
 import { runScript } from '../../drivers/redis/scripts.js';
-import { decodeJson } from '../../protocol/json.js';
+import { decodeJson, encodePythonJson } from '../../protocol/json.js';
 import type { ResultMeta } from '../../protocol/result.js';
 import {
   type BackendCapabilities,
@@ -333,7 +333,8 @@ export class RedisBackend implements ResultBackend {
     const j = this.keys.chordJoin(groupId);
     const t = this.keys.chordExtra(groupId);
     const s = this.keys.chordSize(groupId);
-    const member = JSON.stringify([1, meta.task_id, meta.status, meta.result]);
+    // Python's bytes, so a part that a Python worker already added is the same set member (no double count).
+    const member = encodePythonJson([1, meta.task_id, meta.status, meta.result]);
     const ordered = this.options.resultChordOrdered;
     const m = this.client.multi();
     if (ordered) m.zadd(j, index === null ? '+inf' : index, member).zcount(j, '-inf', '+inf');

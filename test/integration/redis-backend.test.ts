@@ -167,12 +167,13 @@ describe.skipIf(skipRedis)('redis result backend: Celery layout', () => {
     await b.addToChord(gid);
     expect(await b.chordPartReturn(gid, null, part('tx', 'SUCCESS', 'x'), null)).toBeNull();
     expect(await raw.type(`${base}.j`)).toBe('zset');
+    // Members are the bytes Celery's json.dumps writes, so a Python worker's part is the same member.
     expect(await raw.zrange(`${base}.j`, 0, -1, 'WITHSCORES')).toEqual([
-      '[1,"t0","SUCCESS",0]',
+      '[1, "t0", "SUCCESS", 0]',
       '0',
-      '[1,"t2","SUCCESS",20]',
+      '[1, "t2", "SUCCESS", 20]',
       '2',
-      '[1,"tx","SUCCESS","x"]',
+      '[1, "tx", "SUCCESS", "x"]',
       'inf',
     ]);
     const ttl = await raw.ttl(`${base}.j`);

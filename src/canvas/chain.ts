@@ -14,6 +14,7 @@
 import { ConfigError } from '../errors.js';
 import type { SignatureJson } from '../protocol/message.js';
 import { Chord, ensureChordsAllowed } from './chord.js';
+import { Composite } from './composite.js';
 import { Group } from './group.js';
 import {
   type Accepting,
@@ -26,31 +27,15 @@ import {
   type ResultOf,
   registerChainBuilder,
   registerSignatureType,
-  Signature,
-  toSignature,
 } from './signature.js';
 
-export class Chain<R = unknown, In = unknown, H = unknown> extends Signature<R, In, H> {
+export class Chain<R = unknown, In = unknown, H = unknown> extends Composite<R, In, H> {
   constructor(
     tasks: readonly SignatureJson[],
     options: Record<string, unknown> = {},
     app: CanvasApp | null = null,
   ) {
-    super('celery.chain', [], { tasks: tasks.map((t) => toSignature(t, app)) }, options, {
-      subtask_type: 'chain',
-      app,
-    });
-  }
-
-  get tasks(): AnySignature[] {
-    return this.kwargs.tasks as AnySignature[];
-  }
-  override get plain(): boolean {
-    return false;
-  }
-  protected override memberApp(): CanvasApp | null {
-    for (const t of this.tasks) if (t.app) return t.app;
-    return null;
+    super('celery.chain', 'chain', tasks, options, app);
   }
 
   /**

@@ -21,6 +21,7 @@ import { uuid } from '../protocol/oid.js';
 import { type TrailingContext, taskStorage } from '../task/context.js';
 import { appInternals, type Call } from '../task/publisher.js';
 import { signatureCall } from '../task/signature.js';
+import { Composite } from './composite.js';
 import type { GroupResult } from './group-result.js';
 import {
   type AnySignature,
@@ -30,31 +31,16 @@ import {
   type ResultNode,
   type ResultOf,
   registerSignatureType,
-  Signature,
   toSignature,
 } from './signature.js';
 
-export class Group<R = unknown, In = unknown> extends Signature<R[], In, GroupResult<R>> {
+export class Group<R = unknown, In = unknown> extends Composite<R[], In, GroupResult<R>> {
   constructor(
     tasks: readonly SignatureJson[],
     options: Record<string, unknown> = {},
     app: CanvasApp | null = null,
   ) {
-    super('celery.group', [], { tasks: tasks.map((t) => toSignature(t, app)) }, options, {
-      subtask_type: 'group',
-      app,
-    });
-  }
-
-  get tasks(): AnySignature[] {
-    return this.kwargs.tasks as AnySignature[];
-  }
-  override get plain(): boolean {
-    return false;
-  }
-  protected override memberApp(): CanvasApp | null {
-    for (const t of this.tasks) if (t.app) return t.app;
-    return null;
+    super('celery.group', 'group', tasks, options, app);
   }
   protected override setImmutable(immutable: boolean): void {
     for (const t of this.tasks) t.immutable = immutable;

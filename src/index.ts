@@ -7,6 +7,8 @@
 // The app and tasks
 export type { App } from './app/app.js';
 export { type LogLevel, type Settings, type SettingsInput, settingDefaults } from './app/config.js';
+// Beat: periodic tasks
+export type { BeatEntryInput, PeriodicOptions, PeriodicTarget } from './app/periodic.js';
 export {
   SIGNAL_NAMES,
   type SignalHandler,
@@ -24,6 +26,7 @@ export type {
   WaitOptions,
 } from './backends/backend.js';
 export { type BackendFactory, registerBackend } from './backends/registry.js';
+export { type CrontabFields, type CrontabSpec, crontab, type Schedule } from './beat/schedule.js';
 export type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './brokers/broker.js';
 export { type BrokerFactory, registerBroker } from './brokers/registry.js';
 export { type Taken, VirtualBroker, type VirtualStore } from './brokers/virtual.js';

@@ -31,6 +31,7 @@ import { bindInternals, type Call, type PublishedTask, type TaskPublisher } from
 import { AsyncResult } from '../task/result.js';
 import { type AnyTask, Task, type TaskFn } from '../task/task.js';
 import { checkKeys, resolveSettings, type Settings, type SettingsInput } from './config.js';
+import { type BeatEntryInput, type PeriodicOptions, type PeriodicTarget, periodicInput } from './periodic.js';
 import { type SignalHandler, type SignalName, Signals } from './signals.js';
 
 export interface CeleriacOptions extends SettingsInput {
@@ -57,6 +58,7 @@ export class App {
   /** Celery's signals: `app.on(name, handler)` adds to them. */
   readonly signals = new Signals();
   readonly #tasks = new Map<string, AnyTask>();
+  readonly #periodic = new Map<string, BeatEntryInput>();
   readonly #middleware: Middleware[] = [];
   #publishHooks = new PublishHooks([]);
   /** Task option names the core and the middleware own (rebuilt by `use`). */
@@ -134,6 +136,25 @@ export class App {
     const t = new Task(this.#publisher, name, fn, options, this);
     this.#tasks.set(name, t);
     return t;
+  }
+
+  /** Entries added with `periodic()`, by name: plain data that beat validates and runs with `beatSchedule`. */
+  get periodicEntries(): ReadonlyMap<string, Readonly<BeatEntryInput>> {
+    return this.#periodic;
+  }
+
+  /**
+   * Run a task periodically under beat: `app.periodic('tick', tick.s(), { every: 10 })` or
+   * `{ cron: '0 8 * * 1-5' }` / `{ cron: crontab({ hour: 3, minute: 0 }) }`. The task may be a name, a
+   * Task or a signature (its args, kwargs and options are the entry's). The shape is checked now; the
+   * schedule is parsed with the other entries when beat starts.
+   */
+  periodic(name: string, task: PeriodicTarget, options: PeriodicOptions): this {
+    const entry = periodicInput(name, task, options);
+    if (this.#periodic.has(name) || Object.hasOwn(this.conf.beatSchedule, name))
+      throw new ConfigError(`beat entry '${name}' is already defined`);
+    this.#periodic.set(name, entry);
+    return this;
   }
 
   /** Publish a task by name; no local definition is needed (it may run on a Python worker). */

@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import { frozenCopy } from '../util/freeze.js';
 import type { LogLevel } from '../util/log.js';
 import { hint } from '../util/suggest.js';
+import type { BeatEntryInput } from './periodic.js';
 
 export type { LogLevel };
 
@@ -92,8 +93,20 @@ export const settingDefaults = {
   workerLogLevel: 'warn' as LogLevel,
   /** Node name used in results and logs (`%h` is the host name). @defaultValue 'celeriac@%h' */
   workerHostname: 'celeriac@%h',
-  /** Timezone of naive ETAs. Only 'UTC' is supported. @defaultValue 'UTC' */
+  /**
+   * IANA time zone ('Europe/Berlin', 'America/New_York') in which beat evaluates cron schedules and
+   * `beat --list` shows times, DST included (docs/beat.md). Checked with Intl when the app is created.
+   * Naive ETAs inside messages are still read as UTC, as Celery's default does.
+   * @defaultValue 'UTC'
+   */
   timezone: 'UTC',
+  /**
+   * Periodic tasks run by beat, by entry name: `{ task, schedule, args?, kwargs?, options?, relative? }`
+   * with `schedule` in seconds, a cron string or `crontab({...})` (Celery's beat_schedule). Give it to
+   * `new Celeriac({ beatSchedule })` (the settings are frozen) or add entries with `app.periodic()`.
+   * Entries are validated when beat starts. @defaultValue {}
+   */
+  beatSchedule: {} as Record<string, BeatEntryInput>,
 };
 
 export type Settings = typeof settingDefaults;
@@ -131,7 +144,28 @@ export function resolveSettings(
   if (!Number.isFinite(settings.workerHeartbeatInterval) || settings.workerHeartbeatInterval <= 0) {
     throw new ConfigError('workerHeartbeatInterval must be a number of seconds > 0');
   }
+  checkTimezone(settings.timezone);
+  const beat: unknown = settings.beatSchedule;
+  if (typeof beat !== 'object' || beat === null || Array.isArray(beat)) {
+    throw new ConfigError('beatSchedule must be an object of entries by name');
+  }
   return frozenCopy(settings);
+}
+
+/** The zone must be one Intl knows: croner and `beat --list` resolve it through Intl too. */
+function checkTimezone(zone: unknown): void {
+  if (typeof zone === 'string' && zone) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: zone });
+      return;
+    } catch {
+      // fall through to the message below
+    }
+  }
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  throw new ConfigError(
+    `timezone ${JSON.stringify(zone)} is not an IANA time zone (e.g. 'UTC', 'Europe/Berlin')${typeof zone === 'string' ? hint(zone, zones) : ''}`,
+  );
 }
 
 /** Check an options object against the keys a definition owns; unknown keys fail with a did-you-mean. */

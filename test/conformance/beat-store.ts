@@ -15,7 +15,11 @@ export interface BeatStoreHarness {
 
 const TTL = 250;
 
-export function beatStoreConformance(name: string, setup: () => Promise<BeatStoreHarness>, skip = false): void {
+export function beatStoreConformance(
+  name: string,
+  setup: () => Promise<BeatStoreHarness>,
+  skip = false,
+): void {
   describe.skipIf(skip)(`beat store conformance: ${name}`, () => {
     let open: BeatStore[] = [];
     let harness: BeatStoreHarness | null = null;
@@ -33,7 +37,8 @@ export function beatStoreConformance(name: string, setup: () => Promise<BeatStor
       open.push(a, b);
       return [a, b];
     }
-    const expired = (s: BeatStore) => waitUntil(async () => (await s.holder()) === null, 5000, 'lease expiry');
+    const expired = (s: BeatStore) =>
+      waitUntil(async () => (await s.holder()) === null, 5000, 'lease expiry');
 
     it('one holder at a time; the holder refreshes, another cannot take an unexpired lease', async () => {
       const [a, b] = await two();

@@ -51,6 +51,12 @@ function startBeat(env: NodeJS.ProcessEnv): BeatProc {
   return { proc, lines, exited };
 }
 
+/** SIGTERM: a warm stop, which releases the lease. */
+async function terminate(beats: BeatProc[]): Promise<void> {
+  for (const b of beats) b.proc.kill('SIGTERM');
+  await Promise.all(beats.map((b) => b.exited));
+}
+
 const leaderAt = (b: BeatProc, after = 0) =>
   b.lines.find((l) => l.at >= after && / is now the leader /.test(l.text))?.at ?? null;
 const isLeaderNow = (b: BeatProc) => {
@@ -98,13 +104,13 @@ async function scenario(label: string, brokerUrl: string): Promise<void> {
     const tookAt = Date.now();
     await waitUntil(() => count(tookAt) >= 3, 15_000, `${label}: slots after takeover`);
     // 3. all down for 5 s (the downtime is the point of this step), then three again.
-    await Promise.all(others.map((b) => (b.proc.kill('SIGTERM'), b.exited)));
+    await terminate(others);
     const downAt = Date.now();
     await new Promise((r) => setTimeout(r, 5000));
     beats = [startBeat(env), startBeat(env), startBeat(env)];
     const upAt = Date.now();
     await waitUntil(() => count(upAt) >= 4, 30_000, `${label}: slots after the restart`);
-    await Promise.all(beats.map((b) => (b.proc.kill('SIGTERM'), b.exited)));
+    await terminate(beats);
     // Drain: everything sent is consumed.
     await waitUntil(async () => (await broker.size(queue)) === 0, 10_000, `${label}: drained`);
 
@@ -153,6 +159,37 @@ async function scenario(label: string, brokerUrl: string): Promise<void> {
     await counter.close();
   }
 }
+
+describe('celeriac beat --list', () => {
+  it('prints each entry with its next five run times; --json for Python', async () => {
+    const db = join(mkdtempSync(join(tmpdir(), 'celeriac-beat-')), 'list.db');
+    const env = { ...process.env, CELERIAC_BROKER_URL: `sqlite://${db}`, CELERIAC_RESULT_BACKEND: '' };
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(process.execPath, [bin, 'beat', '-A', fixture, ...args], { env });
+        let out = '';
+        p.stdout.on('data', (d) => {
+          out += d;
+        });
+        p.on('close', (code) => resolve({ code, out }));
+      });
+    const json = await run(['--list', '--json']);
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.out) as {
+      timezone: string;
+      entries: { name: string; next: string[]; lastRun: null }[];
+    };
+    expect(parsed.timezone).toBe('UTC');
+    expect(parsed.entries.map((e) => e.name)).toEqual(['tick']);
+    const next = parsed.entries[0]?.next ?? [];
+    expect(next).toHaveLength(5);
+    expect(next.every((t) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/.test(t))).toBe(true);
+    expect(Date.parse(next[1] as string) - Date.parse(next[0] as string)).toBe(1000);
+    const text = await run(['--list']);
+    expect(text.out).toContain('tick: beat.tick every 1 s');
+    expect(text.out.match(/ {2}next: /g)).toHaveLength(5);
+  });
+});
 
 describe('beat: three processes, exactly once per slot', () => {
   it.concurrent('sqlite', { timeout: 120_000 }, async () => {

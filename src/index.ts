@@ -26,7 +26,10 @@ export type {
   WaitOptions,
 } from './backends/backend.js';
 export { type BackendFactory, registerBackend } from './backends/registry.js';
+// Beat (periodic tasks): schedules, the service, and the store contract a third-party store implements
+export { Beat, type BeatOptions, type BeatState, type SentSlot } from './beat/beat.js';
 export { type CrontabFields, type CrontabSpec, crontab, type Schedule } from './beat/schedule.js';
+export type { BeatStore, ClaimResult } from './beat/store.js';
 export type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './brokers/broker.js';
 export { type BrokerFactory, registerBroker } from './brokers/registry.js';
 export { type Taken, VirtualBroker, type VirtualStore } from './brokers/virtual.js';

@@ -94,6 +94,14 @@ export const settingDefaults = {
   /** Node name used in results and logs (`%h` is the host name). @defaultValue 'celeriac@%h' */
   workerHostname: 'celeriac@%h',
   /**
+   * Seconds a beat leader's lease lasts without renewal (renewed every third of it). A leader that dies
+   * is replaced within this time; slots due in that gap are sent once by the new leader (docs/beat.md).
+   * @defaultValue 5
+   */
+  beatLeaseSeconds: 5,
+  /** Longest sleep of the beat loop in seconds (Celery's beat_max_loop_interval). @defaultValue 300 */
+  beatMaxLoopInterval: 300,
+  /**
    * IANA time zone ('Europe/Berlin', 'America/New_York') in which beat evaluates cron schedules and
    * `beat --list` shows times, DST included (docs/beat.md). Checked with Intl when the app is created.
    * Naive ETAs inside messages are still read as UTC, as Celery's default does.
@@ -143,6 +151,10 @@ export function resolveSettings(
   }
   if (!Number.isFinite(settings.workerHeartbeatInterval) || settings.workerHeartbeatInterval <= 0) {
     throw new ConfigError('workerHeartbeatInterval must be a number of seconds > 0');
+  }
+  for (const k of ['beatLeaseSeconds', 'beatMaxLoopInterval'] as const) {
+    if (!Number.isFinite(settings[k]) || settings[k] <= 0)
+      throw new ConfigError(`${k} must be a number of seconds > 0, got ${String(settings[k])}`);
   }
   checkTimezone(settings.timezone);
   const beat: unknown = settings.beatSchedule;

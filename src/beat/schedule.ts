@@ -31,6 +31,12 @@ export interface Schedule {
   next(after: number): number;
   /** For logs and `beat --list`: 'every 30s', 'cron 0 8 * * 1-5 (Europe/Berlin)'. */
   readonly text: string;
+  /**
+   * Set for a plain interval (milliseconds): its slots are the previous due time plus whole multiples of
+   * it, so the latest of many missed slots is arithmetic. Unset for cron and relative schedules, whose
+   * slots are fixed instants whatever `after` is (a binary search over `next` finds the latest).
+   */
+  readonly every?: number;
 }
 
 const CRONTAB_KEYS = new Set<string>(FIELD_ORDER);
@@ -122,7 +128,7 @@ function intervalSchedule(seconds: number, timezone: string, where: string, rela
   const every = Math.round(seconds * 1000);
   if (!Number.isFinite(seconds) || every < 1)
     throw new ConfigError(`${where}: schedule ${seconds} must be a number of seconds > 0`);
-  if (!relative) return { text: `every ${seconds}s`, next: (after) => after + every };
+  if (!relative) return { text: `every ${seconds}s`, every, next: (after) => after + every };
   // Celery's delta_resolution: an interval of a day or more rounds to the day, of an hour or more to the
   // hour, of a minute or more to the minute; anything shorter to the second.
   const unit =

@@ -1,8 +1,11 @@
 /**
  * `celeriac worker`: start a worker for the app given with -A. SIGTERM or SIGINT starts a warm shutdown
  * (stop consuming, finish running tasks, give prefetched ones back); a second signal goes cold.
+ * `-B` embeds beat (beat/beat.ts) as Celery does: it starts after the worker is ready and stops (releasing
+ * its lease) before the worker does, so another beat can take over while this worker drains.
  */
 import { type Command, InvalidArgumentError } from 'commander';
+import { Beat } from '../beat/beat.js';
 import { loadApp } from '../loader/app.js';
 import { parseLogLevel } from '../util/log.js';
 import { parseAutoscale } from '../worker/autoscale.js';
@@ -94,6 +97,7 @@ export function addWorkerCommand(program: Command): void {
       seconds('--shutdown-timeout'),
     )
     .option('--purge', 'purge the queues before starting')
+    .option('-B, --beat', 'also run the periodic task scheduler in this worker (as Celery’s -B)')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { app?: string; broker?: string; resultBackend?: string };
       if (g.broker) process.env.CELERIAC_BROKER_URL = g.broker;
@@ -128,6 +132,8 @@ export function addWorkerCommand(program: Command): void {
       if (o.maxMemoryPerChild !== undefined) poolOptions.maxMemoryPerChild = o.maxMemoryPerChild;
       options.poolOptions = poolOptions;
       const worker = new Worker(app, options);
+      // Built before the worker starts, so a bad schedule fails at start-up.
+      const beat = o.beat ? new Beat(app, { logger: worker.logger, name: `beat@${worker.hostname}` }) : null;
       if (o.purge) {
         const broker = await app.broker();
         for (const q of worker.queues) await broker.purge(q);
@@ -139,8 +145,8 @@ export function addWorkerCommand(program: Command): void {
           'warn',
           `${sig} received: ${signals === 1 ? 'warm shutdown (send again for cold)' : 'cold shutdown'}`,
         );
-        worker
-          .stop({ cold: signals > 1 })
+        (signals === 1 && beat ? beat.stop() : Promise.resolve())
+          .then(() => worker.stop({ cold: signals > 1 }))
           .then(() => app.close())
           .then(
             () => process.exit(0),
@@ -153,13 +159,14 @@ export function addWorkerCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       await worker.start();
+      await beat?.start();
       // The worker logs "ready" at info; below that level still say once that it is up.
       if (!worker.logger.enabled('info')) {
         const cpu = worker.cpuPool
           ? ` cpu-pool=${worker.cpuPool.implementation}:${worker.cpuPool.concurrency}`
           : '';
         process.stderr.write(
-          `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency}${cpu} queues=${worker.queues.join(',')}\n`,
+          `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency}${cpu} queues=${worker.queues.join(',')}${beat ? ' beat=on' : ''}\n`,
         );
       }
     });

@@ -14,6 +14,11 @@
  *   _celeriac.take.<uuid>            (ours, lives 60 s) receipt of one take, so a take script resent after a
  *                                    lost reply returns the same messages instead of popping more
  *
+ * Beat (ours; the broker's global_keyprefix in front, or the result backend's when the broker is AMQP):
+ *   _celeriac.beat.lease             string, the leader's token; SET NX PX, renewed and released by scripts
+ *   _celeriac.beat.last              hash  entry name → epoch ms of its last claimed slot (or baseline)
+ *   _celeriac.beat.claim.<ms>.<name> string, one per claimed slot, expires after a day (beat/store.ts)
+ *
  * Result backend (Celery, its own prefix; `_` is appended unless it ends in one of `:_-.`):
  *   celery-task-meta-<task_id>       string JSON meta, and the pub/sub channel of the same name
  *   celery-taskset-meta-<group_id>   string {"result": GroupResult tuple}
@@ -161,5 +166,23 @@ export class ResultKeys {
   taskIdOf(channel: string): string | null {
     const p = `${this.prefix}celery-task-meta-`;
     return channel.startsWith(p) ? channel.slice(p.length) : null;
+  }
+}
+
+/** Beat's keys (beat/redis-store.ts). */
+export class BeatKeys {
+  readonly lease: string;
+  readonly last: string;
+  readonly #prefix: string;
+
+  constructor(prefix = '') {
+    this.#prefix = `${prefix}_celeriac.beat.`;
+    this.lease = `${this.#prefix}lease`;
+    this.last = `${this.#prefix}last`;
+  }
+
+  /** The due time comes first, so an entry name with dots cannot make two slots' keys equal. */
+  claim(entry: string, due: number): string {
+    return `${this.#prefix}claim.${due}.${entry}`;
   }
 }

@@ -14,6 +14,11 @@
  *  - chords, chord_parts: chord counters. `chords` holds a header's size; `chord_parts` one row per
  *    finished header task (keyed by task id, so a redelivered part counts once). The process whose
  *    transaction counts the last part deletes both and fires the body.
+ * Tables (v3), beat (beat/sqlite-store.ts):
+ *  - beat_lease: one row per lease name, the leader's token and its expiry (epoch ms, the host's clock:
+ *    every process sharing a file runs on one machine).
+ *  - beat_last_runs: each entry's last claimed slot (or its baseline), epoch ms.
+ *  - beat_claims: one row per claimed slot (entry, due), deleted a day later.
  */
 import type { Database } from 'better-sqlite3';
 import { BrokerError } from '../../errors.js';
@@ -85,6 +90,28 @@ const MIGRATIONS: readonly Migration[] = [
         result TEXT NOT NULL,
         PRIMARY KEY (group_id, task_id)
       ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 3,
+    sql: `
+      CREATE TABLE beat_lease (
+        name TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE beat_last_runs (
+        entry TEXT PRIMARY KEY,
+        last_run INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE beat_claims (
+        entry TEXT NOT NULL,
+        due INTEGER NOT NULL,
+        token TEXT NOT NULL,
+        claimed_at INTEGER NOT NULL,
+        PRIMARY KEY (entry, due)
+      ) WITHOUT ROWID;
+      CREATE INDEX beat_claims_age ON beat_claims (claimed_at);
     `,
   },
 ];

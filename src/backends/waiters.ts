@@ -18,6 +18,7 @@
  * never filters states itself.
  */
 import { READY_STATES, type ResultMeta } from '../protocol/result.js';
+import { type LongTimeout, setLongTimeout } from '../util/long-timeout.js';
 
 /** The options of `ResultBackend.waitFor()`. */
 export interface WaitOptions {
@@ -93,9 +94,9 @@ export class ResultWaiters {
     const { signal } = options;
     if (signal?.aborted) return Promise.resolve(null);
     return new Promise<ResultMeta | null>((resolve, reject) => {
-      let timer: NodeJS.Timeout | null = null;
+      let timer: LongTimeout | null = null;
       const leave = () => {
-        if (timer) clearTimeout(timer);
+        timer?.clear();
         signal?.removeEventListener('abort', onAbort);
         const set = this.#byId.get(taskId);
         if (set?.delete(waiter) && set.size === 0) {
@@ -114,7 +115,8 @@ export class ResultWaiters {
         },
       };
       const onAbort = () => waiter.end(null);
-      if (options.timeoutMs !== null) timer = setTimeout(onAbort, options.timeoutMs);
+      // A timeout of days is a timeout of days (setLongTimeout), not 1 ms.
+      if (options.timeoutMs !== null) timer = setLongTimeout(onAbort, options.timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
 
       let set = this.#byId.get(taskId);

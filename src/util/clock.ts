@@ -3,6 +3,7 @@
  * (test/helpers/clock.ts). Production code takes the real ones by default; the only cost is one
  * property call where `Date.now()` / `setTimeout()` was.
  */
+import { type LongTimeout, setLongTimeout } from './long-timeout.js';
 
 /** A wall clock with one-shot timers (TimerHeap). Handles are opaque to the caller. */
 export interface TimeoutClock {
@@ -22,8 +23,9 @@ export interface IntervalClock {
 
 export const realTimeoutClock: TimeoutClock = Object.freeze({
   now: Date.now,
-  setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
-  clearTimeout: (handle: unknown) => clearTimeout(handle as NodeJS.Timeout),
+  // Any delay (a beat sleep of weeks included): Node fires 2^31 ms or more after 1 ms.
+  setTimeout: (fn: () => void, ms: number) => setLongTimeout(fn, ms),
+  clearTimeout: (handle: unknown) => (handle as LongTimeout).clear(),
 });
 
 export const realIntervalClock: IntervalClock = Object.freeze({

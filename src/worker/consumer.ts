@@ -21,6 +21,7 @@ import { parseTaskMessage, type TaskRequest } from '../protocol/message.js';
 import type { Outcome } from '../task/outcome.js';
 import type { AnyTask } from '../task/task.js';
 import { Deque } from '../util/deque.js';
+import { setLongTimeout } from '../util/long-timeout.js';
 import { TimerHeap } from '../util/timer-heap.js';
 import type { Pool } from './pools/pool.js';
 import { type Lane, Reservation, type ReservationOwner } from './reservation.js';
@@ -367,9 +368,9 @@ export class TaskConsumer implements ReservationOwner {
   drained(timeoutMs: number): Promise<boolean> {
     if (this.#activeCount() === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
+      const timer = setLongTimeout(() => resolve(false), timeoutMs);
       this.#drainWaiters.push(() => {
-        clearTimeout(timer);
+        timer.clear();
         resolve(true);
       });
     });

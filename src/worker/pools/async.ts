@@ -10,6 +10,7 @@
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
 import { failure, type Outcome } from '../../task/outcome.js';
 import { LazyAbort } from '../../util/lazy-abort.js';
+import { setLongTimeout } from '../../util/long-timeout.js';
 import { Executor } from '../executor.js';
 import type { Job, Pool, PoolContext, PoolStats } from './pool.js';
 
@@ -61,14 +62,14 @@ export class AsyncPool implements Pool {
       const started = performance.now();
       const soft =
         job.softLimit !== null
-          ? setTimeout(
+          ? setLongTimeout(
               () => controller.abort(new SoftTimeLimitExceeded(job.softLimit as number)),
               job.softLimit * 1000,
             )
           : null;
       const hard =
         job.hardLimit !== null
-          ? setTimeout(() => {
+          ? setLongTimeout(() => {
               const err = new TimeLimitExceeded(job.hardLimit as number);
               controller.abort(err);
               // The task may go on in the background; its slot and its result are released now.
@@ -81,8 +82,8 @@ export class AsyncPool implements Pool {
       const finish = (o: Outcome) => {
         if (settled) return;
         settled = true;
-        if (soft) clearTimeout(soft);
-        if (hard) clearTimeout(hard);
+        soft?.clear();
+        hard?.clear();
         this.#release(controller);
         resolve(o);
       };

@@ -18,6 +18,7 @@ import { loadApp } from '../../loader/app.js';
 import { failure, type Outcome } from '../../task/outcome.js';
 import { LazyAbort } from '../../util/lazy-abort.js';
 import { createLogger } from '../../util/log.js';
+import { setLongTimeout } from '../../util/long-timeout.js';
 import { Executor } from '../executor.js';
 import type { ChildInit, FromChild, ToChild } from './ipc.js';
 
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
     const controller = new LazyAbort();
     const soft =
       msg.softLimit !== null
-        ? setTimeout(
+        ? setLongTimeout(
             () => controller.abort(new SoftTimeLimitExceeded(msg.softLimit as number)),
             msg.softLimit * 1000,
           )
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
         },
       })
       .catch((err: unknown) => failure(err, 0));
-    if (soft) clearTimeout(soft);
+    soft?.clear();
     if (outcome.kind === 'success') outcome = { ...outcome, value: portable(app, outcome.value) };
     try {
       channel.send({ type: 'outcome', seq, outcome, memory: memory() });

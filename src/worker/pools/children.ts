@@ -15,6 +15,7 @@
 import { CeleriacError, ConfigError, TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { failure, type Outcome } from '../../task/outcome.js';
 import { Deque } from '../../util/deque.js';
+import { type LongTimeout, setLongTimeout } from '../../util/long-timeout.js';
 import { hint } from '../../util/suggest.js';
 import type { ChildInit, FromChild, ToChild } from './ipc.js';
 import type { Job, Pool, PoolContext, PoolStats } from './pool.js';
@@ -113,7 +114,7 @@ interface Running extends Waiting {
   seq: number;
   child: Child;
   started: number;
-  hard: NodeJS.Timeout | null;
+  hard: LongTimeout | null;
 }
 
 const RESPAWN_BACKOFF_MAX_MS = 10_000;
@@ -391,7 +392,7 @@ export class ChildPool implements Pool {
     w.job.onStart(this.implementation === 'prefork' ? { pid: child.id as number } : undefined);
     child.handle.send({ type: 'run', seq: r.seq, request: w.job.request, softLimit: w.job.softLimit });
     const hard = w.job.hardLimit;
-    if (hard !== null) r.hard = setTimeout(() => this.#hardTimeout(r, hard), hard * 1000);
+    if (hard !== null) r.hard = setLongTimeout(() => this.#hardTimeout(r, hard), hard * 1000);
     const max = this.#opts.maxTasksPerChild;
     // Recycle after its last task: it takes no more work and exits once this one is done.
     if (max !== null && child.tasks >= max) this.#retire(child, { replace: true, kill: false });
@@ -429,7 +430,7 @@ export class ChildPool implements Pool {
   }
 
   #finish(r: Running | Waiting, outcome: Outcome): void {
-    if ('hard' in r && r.hard) clearTimeout(r.hard);
+    if ('hard' in r && r.hard) r.hard.clear();
     this.#active--;
     r.resolve(outcome);
   }

@@ -37,8 +37,14 @@ export class ContentDisallowed extends CeleriacError {
 
 /** A message is larger than `workerMessageSizeLimit`. */
 export class MessageTooLarge extends CeleriacError {
-  constructor(size: number, limit: number) {
-    super('E_MESSAGE_TOO_LARGE', `message of ${size} bytes is over the limit of ${limit} bytes`);
+  /** `size` null: a compressed body that inflates past the limit (it is not inflated further to learn by how much). */
+  constructor(size: number | null, limit: number) {
+    super(
+      'E_MESSAGE_TOO_LARGE',
+      size === null
+        ? `compressed message body inflates to more than the limit of ${limit} bytes`
+        : `message of ${size} bytes is over the limit of ${limit} bytes`,
+    );
   }
 }
 

@@ -209,9 +209,14 @@ function readSignature(v: unknown): SignatureJson | null {
 
 /**
  * Parse a task message. Never throws: a message we cannot use comes back as `ok: false` with the task id
- * and name when they could be read, so the worker can store a FAILURE result under that id.
+ * and name when they could be read, so the worker can store a FAILURE result under that id. A compressed
+ * body is inflated to at most `maxBodyBytes` (MessageTooLarge past it).
  */
-export function parseTaskMessage(msg: WireMessage, accept: readonly string[]): ParseResult {
+export function parseTaskMessage(
+  msg: WireMessage,
+  accept: readonly string[],
+  maxBodyBytes = Number.POSITIVE_INFINITY,
+): ParseResult {
   const h = msg.headers ?? {};
   const v2 = typeof h.task === 'string';
   const id = str(h.id);
@@ -219,7 +224,7 @@ export function parseTaskMessage(msg: WireMessage, accept: readonly string[]): P
   try {
     let body = msg.body;
     const compression = str(h.compression);
-    if (compression) body = decompress(body, compression);
+    if (compression) body = decompress(body, compression, maxBodyBytes);
     const payload = decodeBody(body, msg.contentType, accept);
     return { ok: true, request: v2 ? fromV2(msg, payload) : fromV1(msg, payload) };
   } catch (error) {

@@ -4,7 +4,7 @@
  * Compression follows Celery: 'zlib' and 'gzip' both write a raw zlib stream labelled application/x-gzip.
  */
 import { deflateSync, inflateSync } from 'node:zlib';
-import { ContentDisallowed, ProtocolError } from '../errors.js';
+import { ContentDisallowed, MessageTooLarge, ProtocolError } from '../errors.js';
 import { decodeJson, encodeJson } from './json.js';
 
 export interface Serializer {
@@ -63,11 +63,17 @@ export function compress(body: Buffer, header: string): Buffer {
   return deflateSync(body);
 }
 
-export function decompress(body: Buffer, header: string): Buffer {
+/**
+ * Inflate a compressed body, at most `maxBytes` of output: a small zlib body can inflate to gigabytes
+ * (a zip bomb), so the size limit applies to what comes out, and inflating stops at it.
+ */
+export function decompress(body: Buffer, header: string, maxBytes = Number.POSITIVE_INFINITY): Buffer {
   if (header !== GZIP_CONTENT_TYPE) throw new ProtocolError(`unsupported compression "${header}"`);
   try {
-    return inflateSync(body);
+    return Number.isFinite(maxBytes) ? inflateSync(body, { maxOutputLength: maxBytes }) : inflateSync(body);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new MessageTooLarge(null, maxBytes);
     throw new ProtocolError(`cannot decompress ${header} body: ${(err as Error).message}`, { cause: err });
   }
 }

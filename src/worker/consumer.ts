@@ -117,9 +117,10 @@ export class TaskConsumer implements ReservationOwner {
       this.#unusable(delivery, 'too-large', err, id, name);
       return;
     }
-    const parsed = parseTaskMessage(msg, conf.acceptContent);
+    const parsed = parseTaskMessage(msg, conf.acceptContent, conf.workerMessageSizeLimit);
     if (!parsed.ok) {
-      this.#unusable(delivery, 'undecodable', parsed.error, parsed.id, parsed.name);
+      const kind = parsed.error instanceof MessageTooLarge ? 'too-large' : 'undecodable';
+      this.#unusable(delivery, kind, parsed.error, parsed.id, parsed.name);
       return;
     }
     const req = parsed.request;

@@ -94,6 +94,18 @@ describe('bad input', () => {
     await stillServing(echo);
   });
 
+  it('a compressed payload that inflates past the size limit: FAILURE with MessageTooLarge, never inflated whole', async () => {
+    // 2 MB of one letter deflates to about 2 KB: small on the wire, a zip bomb for a worker allowing 1 MB.
+    const { echo } = await setup({ workerMessageSizeLimit: 1_000_000 });
+    const r = await echo.applyAsync(['a'.repeat(2_000_000)], { compression: 'zlib' });
+    await expect(r.get({ timeout: 5 })).rejects.toMatchObject({ excType: 'MessageTooLarge' });
+    expect((await deadLetters(t, 1))[0]?.message.headers['x-celeriac-dead-reason']).toBe(
+      'compressed message body inflates to more than the limit of 1000000 bytes',
+    );
+    expect(t.logs.some((l) => l.includes(`[${r.id}] rejected: compressed message body inflates`))).toBe(true);
+    await stillServing(echo);
+  });
+
   it('a content type off the accept-list (pickle) is never decoded', async () => {
     const { echo, broker } = await setup();
     await broker.publish(

@@ -2,15 +2,13 @@
 request builds one canvas with Celery's own primitives, applies it and answers with what Python reads
 back (values, states, children, errors).
 """
-import json
-import sys
-import traceback
 import uuid
 
 from celery import chain, chord, group, signature
 from celery.result import AsyncResult
 
 from canvas_tasks import add, app, echo, fail, mul, on_error, slow, tsum, where
+from line_protocol import serve
 
 T = 30
 
@@ -117,16 +115,5 @@ def op_mixed_chord(req):
 OPS = {k[3:]: v for k, v in globals().items() if k.startswith('op_')}
 
 
-def main():
-    for line in sys.stdin:
-        req = json.loads(line)
-        try:
-            out = {'n': req['n'], 'ok': True, 'value': OPS[req['op']](req)}
-        except Exception as exc:
-            out = {'n': req['n'], 'ok': False, 'message': repr(exc), 'traceback': traceback.format_exc()}
-        sys.stdout.write(json.dumps(out) + '\n')
-        sys.stdout.flush()
-
-
 if __name__ == '__main__':
-    main()
+    serve(OPS)

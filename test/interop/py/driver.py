@@ -5,14 +5,12 @@ Response: {"n": <seq>, "ok": true, "value": ...} or {"n": <seq>, "ok": false, "e
           "message", "traceback", "state"}
 """
 import datetime
-import json
-import sys
-import traceback
 
 from celery import group
 from celery.result import AsyncResult, GroupResult
 
 from pytasks import app
+from line_protocol import serve
 
 
 def when(seconds):
@@ -68,16 +66,5 @@ def group_get(req):
 OPS = {'send': send, 'get': get, 'group': group_apply, 'group_get': group_get}
 
 
-def main():
-    for line in sys.stdin:
-        req = json.loads(line)
-        try:
-            out = {'n': req['n'], 'ok': True, 'value': OPS[req['op']](req)}
-        except Exception as exc:
-            out = {'n': req['n'], 'ok': False, 'message': repr(exc), 'traceback': traceback.format_exc()}
-        sys.stdout.write(json.dumps(out) + '\n')
-        sys.stdout.flush()
-
-
 if __name__ == '__main__':
-    main()
+    serve(OPS)

@@ -246,15 +246,16 @@ export class Beat {
     );
     if (dropped.length)
       this.logger.log('info', `${this.name}: dropped the state of removed entries: ${dropped.join(', ')}`);
-    const stored = await store.lastRuns();
-    for (const e of this.entries) {
-      if (!stored.has(e.name)) {
-        // On a whole second: an interval's slots are the baseline plus multiples of it, so they fall on
-        // whole seconds too (readable in logs and `--list`, the same on every beat).
-        const base = baselineOf(now);
-        await store.baseline(this.token, e.name, base);
-        stored.set(e.name, (await store.lastRuns()).get(e.name) ?? base);
-      }
+    let stored = await store.lastRuns();
+    const fresh = this.entries.filter((e) => !stored.has(e.name));
+    if (fresh.length) {
+      // On a whole second: an interval's slots are the baseline plus multiples of it, so they fall on
+      // whole seconds too (readable in logs and `--list`, the same on every beat).
+      const base = baselineOf(now);
+      for (const e of fresh) await store.baseline(this.token, e.name, base);
+      // Read back once: a baseline is only set where none exists, so another beat's may have won.
+      stored = await store.lastRuns();
+      for (const e of fresh) if (!stored.has(e.name)) stored.set(e.name, base);
     }
     this.#last = stored;
     this.logger.log('info', `${this.name} is now the leader (pid ${process.pid}, store=${store.kind})`);

@@ -4,6 +4,7 @@
  * prefetch window, ack/reject, purge, size. Routing beyond "a queue name" belongs to the adapter.
  */
 import type { WireMessage } from '../protocol/message.js';
+import type { Broadcast } from './broadcast.js';
 
 export interface BrokerCapabilities {
   /**
@@ -37,6 +38,11 @@ export interface BrokerCapabilities {
    * its consumer_timeout, 30 min by default: celery/celery#6760). Absent means false.
    */
   delayedDelivery?: boolean;
+  /**
+   * The broker carries Celery's broadcast exchanges (events, remote control and its replies) through
+   * `broker.broadcast` (./broadcast.ts). Absent means false.
+   */
+  broadcast?: boolean;
 }
 
 export interface ConsumeOptions {
@@ -77,6 +83,8 @@ export interface Consumer {
 export interface Broker {
   readonly transport: string;
   readonly capabilities: BrokerCapabilities;
+  /** Present where capabilities.broadcast: events and remote control (./broadcast.ts). */
+  readonly broadcast?: Broadcast;
   connect(): Promise<void>;
   /** Resolves once the broker has accepted the message. */
   publish(queue: string, message: WireMessage): Promise<void>;

@@ -8,6 +8,7 @@
  *  - the priority levels of stores that keep ten exact levels (`priorityBucket`).
  */
 import type { WireMessage } from '../protocol/message.js';
+import type { Broadcast } from './broadcast.js';
 import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './broker.js';
 
 export interface Taken {
@@ -43,6 +44,8 @@ export interface VirtualStore {
    * consumer restored the message), so the worker must not start it. Absent means always valid.
    */
   isValid?(tag: string): boolean;
+  /** Present where capabilities.broadcast (./broadcast.ts). */
+  readonly broadcast?: Broadcast;
   close(): Promise<void>;
 }
 
@@ -77,6 +80,9 @@ export class VirtualBroker implements Broker {
   }
   get capabilities(): BrokerCapabilities {
     return this.#store.capabilities;
+  }
+  get broadcast(): Broadcast | undefined {
+    return this.#store.broadcast;
   }
   /** The underlying store, for adapter-specific operations and tests. */
   get store(): VirtualStore {

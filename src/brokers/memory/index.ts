@@ -5,6 +5,7 @@
  * |--------------------|---------|
  * | priorities         | 0–9, 0 served first (as kombu on Redis) |
  * | unacked restore    | only within the process (a crash loses everything) |
+ * | broadcast          | in-process, shared by the namespace (./broadcast.ts) |
  * | URL                | `memory://` or `memory://<name>`; brokers with the same name in one process share queues |
  */
 import { randomUUID } from 'node:crypto';
@@ -12,6 +13,7 @@ import type { WireMessage } from '../../protocol/message.js';
 import { Deque } from '../../util/deque.js';
 import type { BrokerCapabilities } from '../broker.js';
 import { priorityBucket, type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
+import { MemoryBroadcast, MemoryExchanges } from './broadcast.js';
 
 interface Entry {
   message: WireMessage;
@@ -22,6 +24,7 @@ interface Entry {
 class MemoryQueues {
   readonly queues = new Map<string, Deque<Entry>[]>();
   readonly waiters = new Set<() => void>();
+  readonly exchanges = new MemoryExchanges();
 
   buckets(queue: string): Deque<Entry>[] {
     let b = this.queues.get(queue);
@@ -45,7 +48,9 @@ export class MemoryStore implements VirtualStore {
     priority: 'low-first',
     redeliversUnacked: false,
     requeueToFront: true,
+    broadcast: true,
   };
+  readonly broadcast: MemoryBroadcast;
   readonly #ns: MemoryQueues;
   readonly #unacked = new Map<string, { queue: string; entry: Entry }>();
   readonly #myWaiters = new Set<() => void>();
@@ -57,6 +62,7 @@ export class MemoryStore implements VirtualStore {
       namespaces.set(name, ns);
     }
     this.#ns = ns;
+    this.broadcast = new MemoryBroadcast(ns.exchanges);
   }
 
   async connect(): Promise<void> {}

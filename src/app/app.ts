@@ -9,6 +9,7 @@
  * Workers and canvas build on the app from above (src/celeriac.ts puts them together); the app imports
  * neither.
  */
+
 import { hostname as osHostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import type { ResultBackend } from '../backends/backend.js';
@@ -30,6 +31,7 @@ import {
 import { bindInternals, type Call, type PublishedTask, type TaskPublisher } from '../task/publisher.js';
 import { AsyncResult } from '../task/result.js';
 import { type AnyTask, Task, type TaskFn } from '../task/task.js';
+import { LamportClock } from '../util/lamport.js';
 import { checkKeys, resolveSettings, type Settings, type SettingsInput } from './config.js';
 import { type BeatEntryInput, type PeriodicOptions, type PeriodicTarget, periodicInput } from './periodic.js';
 import { type SignalHandler, type SignalName, Signals } from './signals.js';
@@ -57,6 +59,8 @@ export class App {
   readonly oid: string;
   /** Celery's signals: `app.on(name, handler)` adds to them. */
   readonly signals = new Signals();
+  /** The app's Lamport clock: events and remote-control messages carry it (util/lamport.ts). */
+  readonly clock = new LamportClock();
   readonly #tasks = new Map<string, AnyTask>();
   readonly #periodic = new Map<string, BeatEntryInput>();
   readonly #middleware: Middleware[] = [];

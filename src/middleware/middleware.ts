@@ -192,4 +192,14 @@ export interface WorkerMiddleware {
   releaseHeld?(): TaskRun[];
   /** Merged into the worker's stats. */
   stats?(): Record<string, unknown>;
+  /**
+   * Remote-control commands this middleware answers, by Celery's method name (`rate_limit`,
+   * `enable_events`, `revoke` …; celery-wire.md §6.4). The worker's mailbox (src/control/) dispatches
+   * to them: the handler gets the request's `arguments` and returns the reply (`{ ok: … }`, a list …),
+   * or undefined to send none (casts, `heartbeat`). A throw replies `{ error: <message> }`.
+   */
+  readonly control?: Readonly<Record<string, ControlHandler>>;
 }
+
+/** One remote-control command of one worker (see WorkerMiddleware.control). */
+export type ControlHandler = (args: Readonly<Record<string, unknown>>) => unknown | Promise<unknown>;

@@ -14,13 +14,17 @@ const REVOKED: Outcome = Object.freeze({ kind: 'revoked', expired: false, runtim
 export interface RevokeHooks extends WorkerMiddleware {
   revoke(id: string): void;
   isRevoked(id: string): boolean;
+  /** The revoked ids with when they were revoked (epoch seconds), as mingle's `hello` exchanges them. */
+  snapshot(): Record<string, number>;
+  /** Add the revoked ids another worker reported (mingle: each `hello` reply's `revoked`). */
+  merge(revoked: Readonly<Record<string, number>>): void;
 }
 
 export function revoke(): Middleware {
   return {
     name: 'revoke',
     worker(): RevokeHooks {
-      const revoked = new Set<string>();
+      const revoked = new Map<string, number>();
       const check = (run: TaskRun): Outcome | null => {
         const req = run.request;
         if (req.expires !== null && req.expires.getTime() <= Date.now()) return EXPIRED;
@@ -30,8 +34,12 @@ export function revoke(): Middleware {
       return {
         received: check,
         beforeStart: check,
-        revoke: (id) => void revoked.add(id),
+        revoke: (id) => void revoked.set(id, Date.now() / 1000),
         isRevoked: (id) => revoked.has(id),
+        snapshot: () => Object.fromEntries(revoked),
+        merge: (ids) => {
+          for (const [id, at] of Object.entries(ids)) if (!revoked.has(id)) revoked.set(id, at);
+        },
         stats: () => (revoked.size ? { revoked: revoked.size } : {}),
       };
     },

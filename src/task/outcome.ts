@@ -40,8 +40,12 @@ type OutcomeOf =
       /** `currentTask().replace(sig)`: the signature to publish in the task's place (Celery's Task.replace). */
       replacement?: Record<string, unknown>;
     }
-  /** Never ran: revoked by id, or past its `expires` (a middleware decided before or at start). */
-  | { kind: 'revoked'; expired: boolean; runtime: 0 };
+  /**
+   * Revoked by id, or past its `expires` (a middleware decided before or at start), or terminated while
+   * it ran (remote control `revoke --terminate`: `terminated` true, `signum` the signal number where a
+   * process was signalled). Celery's task-revoked event carries the same three fields.
+   */
+  | { kind: 'revoked'; expired: boolean; runtime: number; terminated?: boolean; signum?: number | null };
 
 export type OutcomeKind = Outcome['kind'];
 

@@ -24,6 +24,7 @@ import type { SignatureJson, TaskRequest, WireMessage } from '../protocol/messag
 import type { SendOptions, TaskOptions } from '../task/options.js';
 import type { Outcome } from '../task/outcome.js';
 import type { AnyTask } from '../task/task.js';
+import type { LamportClock } from '../util/lamport.js';
 import type { Logger } from '../util/log.js';
 
 /** What the consumer does with a settled message, and why (the reason is logged at debug level). */
@@ -80,6 +81,8 @@ export interface WorkerScope {
   readonly logger: Logger;
   readonly tasks: ReadonlyMap<string, AnyTask>;
   readonly signals: Signals;
+  /** The app's Lamport clock (events and remote-control replies carry it; mingle's `hello` sends it). */
+  readonly clock: LamportClock;
   /** Passed as Celery's `sender` of worker signals. */
   readonly worker: WorkerInfo;
   /** Publish a signature with `prepend` before its args unless it is immutable (callbacks, chain steps). */
@@ -188,6 +191,8 @@ export interface WorkerMiddleware {
 
   /** Runs held now (for `inspect stats` and the autoscaler). */
   held?(): number;
+  /** The runs held now, without releasing them (remote control's `inspect reserved`). */
+  heldRuns?(): readonly TaskRun[];
   /** Shutdown: give back every held run; the consumer requeues them. */
   releaseHeld?(): TaskRun[];
   /** Merged into the worker's stats. */
@@ -195,8 +200,9 @@ export interface WorkerMiddleware {
   /**
    * Remote-control commands this middleware answers, by Celery's method name (`rate_limit`,
    * `enable_events`, `revoke` …; celery-wire.md §6.4). The worker's mailbox (src/control/) dispatches
-   * to them: the handler gets the request's `arguments` and returns the reply (`{ ok: … }`, a list …),
-   * or undefined to send none (casts, `heartbeat`). A throw replies `{ error: <message> }`.
+   * to them: the handler gets the request's `arguments` and returns the reply (`{ ok: … }`, a list …);
+   * undefined replies null, as Celery's None does (`heartbeat`); nothing is sent when the request was a
+   * cast. A throw replies `{ error: "<Name>('<message>')" }`, Python's repr of the exception.
    */
   readonly control?: Readonly<Record<string, ControlHandler>>;
 }

@@ -91,14 +91,18 @@ export class AmqpBroadcast implements Broadcast {
   async #send(e: ExchangeSpec, routingKey: string, message: WireMessage): Promise<void> {
     await this.#declare(e);
     const ch = await this.#publisher.get();
+    let writable: boolean;
     try {
-      ch.publish(e.name, routingKey, message.body, publishOptions(message));
+      writable = ch.publish(e.name, routingKey, message.body, publishOptions(message));
     } catch (err) {
       throw new BrokerError(`publish to ${e.name} failed: ${(err as Error).message}`, {
         retryable: true,
         cause: err,
       });
     }
+    // Back-pressure: the frame is buffered but the socket is full; a burst of events waits here instead
+    // of growing amqplib's buffer without bound.
+    if (!writable) await drained(ch);
   }
 
   publish(exchange: Exchange, routingKey: string, message: WireMessage): Promise<void> {
@@ -292,4 +296,16 @@ class AmqpSubscription implements Subscription {
     if (ch) await ch.close().catch(() => {});
     this.#onClosed();
   }
+}
+
+function drained(ch: Channel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      ch.off('drain', done);
+      ch.off('close', done);
+      resolve();
+    };
+    ch.on('drain', done);
+    ch.on('close', done);
+  });
 }

@@ -61,6 +61,8 @@ export class AmqpBroadcast implements Broadcast {
   /** Exchanges declared on the current connection. */
   #declared = new Map<string, Promise<void>>();
   readonly #subs = new Set<AmqpSubscription>();
+  /** Set while the publish channel's socket is full: every publish waits on this one promise. */
+  #draining: Promise<void> | null = null;
 
   constructor(link: AmqpLink) {
     this.#link = link;
@@ -91,6 +93,7 @@ export class AmqpBroadcast implements Broadcast {
   async #send(e: ExchangeSpec, routingKey: string, message: WireMessage): Promise<void> {
     await this.#declare(e);
     const ch = await this.#publisher.get();
+    if (this.#draining) await this.#draining;
     let writable: boolean;
     try {
       writable = ch.publish(e.name, routingKey, message.body, publishOptions(message));
@@ -102,7 +105,12 @@ export class AmqpBroadcast implements Broadcast {
     }
     // Back-pressure: the frame is buffered but the socket is full; a burst of events waits here instead
     // of growing amqplib's buffer without bound.
-    if (!writable) await drained(ch);
+    if (!writable) {
+      this.#draining ??= drained(ch).finally(() => {
+        this.#draining = null;
+      });
+      await this.#draining;
+    }
   }
 
   publish(exchange: Exchange, routingKey: string, message: WireMessage): Promise<void> {

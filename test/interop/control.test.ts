@@ -239,6 +239,10 @@ describe.each(brokers)('remote control interop ($name)', (b) => {
       expect(await celeriacJson(['control', 'rate_limit', 'interop.add', '5/s', '-d', pyNode])).toEqual([
         { [pyNode]: { ok: 'new rate limit set successfully' } },
       ]);
+      expect(await celeriacJson(['control', 'enable_events', '-d', pyNode])).toEqual([
+        { [pyNode]: { ok: expect.stringMatching(/^task events (already )?enabled$/) } },
+      ]);
+      expect(await celeriacJson(['inspect', 'active', '-d', pyNode])).toEqual({ [pyNode]: [] });
       const id = uniq('py-revoked');
       expect(await celeriacJson(['revoke', id, '-d', pyNode])).toEqual([
         { [pyNode]: { ok: `tasks ${id} flagged as revoked` } },

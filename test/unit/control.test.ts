@@ -191,6 +191,28 @@ describe('remote control on memory://', () => {
     expect(t.logs.some((l) => l.includes('Got shutdown from remote'))).toBe(true);
   });
 
+  it('loses no message while queues are added and cancelled under load', async () => {
+    t = memoryApp();
+    const seen = new Set<number>();
+    const a = t.app.task('ctl.a', (n: number) => seen.add(n), { queue: 'ctl-a' });
+    const b = t.app.task('ctl.b', (n: number) => seen.add(n), { queue: 'ctl-b' });
+    const w = await t.startWorker({ hostname: 'w1@test', queues: ['ctl-a'], concurrency: 8 });
+    const opts = { reply: true, destination: 'w1@test' };
+    const results = [];
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 20; i++) {
+        const n = round * 100 + i;
+        results.push(await (i % 2 ? a : b).delay(n));
+      }
+      await t.app.control.addConsumer('ctl-b', {}, opts);
+      await t.app.control.cancelConsumer('ctl-b', opts);
+    }
+    await t.app.control.addConsumer('ctl-b', {}, opts);
+    await Promise.all(results.map((r) => r.get({ timeout: 20 })));
+    expect(seen.size).toBe(100);
+    expect(w.queues).toEqual(['ctl-a', 'ctl-b']);
+  });
+
   it('dispatches to a middleware’s control map; a handler that throws replies with its repr', async () => {
     const calls: unknown[] = [];
     const mw: Middleware = {

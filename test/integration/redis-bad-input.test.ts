@@ -118,8 +118,9 @@ describe.skipIf(skipRedis)('redis: bad input (issue 17)', () => {
       excType: 'ProtocolError',
     });
     const [dl] = await deadLetters(p, 1);
-    expect((dl?.headers as Record<string, unknown>).id).toBe(id);
-    expect((dl?.headers as Record<string, unknown>)[DEAD_HEADERS.reason]).toBe(
+    const h = (dl?.headers ?? {}) as Record<string, unknown>;
+    expect(h.id).toBe(id);
+    expect(h[DEAD_HEADERS.reason]).toBe(
       'message envelope has no properties',
     );
   });

@@ -120,9 +120,7 @@ describe.skipIf(skipRedis)('redis: bad input (issue 17)', () => {
     const [dl] = await deadLetters(p, 1);
     const h = (dl?.headers ?? {}) as Record<string, unknown>;
     expect(h.id).toBe(id);
-    expect(h[DEAD_HEADERS.reason]).toBe(
-      'message envelope has no properties',
-    );
+    expect(h[DEAD_HEADERS.reason]).toBe('message envelope has no properties');
   });
 
   it('every envelope-level case of the corpus is dead-lettered or runs; nothing stays unacked (defects 2, 3)', async () => {

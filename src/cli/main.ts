@@ -1,5 +1,5 @@
 /**
- * The `celeriac` command: worker, beat, call, result, purge. `-A` works before or after the command, as in
+ * The `celeriac` command: worker, beat, call, result, purge, dead-letter. `-A` works before or after the command, as in
  * Celery (`celeriac -A ./tasks.ts worker` and `celeriac worker -A ./tasks.ts`). Errors a person can act
  * on are printed without a stack trace and exit with status 1 (2 for usage errors).
  */
@@ -11,6 +11,7 @@ import { CeleriacError, TaskError } from '../errors.js';
 import { loadApp } from '../loader/app.js';
 import type { SendOptions } from '../task/options.js';
 import { addBeatCommand } from './beat.js';
+import { addDeadLetterCommand } from './dead-letter.js';
 import { addWorkerCommand } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -132,6 +133,8 @@ export function buildProgram(): Command {
         await app.close();
       }
     });
+
+  addDeadLetterCommand(program, appFor);
 
   return program;
 }

@@ -135,7 +135,12 @@ export function undecodableMessage(raw: string): WireMessage {
       }
     }
   } catch {
-    // Not JSON at all: nothing to read.
+    // Not JSON to JSON.parse (NaN, Infinity, hex numbers are JSON to Lua's cjson, and to no one else):
+    // the id and name are still read where they are plain strings, so the task can get its FAILURE.
+    const id = /[{,]\s*"id"\s*:\s*"([\w.:@-]{1,200})"/.exec(raw)?.[1];
+    const task = /[{,]\s*"task"\s*:\s*"([\w.:@-]{1,200})"/.exec(raw)?.[1];
+    if (id) headers.id = id;
+    if (id && task) headers.task = task;
   }
   return {
     body: Buffer.from(raw, 'utf8'),

@@ -102,7 +102,8 @@ describe.skipIf(skipRedis)('redis: bad input (issue 17)', () => {
     expect(Number.isNaN(Date.parse(String(h[DEAD_HEADERS.at])))).toBe(false);
     expect(logs.some((l) => l.includes('ERROR') && l.includes('undecodable message envelope'))).toBe(true);
     expect(warnings).toEqual([]);
-    expect(await raw.hlen(`${p}unacked`)).toBe(0);
+    // Rejected once dead-lettered: out of unacked, not waiting there for a visibility timeout.
+    await waitUntil(async () => (await raw.hlen(`${p}unacked`)) === 0, 5000, 'unacked empty');
     // And the worker goes on.
     expect(await (await app.sendTask('tasks.add', [2, 3])).get({ timeout: 10 })).toBe(5);
   });
@@ -167,6 +168,34 @@ describe.skipIf(skipRedis)('redis: bad input (issue 17)', () => {
     await Promise.all(got.map((d) => d.reject(false)));
     expect(await raw.hlen(`${p}unacked`)).toBe(0);
     expect(await raw.zcard(`${p}unacked_index`)).toBe(0);
+  });
+
+  it('an empty envelope popped by an idle consumer blocked in BRPOP is recorded and delivered, not lost (defect 2)', async () => {
+    const p = prefix();
+    const name = uniq('idle');
+    const store = createRedisStore(new URL(`redis://127.0.0.1:6379/${DB}`), {
+      globalKeyprefix: p,
+      clientName: name,
+    });
+    const b = new VirtualBroker(store);
+    closers.push(() => b.close());
+    await b.connect();
+    const got: Delivery[] = [];
+    await b.consume(['q'], (d) => got.push(d), { prefetch: 10 });
+    const blocked = async () =>
+      String(await raw.client('LIST'))
+        .split('\n')
+        .some(
+          (l) => l.includes(` name=${name}-blocking `) && /\bflags=\S*b/.test(l) && l.includes('cmd=brpop'),
+        );
+    await waitUntil(blocked, 5000, 'the consumer to block in BRPOP');
+    await raw.lpush(`${p}q`, '');
+    await waitUntil(() => got.length === 1, 5000, 'the empty envelope delivered');
+    expect(got[0]?.undecodable?.message).toMatch(/undecodable message envelope/);
+    expect(got[0]?.message.body.length).toBe(0);
+    expect(await raw.hlen(`${p}unacked`)).toBe(1);
+    await got[0]?.reject(false);
+    expect(await raw.hlen(`${p}unacked`)).toBe(0);
   });
 
   it('a poison entry a dead worker left in unacked is restored as its raw bytes, not left in place (defect 3)', async () => {

@@ -25,8 +25,8 @@ import { defineScript as script } from '../../drivers/redis/scripts.js';
  * KEYS[4..]  bucket lists, in the order to serve them (priority-major)
  * ARGV[1]    max messages to take
  * ARGV[2]    now, epoch seconds (the unacked_index score)
- * ARGV[3]    an envelope BRPOP already popped, or '' for none
- * ARGV[4]    the KEYS index that envelope came from
+ * ARGV[3]    an envelope BRPOP already popped (possibly ''), or '' for none
+ * ARGV[4]    the KEYS index that envelope came from, 0 for none
  * ARGV[5]    a unique prefix for fresh delivery tags
  * ARGV[6..]  the queue name of each bucket list (ARGV[6] for KEYS[4], …), used as routing key of
  *            envelopes that carry no delivery_info
@@ -91,7 +91,8 @@ local function record(idx, raw)
   out[#out + 1] = flag
   n = n + 1
 end
-if ARGV[3] ~= '' then record(tonumber(ARGV[4]), ARGV[3]) end
+-- By index, not by ARGV[3] ~= '': an empty envelope is a message too (bad input, recorded like any other).
+if tonumber(ARGV[4]) > 0 then record(tonumber(ARGV[4]), ARGV[3]) end
 for i = 4, #KEYS do
   while n < max do
     local raw = redis.call('RPOP', KEYS[i])

@@ -7,10 +7,15 @@
  *
  * The delivery tag is chosen by the publisher and is the message's key in the `unacked` hash. A restored
  * message keeps its tag and gains `redelivered: true` in its headers and delivery_info.
+ *
+ * Bad input is read, not trusted: parseEnvelope names what is wrong, and an envelope it rejects becomes
+ * an `undecodableMessage` carrying its raw text (the worker dead-letters it), with its task id when one
+ * can be read. Unacked entries of such envelopes are taken apart by hand (parseUnackedEntry).
  */
 import { randomUUID } from 'node:crypto';
 import { ProtocolError } from '../../errors.js';
 import type { WireMessage, WireProperties } from '../../protocol/message.js';
+import type { Taken } from '../virtual.js';
 
 export interface Envelope {
   body: string;
@@ -222,4 +227,40 @@ function splitEntry(value: string): { raw: string; exchange: string; routingKey:
 /** What to push back to a queue for an unacked entry: its raw bytes, or the envelope marked redelivered. */
 export function restorable(entry: ReturnType<typeof parseUnackedEntry>, tag: string): string {
   return entry.envelope ? markRedelivered(entry.envelope, tag) : (entry.raw ?? '');
+}
+
+/** A taken message, or, when its envelope cannot be decoded, its raw bytes as Delivery.undecodable. */
+export function decodeTaken(tag: string, queue: string, raw: string): Taken {
+  try {
+    const p = parseEnvelope(raw);
+    return { tag, queue, message: p.message, redelivered: p.redelivered };
+  } catch (err) {
+    return {
+      tag,
+      queue,
+      message: undecodableMessage(raw),
+      redelivered: false,
+      undecodable: err instanceof Error ? err : new Error(String(err)),
+    };
+  }
+}
+
+/** The delivery tag an envelope claims, if it can be read. */
+export function parsedTag(raw: string): string | null {
+  try {
+    const t = (JSON.parse(raw) as { properties?: { delivery_tag?: unknown } }).properties?.delivery_tag;
+    return typeof t === 'string' ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The envelope text of an unacked entry (a take receipt replayed); the whole value when it cannot be split. */
+export function envelopeOfEntry(value: string): string {
+  try {
+    const e = parseUnackedEntry(value);
+    return e.envelope ? JSON.stringify(e.envelope) : (e.raw ?? value);
+  } catch {
+    return value;
+  }
 }

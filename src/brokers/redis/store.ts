@@ -36,10 +36,12 @@ import type { Taken, VirtualStore } from '../virtual.js';
 import { browseRedis } from './browse.js';
 import {
   buildEnvelope,
+  decodeTaken,
+  envelopeOfEntry,
+  parsedTag,
   parseEnvelope,
   parseUnackedEntry,
   restorable,
-  undecodableMessage,
 } from './envelope.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
 import { RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, TAKE } from './scripts.js';
@@ -308,7 +310,7 @@ export class RedisStore implements VirtualStore {
       const flag = Number(flat[i + 3]);
       if (!entry) continue;
       // From a receipt (the script was resent after a lost reply), the item is the whole unacked entry.
-      const raw = idx < 0 ? this.#envelopeOf(String(flat[i + 2])) : String(flat[i + 2]);
+      const raw = idx < 0 ? envelopeOfEntry(String(flat[i + 2])) : String(flat[i + 2]);
       const taken = decodeTaken(tag, entry.queue, raw);
       if (flag === 1) {
         this.#logger.log(
@@ -321,16 +323,6 @@ export class RedisStore implements VirtualStore {
       out.push(taken);
     }
     return out;
-  }
-
-  /** The envelope text of an unacked entry (a receipt replay); the whole value when it cannot be split. */
-  #envelopeOf(value: string): string {
-    try {
-      const e = parseUnackedEntry(value);
-      return e.envelope ? JSON.stringify(e.envelope) : (e.raw ?? value);
-    } catch {
-      return value;
-    }
   }
 
   /** kombu's round_robin cycle: the queue just served moves to the back of the order. */
@@ -688,32 +680,6 @@ export class RedisStore implements VirtualStore {
       this.#cmd = null;
       if (cmd) await quit(cmd);
     }
-  }
-}
-
-/** A taken message, or, when its envelope cannot be decoded, its raw bytes as Delivery.undecodable. */
-function decodeTaken(tag: string, queue: string, raw: string): Taken {
-  try {
-    const p = parseEnvelope(raw);
-    return { tag, queue, message: p.message, redelivered: p.redelivered };
-  } catch (err) {
-    return {
-      tag,
-      queue,
-      message: undecodableMessage(raw),
-      redelivered: false,
-      undecodable: err instanceof Error ? err : new Error(String(err)),
-    };
-  }
-}
-
-/** The delivery tag an envelope claims, if it can be read. */
-function parsedTag(raw: string): string | null {
-  try {
-    const t = (JSON.parse(raw) as { properties?: { delivery_tag?: unknown } }).properties?.delivery_tag;
-    return typeof t === 'string' ? t : null;
-  } catch {
-    return null;
   }
 }
 

@@ -78,9 +78,8 @@ export function parseEnvelope(raw: string | Envelope): ParsedEnvelope {
     throw new ProtocolError(`undecodable message envelope: ${(err as Error).message}`, { cause: err });
   }
   if (!isPlainObject(env)) {
-    throw new ProtocolError(
-      `message envelope is ${Array.isArray(env) ? 'an array' : String(typeof env)}, not an object`,
-    );
+    const what = env === null ? 'null' : Array.isArray(env) ? 'an array' : `a ${typeof env}`;
+    throw new ProtocolError(`message envelope is ${what}, not an object`);
   }
   if (!isPlainObject(env.properties)) throw new ProtocolError('message envelope has no properties');
   if (env.headers != null && !isPlainObject(env.headers)) {

@@ -48,6 +48,16 @@ export class MessageTooLarge extends CeleriacError {
   }
 }
 
+/**
+ * A value cannot be encoded as JSON: a BigInt, a circular structure, or nesting deeper than the encoder's
+ * stack (kombu's EncodeError). A task whose result cannot be stored gets a FAILURE with it instead.
+ */
+export class EncodeError extends CeleriacError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_ENCODE', message, options);
+  }
+}
+
 /** The worker received a task name that no task is registered under. */
 export class NotRegistered extends CeleriacError {
   constructor(name: string) {

@@ -71,8 +71,10 @@ export const settingDefaults = {
   /** Largest task message body a worker accepts, in bytes; larger ones fail with MessageTooLarge. @defaultValue 16 MiB */
   workerMessageSizeLimit: 16 * 1024 * 1024,
   /**
-   * Queue that receives messages a worker cannot run (undecodable, unknown task, over the size limit),
-   * with the reason in the `x-celeriac-dead-reason` header; null drops them after logging.
+   * Queue that receives messages a worker cannot run (an undecodable envelope or body, an unknown task,
+   * over the size limit), with the reason in the `x-celeriac-dead-reason` header, the origin queue in
+   * `x-celeriac-from-queue` and the time in `x-celeriac-dead-at`; `celeriac dead-letter` lists and
+   * requeues them. null drops them after logging.
    * @defaultValue 'celeriac.dead-letter'
    */
   workerDeadLetterQueue: 'celeriac.dead-letter' as string | null,

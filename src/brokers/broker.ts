@@ -4,6 +4,7 @@
  * prefetch window, ack/reject, purge, size. Routing beyond "a queue name" belongs to the adapter.
  */
 import type { WireMessage } from '../protocol/message.js';
+import type { Logger } from '../util/log.js';
 import type { Broadcast } from './broadcast.js';
 
 export interface BrokerCapabilities {
@@ -64,6 +65,13 @@ export interface Delivery {
    * means always settleable (stores that keep unacked messages across reconnects).
    */
   readonly valid?: boolean;
+  /**
+   * Set when the transport could not decode the message's envelope (Redis: not JSON, no properties, an
+   * unknown body_encoding; SQLite: a headers column that is not a JSON object). `message.body` then holds
+   * the raw bytes as stored (content type application/octet-stream) and `message.headers` only the `id`
+   * and `task` that could be read, so the worker can dead-letter it with this reason and fail the task.
+   */
+  readonly undecodable?: Error;
   /** Remove the message for good. Idempotent: later calls of ack/reject are ignored. */
   ack(): Promise<void>;
   /**
@@ -105,5 +113,30 @@ export interface Broker {
   purge(queue: string): Promise<number>;
   /** Ready (not unacked) messages in a queue. */
   size(queue: string): Promise<number>;
+  /**
+   * Optional: where the adapter reports what it handles by itself in the background (lease renewal,
+   * restore scans, undecodable envelopes, duplicate delivery tags, lost connections). The worker passes
+   * its logger at start; before that (a client) such reports go to stderr. Never `process.emitWarning`:
+   * NODE_NO_WARNINGS would hide them.
+   */
+  setLogger?(logger: Logger): void;
+  /**
+   * Optional: look at up to `limit` ready messages of `queue`, oldest first, without consuming them, and
+   * remove chosen ones (the dead-letter tooling, src/cli/dead-letter.ts). Present on sqlite, redis and amqp.
+   */
+  browse?(queue: string, limit: number): Promise<QueueSnapshot>;
+  close(): Promise<void>;
+}
+
+/**
+ * Ready messages of a queue as `browse` saw them. On stores that keep messages at rest (Redis, SQLite) it
+ * is a plain read; on AMQP the messages are fetched unacked (basic.get) and held until `close`, which
+ * gives back those not removed, so a snapshot must always be closed.
+ */
+export interface QueueSnapshot {
+  readonly messages: readonly WireMessage[];
+  /** Remove these messages (indices into `messages`) from the queue; returns how many were still there. */
+  remove(indices: readonly number[]): Promise<number>;
+  /** Release the snapshot (AMQP: give back what was not removed, marked redelivered). */
   close(): Promise<void>;
 }

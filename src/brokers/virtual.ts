@@ -8,8 +8,16 @@
  *  - the priority levels of stores that keep ten exact levels (`priorityBucket`).
  */
 import type { WireMessage } from '../protocol/message.js';
+import type { Logger } from '../util/log.js';
 import type { Broadcast } from './broadcast.js';
-import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './broker.js';
+import type {
+  Broker,
+  BrokerCapabilities,
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  QueueSnapshot,
+} from './broker.js';
 
 export interface Taken {
   /** Store-unique id of this delivery (kombu's delivery_tag). */
@@ -17,6 +25,8 @@ export interface Taken {
   queue: string;
   message: WireMessage;
   redelivered: boolean;
+  /** The envelope could not be decoded (Delivery.undecodable): `message` holds its raw bytes. */
+  undecodable?: Error;
 }
 
 /** The storage primitives a virtual transport provides. */
@@ -46,6 +56,10 @@ export interface VirtualStore {
   isValid?(tag: string): boolean;
   /** Present where capabilities.broadcast (./broadcast.ts). */
   readonly broadcast?: Broadcast;
+  /** Broker.setLogger: where background reports go. */
+  setLogger?(logger: Logger): void;
+  /** Broker.browse: ready messages of a queue without taking them. */
+  browse?(queue: string, limit: number): Promise<QueueSnapshot>;
   close(): Promise<void>;
 }
 
@@ -118,6 +132,17 @@ export class VirtualBroker implements Broker {
 
   size(queue: string): Promise<number> {
     return this.#store.size(queue);
+  }
+
+  setLogger(logger: Logger): void {
+    this.#store.setLogger?.(logger);
+  }
+
+  get browse(): ((queue: string, limit: number) => Promise<QueueSnapshot>) | undefined {
+    const store = this.#store;
+    return store.browse
+      ? (queue, limit) => store.browse?.(queue, limit) as Promise<QueueSnapshot>
+      : undefined;
   }
 
   async close(): Promise<void> {
@@ -296,6 +321,9 @@ class VirtualDelivery implements Delivery {
   }
   get valid(): boolean {
     return this.#consumer.isValid(this.#taken.tag);
+  }
+  get undecodable(): Error | undefined {
+    return this.#taken.undecodable;
   }
   ack(): Promise<void> {
     if (this.#settled) return Promise.resolve();

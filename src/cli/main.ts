@@ -1,5 +1,5 @@
 /**
- * The `celeriac` command: worker, beat, call, result, purge, inspect, control, status, revoke. `-A` works before or after the command, as in
+ * The `celeriac` command: worker, beat, call, result, purge, inspect, control, status, revoke, dead-letter. `-A` works before or after the command, as in
  * Celery (`celeriac -A ./tasks.ts worker` and `celeriac worker -A ./tasks.ts`). Errors a person can act
  * on are printed without a stack trace and exit with status 1 (2 for usage errors).
  */
@@ -10,6 +10,7 @@ import type { SendOptions } from '../task/options.js';
 import { addBeatCommand } from './beat.js';
 import { appFor } from './client-app.js';
 import { addControlCommands } from './control.js';
+import { addDeadLetterCommand } from './dead-letter.js';
 import { addInspectCommands } from './inspect.js';
 import { addWorkerCommand } from './worker.js';
 
@@ -127,6 +128,8 @@ export function buildProgram(): Command {
         await app.close();
       }
     });
+
+  addDeadLetterCommand(program, appFor);
 
   return program;
 }

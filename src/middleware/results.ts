@@ -4,9 +4,11 @@
  * taskTrackStarted, resultExpires and resultExtended). Stores STARTED when asked, custom states from
  * `currentTask().updateState`, SUCCESS/FAILURE/RETRY/REVOKED when the task settles (not when it goes
  * back to the queue to run again), and FAILURE for a message that cannot run but whose id is known
- * (as Celery does for an unregistered task).
+ * (as Celery does for an unregistered task). A state whose value cannot be encoded (a BigInt, a
+ * circular structure, a result nested past the stack) is stored as FAILURE with EncodeError, as Celery's
+ * tracer does, so the task never stays PENDING for ever.
  */
-import { TaskRevokedError } from '../errors.js';
+import { EncodeError, TaskRevokedError } from '../errors.js';
 import { buildMeta, type MetaExtras, serializeError } from '../protocol/result.js';
 import type { Outcome } from '../task/outcome.js';
 import type { Middleware, TaskRun, Unusable, WorkerMiddleware, WorkerScope } from './middleware.js';
@@ -56,12 +58,26 @@ export function results(): Middleware {
       ): Promise<void> | null => {
         const req = run.request;
         if (req.ignoreResult || plan(run.task).ignore) return null;
-        return backend.store(
-          buildMeta(req.id, state, result, traceback, new Date(), extras(run, children)),
-          storeOptions,
-          // The request is the ResultOrigin (replyTo, correlationId): rpc:// answers its client.
-          req,
-        );
+        const at = new Date();
+        return backend
+          .store(
+            buildMeta(req.id, state, result, traceback, at, extras(run, children)),
+            storeOptions,
+            // The request is the ResultOrigin (replyTo, correlationId): rpc:// answers its client.
+            req,
+          )
+          .catch((err: unknown) => {
+            if (!(err instanceof EncodeError)) throw err;
+            logger.log(
+              'error',
+              `Task ${req.name}[${req.id}] ${state} cannot be stored: ${err.message}; storing FAILURE`,
+            );
+            return backend.store(
+              buildMeta(req.id, 'FAILURE', serializeError(err), null, at, extras(run)),
+              storeOptions,
+              req,
+            );
+          });
       };
 
       return {

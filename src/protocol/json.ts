@@ -4,10 +4,20 @@
  * kombu >= 5.3 writes: datetime becomes a Date, base64 a Buffer, uuid a canonical string, and decimal,
  * date, time and bytes keep their text (JavaScript has no lossless equivalent). Pure: no I/O.
  */
-import { ProtocolError } from '../errors.js';
+import { EncodeError, ProtocolError } from '../errors.js';
 
+/**
+ * JSON.stringify, with its failures as EncodeError: TypeError for a BigInt or a circular structure,
+ * RangeError when the value is nested deeper than the stack (a result 100,000 levels deep).
+ */
 export function encodeJson(value: unknown): string {
-  return JSON.stringify(value);
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    const e = err as Error;
+    const why = e instanceof RangeError ? `nested too deeply to encode (${e.message})` : e.message;
+    throw new EncodeError(`cannot encode as JSON: ${why}`, { cause: err });
+  }
 }
 
 /**

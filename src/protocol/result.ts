@@ -122,6 +122,7 @@ const CELERY_NAMES: Record<string, [string, string]> = {
   E_REVOKED: ['TaskRevokedError', 'celery.exceptions'],
   E_MAX_RETRIES: ['MaxRetriesExceededError', 'celery.exceptions'],
   E_CONTENT_DISALLOWED: ['ContentDisallowed', 'kombu.exceptions'],
+  E_ENCODE: ['EncodeError', 'kombu.exceptions'],
   E_CHORD: ['ChordError', 'celery.exceptions'],
   E_CANVAS: ['TypeError', 'builtins'],
   E_NO_CHORDS: ['NotImplementedError', 'builtins'],

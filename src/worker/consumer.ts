@@ -119,12 +119,13 @@ export class TaskConsumer implements ReservationOwner {
       this.#vet(delivery);
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
+      const h = delivery.message.headers ?? {};
       this.#unusable(
         delivery,
         'internal',
         new Error(`internal error: ${e.message}`, { cause: e }),
-        null,
-        null,
+        typeof h.id === 'string' && h.id ? h.id : null,
+        typeof h.task === 'string' ? h.task : null,
       );
     }
   }
@@ -132,6 +133,14 @@ export class TaskConsumer implements ReservationOwner {
   #vet(delivery: Delivery): void {
     const { conf, tasks } = this.#d.scope;
     const msg = delivery.message;
+    if (delivery.undecodable) {
+      // The transport could not read the envelope: the message holds its raw bytes. Dead-lettered (and
+      // failed, when an id could be read) like any message that cannot run, never dropped.
+      const id = typeof msg.headers.id === 'string' ? msg.headers.id : null;
+      const name = typeof msg.headers.task === 'string' ? msg.headers.task : null;
+      this.#unusable(delivery, 'undecodable', delivery.undecodable, id, name);
+      return;
+    }
     if (msg.body.length > conf.workerMessageSizeLimit) {
       const id = typeof msg.headers.id === 'string' ? msg.headers.id : null;
       const name = typeof msg.headers.task === 'string' ? msg.headers.task : null;

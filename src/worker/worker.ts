@@ -151,6 +151,9 @@ export class Worker {
         );
     }
     const broker = await this.app.broker();
+    // What the adapter handles by itself (undecodable envelopes, duplicate tags, lease and restore trouble)
+    // is reported through this worker's logger, so `-l` governs it and NODE_NO_WARNINGS cannot hide it.
+    broker.setLogger?.(this.logger);
     this.#broker = broker;
     let backend: ResultBackend | null = null;
     try {

@@ -6,9 +6,12 @@
 import { deflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/brokers/broker.js';
+import { DEAD_HEADERS } from '../../src/middleware/dead-letter.js';
 import type { WireMessage } from '../../src/protocol/message.js';
+import { currentTask } from '../../src/task/context.js';
+import { CORPUS_TASKS, messageCases, SIZE_LIMIT } from '../chaos/corpus.js';
 import { memoryApp, type TestApp } from '../helpers/app.js';
-import { waitUntil } from '../helpers/services.js';
+import { uniq, waitUntil } from '../helpers/services.js';
 
 let t: TestApp;
 afterEach(async () => {
@@ -148,5 +151,40 @@ describe('bad input', () => {
       raw(null, JSON.stringify({ task: 'tasks.echo', id: 'v1-1', args: ['old'], kwargs: {}, retries: 0 })),
     );
     expect(await t.app.AsyncResult('v1-1').get({ timeout: 5 })).toBe('old');
+  });
+});
+
+describe('bad input: the corpus (test/chaos/corpus.ts), message-level cases', () => {
+  it('every case is dead-lettered with a reason and failed, fails, or runs once, as the corpus says', async () => {
+    t = memoryApp({ workerMessageSizeLimit: SIZE_LIMIT });
+    const ran = new Map<string, number>();
+    const count = <T>(v: T): T => {
+      const id = currentTask().id;
+      ran.set(id, (ran.get(id) ?? 0) + 1);
+      return v;
+    };
+    t.app.task(CORPUS_TASKS.ok, (n: number) => count(n), { params: ['n'] });
+    t.app.task(CORPUS_TASKS.deep, (n: number) => count(JSON.parse(`${'['.repeat(n)}${']'.repeat(n)}`)), {
+      params: ['n'],
+    });
+    await t.startWorker();
+    const broker = await t.app.broker();
+    const cases = messageCases(uniq('corpus'));
+    for (const c of cases) await broker.publish('celery', c.message);
+    const rejected = cases.filter((c) => c.expect === 'rejected');
+    const dead = await deadLetters(t, rejected.length);
+    for (const d of dead) {
+      expect(d.message.headers[DEAD_HEADERS.reason]).toEqual(expect.any(String));
+      expect(Number.isNaN(Date.parse(String(d.message.headers[DEAD_HEADERS.at])))).toBe(false);
+      expect(d.message.headers[DEAD_HEADERS.id]).toEqual(expect.any(String));
+    }
+    for (const c of cases) {
+      if (!c.id) continue;
+      const r = t.app.AsyncResult(c.id);
+      if (c.expect === 'runs') expect(await r.get({ timeout: 5 }), c.name).toBe(1);
+      else await expect(r.get({ timeout: 5 }), c.name).rejects.toBeDefined();
+    }
+    expect(await broker.size(DLQ)).toBe(0); // deadLetters() took them all: no more came
+    expect([...ran.values()].every((n) => n === 1)).toBe(true);
   });
 });

@@ -5,6 +5,7 @@
  * Chords: a counter per group in the namespace ('counter'); one event loop makes each update atomic.
  */
 import { EventEmitter } from 'node:events';
+import { encodeJson } from '../../protocol/json.js';
 import type { ResultMeta } from '../../protocol/result.js';
 import {
   type BackendCapabilities,
@@ -61,6 +62,9 @@ export class MemoryBackend implements ResultBackend {
   async connect(): Promise<void> {}
 
   async store(meta: ResultMeta, options: StoreOptions): Promise<void> {
+    // Kept as objects, but only what every other backend could encode: tests on memory:// then fail
+    // the way production does (an EncodeError FAILURE), not later.
+    encodeJson(meta);
     this.#ns.results.set(meta.task_id, { meta, expiresAt: expiry(options) });
     this.#ns.events.emit(meta.task_id, meta);
   }

@@ -28,7 +28,7 @@ import {
 } from '../../drivers/redis/connection.js';
 import { ResultKeys } from '../../drivers/redis/keys.js';
 import { runScript } from '../../drivers/redis/scripts.js';
-import { decodeJson, encodePythonJson } from '../../protocol/json.js';
+import { decodeJson, encodeJson, encodePythonJson } from '../../protocol/json.js';
 import type { ResultMeta } from '../../protocol/result.js';
 import {
   type BackendCapabilities,
@@ -137,12 +137,18 @@ export class RedisBackend implements ResultBackend {
     } catch (err) {
       return Promise.reject(err); // not connected (or closed): a rejection, like every other failure
     }
+    let json: string;
+    try {
+      json = encodeJson(meta); // before batching: one value that cannot be encoded fails only its store
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       const first = this.#pendingStores.length === 0;
       this.#pendingStores.push({
         taskId: meta.task_id,
         key: this.keys.task(meta.task_id),
-        json: JSON.stringify(meta),
+        json,
         expires: String(expirySeconds(options)),
         resolve,
         reject,

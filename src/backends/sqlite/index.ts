@@ -15,6 +15,7 @@ import { TickBatcher } from '../../drivers/sqlite/batch.js';
 import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
+import { encodeJson } from '../../protocol/json.js';
 import { READY_STATES, type ResultMeta } from '../../protocol/result.js';
 import { type BackendCapabilities, chordResults, type ResultBackend, type StoreOptions } from '../backend.js';
 import { ResultWaiters, type WaitOptions } from '../waiters.js';
@@ -30,6 +31,8 @@ const READY_LIST = [...READY_STATES].map((s) => `'${s}'`).join(', ');
 
 interface Write {
   meta: ResultMeta;
+  /** The meta encoded before batching: one value that cannot be encoded must not fail the whole batch. */
+  json: string;
   expiresAt: number | null;
 }
 
@@ -147,8 +150,8 @@ export class SqliteBackend implements ResultBackend {
       const st = prepare(file);
       this.#writeTx = file.db.transaction((items: readonly Write[]) => {
         const written: ResultMeta[] = [];
-        for (const { meta, expiresAt } of items) {
-          const r = st.upsert.run(meta.task_id, meta.status, JSON.stringify(meta), expiresAt);
+        for (const { meta, json, expiresAt } of items) {
+          const r = st.upsert.run(meta.task_id, meta.status, json, expiresAt);
           if (r.changes) written.push(meta);
         }
         return written;
@@ -189,7 +192,13 @@ export class SqliteBackend implements ResultBackend {
 
   store(meta: ResultMeta, options: StoreOptions): Promise<void> {
     this.#open();
-    return this.#writes.add([{ meta, expiresAt: expiresAt(options) }]);
+    let json: string;
+    try {
+      json = encodeJson(meta);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#writes.add([{ meta, json, expiresAt: expiresAt(options) }]);
   }
 
   async #write(items: Write[]): Promise<void> {

@@ -9,7 +9,7 @@
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { type AmqpLink, isNotFound } from '../../drivers/amqp/link.js';
-import { BrokerError } from '../../errors.js';
+import { BrokerError, ProtocolError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { ConsumeOptions, Consumer, Delivery } from '../broker.js';
 import { wireMessage } from './message.js';
@@ -225,6 +225,7 @@ export class AmqpConsumer implements Consumer {
 
 class AmqpDelivery implements Delivery {
   readonly message: WireMessage;
+  readonly undecodable?: Error;
   readonly queue: string;
   readonly redelivered: boolean;
   readonly #consumer: AmqpConsumer;
@@ -240,7 +241,19 @@ class AmqpDelivery implements Delivery {
     this.#raw = raw;
     this.queue = queue;
     this.redelivered = raw.fields.redelivered;
-    this.message = wireMessage(raw);
+    try {
+      this.message = wireMessage(raw);
+    } catch (err) {
+      // Headers we cannot turn into values (nested past the stack): the worker dead-letters the body.
+      this.message = {
+        body: raw.content,
+        contentType: 'application/octet-stream',
+        contentEncoding: 'binary',
+        headers: {},
+        properties: {},
+      };
+      this.undecodable = new ProtocolError(`message headers cannot be read: ${(err as Error).message}`);
+    }
   }
 
   /** False once the channel that delivered it is gone (RabbitMQ requeued it then). */

@@ -21,12 +21,22 @@
  * prefetchGlobal, delayedQueueType, reconnectMin/Max, connectionMaxRetries, connectionName, tls).
  */
 import type { ConfirmChannel } from 'amqplib';
+import { decoderProblem } from '../../drivers/amqp/driver.js';
 import { AmqpLink, ChannelSlot, isNotFound } from '../../drivers/amqp/link.js';
 import { type AmqpOptions, resolveAmqpOptions } from '../../drivers/amqp/options.js';
 import { BrokerError, ConfigError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
-import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from '../broker.js';
+import type { Logger } from '../../util/log.js';
+import type {
+  Broker,
+  BrokerCapabilities,
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  QueueSnapshot,
+} from '../broker.js';
 import { AmqpBroadcast } from './broadcast.js';
+import { browseAmqp } from './browse.js';
 import { AmqpConsumer } from './consumer.js';
 import { publishOptions } from './message.js';
 import {
@@ -90,6 +100,18 @@ export class AmqpBroker implements Broker {
   /** Where handled errors (reconnects, lost channels) are reported; the worker logs them. */
   set onError(fn: (err: Error) => void) {
     this.#link.onError = fn;
+  }
+
+  /** Broker.setLogger: handled errors (reconnects, lost channels, failed unconfirmed publishes) are logged. */
+  setLogger(logger: Logger): void {
+    this.#link.onError = (err) => logger.log('error', `AMQP broker: ${err.message}`);
+    const problem = decoderProblem();
+    if (problem) logger.log('warn', problem);
+  }
+
+  /** Broker.browse: the queue's ready messages fetched unacked on a channel of their own (./browse.ts). */
+  browse(queue: string, limit: number): Promise<QueueSnapshot> {
+    return browseAmqp(this.#link, queue, limit);
   }
 
   connect(): Promise<void> {

@@ -41,8 +41,9 @@ function deliver(
     const e = new Error(`a broadcast handler on ${m.exchange} threw: ${(err as Error)?.message}`, {
       cause: err,
     });
+    // No onError: stderr, as a broker without a worker's logger reports (never a process warning).
     if (onError) onError(e);
-    else process.emitWarning(e.message, 'CeleriacBroadcastWarning');
+    else console.error(`celeriac: ${e.message}`);
   }
 }
 

@@ -7,10 +7,15 @@
  *
  * The delivery tag is chosen by the publisher and is the message's key in the `unacked` hash. A restored
  * message keeps its tag and gains `redelivered: true` in its headers and delivery_info.
+ *
+ * Bad input is read, not trusted: parseEnvelope names what is wrong, and an envelope it rejects becomes
+ * an `undecodableMessage` carrying its raw text (the worker dead-letters it), with its task id when one
+ * can be read. Unacked entries of such envelopes are taken apart by hand (parseUnackedEntry).
  */
 import { randomUUID } from 'node:crypto';
 import { ProtocolError } from '../../errors.js';
 import type { WireMessage, WireProperties } from '../../protocol/message.js';
+import type { Taken } from '../virtual.js';
 
 export interface Envelope {
   body: string;
@@ -58,41 +63,50 @@ export interface ParsedEnvelope {
   redelivered: boolean;
 }
 
-/** Decode an envelope as stored in a queue list, an `unacked` entry or a fanout message. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Decode an envelope as stored in a queue list, an `unacked` entry or a fanout message. Throws a
+ * ProtocolError naming what is wrong when it is not a kombu envelope we can read.
+ */
 export function parseEnvelope(raw: string | Envelope): ParsedEnvelope {
-  let env: Envelope;
+  let env: unknown;
   try {
-    env = typeof raw === 'string' ? (JSON.parse(raw) as Envelope) : raw;
+    env = typeof raw === 'string' ? JSON.parse(raw) : raw;
   } catch (err) {
     throw new ProtocolError(`undecodable message envelope: ${(err as Error).message}`, { cause: err });
   }
-  if (
-    typeof env !== 'object' ||
-    env === null ||
-    typeof env.properties !== 'object' ||
-    env.properties === null
-  ) {
-    throw new ProtocolError('message envelope has no properties');
+  if (!isPlainObject(env)) {
+    const what = env === null ? 'null' : Array.isArray(env) ? 'an array' : `a ${typeof env}`;
+    throw new ProtocolError(`message envelope is ${what}, not an object`);
+  }
+  if (!isPlainObject(env.properties)) throw new ProtocolError('message envelope has no properties');
+  if (env.headers != null && !isPlainObject(env.headers)) {
+    throw new ProtocolError('message envelope headers are not an object');
   }
   const props = env.properties;
   const encoding = props.body_encoding;
   const rawBody = env.body ?? '';
+  if (typeof rawBody !== 'string') throw new ProtocolError('message envelope body is not a string');
   let body: Buffer;
-  if (encoding === 'base64') body = Buffer.from(String(rawBody), 'base64');
-  else if (!encoding || encoding === 'utf-8') body = Buffer.from(String(rawBody), 'utf8');
+  if (encoding === 'base64') body = Buffer.from(rawBody, 'base64');
+  else if (!encoding || encoding === 'utf-8') body = Buffer.from(rawBody, 'utf8');
   else throw new ProtocolError(`unsupported body_encoding "${String(encoding)}"`);
-  const info = (props.delivery_info ?? {}) as Envelope['properties']['delivery_info'];
+  const info = (isPlainObject(props.delivery_info) ? props.delivery_info : {}) as Record<string, unknown>;
   const properties: WireProperties = {};
   for (const [k, v] of Object.entries(props)) {
     if (k !== 'body_encoding' && k !== 'delivery_tag') properties[k] = v;
   }
   const headers = (env.headers ?? {}) as Record<string, unknown>;
+  const ct = env['content-type'];
+  const ce = env['content-encoding'];
   return {
-    tag: String(props.delivery_tag ?? ''),
+    tag: typeof props.delivery_tag === 'string' ? props.delivery_tag : '',
     message: {
       body,
-      contentType: env['content-type'] ?? 'application/json',
-      contentEncoding: env['content-encoding'] ?? 'utf-8',
+      contentType: typeof ct === 'string' ? ct : 'application/json',
+      contentEncoding: typeof ce === 'string' ? ce : 'utf-8',
       headers,
       properties,
     },
@@ -102,22 +116,150 @@ export function parseEnvelope(raw: string | Envelope): ParsedEnvelope {
   };
 }
 
-/** The envelope as kombu writes it back to a queue on restore: same tag, marked redelivered. */
-export function markRedelivered(raw: string | Envelope): string {
+/**
+ * What a consumer gets for an envelope it cannot decode (Delivery.undecodable): the raw text as the body,
+ * and only the task id, name and reply properties when they can be read, so the worker can store a
+ * FAILURE under that id and dead-letter the raw bytes.
+ */
+export function undecodableMessage(raw: string): WireMessage {
+  const headers: Record<string, unknown> = {};
+  const properties: WireProperties = {};
+  try {
+    const env = JSON.parse(raw) as unknown;
+    if (isPlainObject(env)) {
+      const h = env.headers;
+      if (isPlainObject(h)) {
+        if (typeof h.id === 'string') headers.id = h.id;
+        if (typeof h.task === 'string') headers.task = h.task;
+      }
+      const p = env.properties;
+      if (isPlainObject(p)) {
+        if (typeof p.reply_to === 'string') properties.reply_to = p.reply_to;
+        if (typeof p.correlation_id === 'string') properties.correlation_id = p.correlation_id;
+      }
+    }
+  } catch {
+    // Not JSON to JSON.parse (NaN, Infinity, hex numbers are JSON to Lua's cjson, and to no one else):
+    // the id and name are still read where they are plain strings, so the task can get its FAILURE.
+    const id = /[{,]\s*"id"\s*:\s*"([\w.:@-]{1,200})"/.exec(raw)?.[1];
+    const task = /[{,]\s*"task"\s*:\s*"([\w.:@-]{1,200})"/.exec(raw)?.[1];
+    if (id) headers.id = id;
+    if (id && task) headers.task = task;
+  }
+  return {
+    body: Buffer.from(raw, 'utf8'),
+    contentType: 'application/octet-stream',
+    contentEncoding: 'binary',
+    headers,
+    properties,
+  };
+}
+
+/**
+ * The envelope as kombu writes it back to a queue on restore: marked redelivered, and under `tag` when
+ * given (a message recorded under a fresh tag keeps it, so it is not taken for a duplicate again).
+ */
+export function markRedelivered(raw: string | Envelope, tag?: string): string {
   const env = typeof raw === 'string' ? (JSON.parse(raw) as Envelope) : raw;
-  if (env.headers && typeof env.headers === 'object') env.headers.redelivered = true;
-  if (env.properties?.delivery_info && typeof env.properties.delivery_info === 'object') {
-    env.properties.delivery_info.redelivered = true;
+  if (!isPlainObject(env)) return JSON.stringify(env);
+  if (isPlainObject(env.headers)) env.headers.redelivered = true;
+  if (isPlainObject(env.properties)) {
+    if (isPlainObject(env.properties.delivery_info)) env.properties.delivery_info.redelivered = true;
+    if (tag) env.properties.delivery_tag = tag;
   }
   return JSON.stringify(env);
 }
 
-/** The `unacked` hash value: `[envelope, exchange, routing_key]`. */
+/**
+ * The `unacked` hash value: `[envelope, exchange, routing_key]`. The take script stores an envelope it
+ * could not decode as a JSON string (`raw`), and one that Lua's cjson decoded but JSON.parse rejects (NaN,
+ * Infinity, hex numbers) is not valid JSON as a whole: then the envelope text is cut out of the entry, so
+ * such a message is still restored (as its raw bytes) rather than left in `unacked` for ever.
+ */
 export function parseUnackedEntry(value: string): {
-  envelope: Envelope;
+  envelope: Envelope | null;
+  raw: string | null;
   exchange: string;
   routingKey: string;
 } {
-  const parsed = JSON.parse(value) as [Envelope, unknown, unknown];
-  return { envelope: parsed[0], exchange: String(parsed[1] ?? ''), routingKey: String(parsed[2] ?? '') };
+  try {
+    const parsed = JSON.parse(value) as [unknown, unknown, unknown];
+    const [env, ex, rk] = parsed;
+    const route = { exchange: String(ex ?? ''), routingKey: String(rk ?? '') };
+    if (typeof env === 'string') return { envelope: null, raw: env, ...route };
+    return { envelope: env as Envelope, raw: null, ...route };
+  } catch (err) {
+    const cut = splitEntry(value);
+    if (!cut) throw err;
+    return { envelope: null, ...cut };
+  }
+}
+
+/** `[raw,"exchange","routing_key"]` taken apart from the end (the raw part is not valid JSON). */
+function splitEntry(value: string): { raw: string; exchange: string; routingKey: string } | null {
+  if (!value.startsWith('[') || !value.endsWith('"]')) return null;
+  // The start of the JSON string that ends just before `end` (an unescaped quote).
+  const stringStart = (end: number): number => {
+    for (let i = end - 1; i > 0; i--) {
+      if (value[i] !== '"') continue;
+      let slashes = 0;
+      while (value[i - 1 - slashes] === '\\') slashes++;
+      if (slashes % 2 === 0) return i;
+    }
+    return -1;
+  };
+  const rkStart = stringStart(value.length - 2);
+  if (rkStart < 2 || value[rkStart - 1] !== ',' || value[rkStart - 2] !== '"') return null;
+  const exStart = stringStart(rkStart - 2);
+  if (exStart < 2 || value[exStart - 1] !== ',') return null;
+  try {
+    return {
+      raw: value.slice(1, exStart - 1),
+      exchange: JSON.parse(value.slice(exStart, rkStart - 1)) as string,
+      routingKey: JSON.parse(value.slice(rkStart, -1)) as string,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** What to push back to a queue for an unacked entry: its raw bytes, or the envelope marked redelivered. */
+export function restorable(entry: ReturnType<typeof parseUnackedEntry>, tag: string): string {
+  return entry.envelope ? markRedelivered(entry.envelope, tag) : (entry.raw ?? '');
+}
+
+/** A taken message, or, when its envelope cannot be decoded, its raw bytes as Delivery.undecodable. */
+export function decodeTaken(tag: string, queue: string, raw: string): Taken {
+  try {
+    const p = parseEnvelope(raw);
+    return { tag, queue, message: p.message, redelivered: p.redelivered };
+  } catch (err) {
+    return {
+      tag,
+      queue,
+      message: undecodableMessage(raw),
+      redelivered: false,
+      undecodable: err instanceof Error ? err : new Error(String(err)),
+    };
+  }
+}
+
+/** The delivery tag an envelope claims, if it can be read. */
+export function parsedTag(raw: string): string | null {
+  try {
+    const t = (JSON.parse(raw) as { properties?: { delivery_tag?: unknown } }).properties?.delivery_tag;
+    return typeof t === 'string' ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The envelope text of an unacked entry (a take receipt replayed); the whole value when it cannot be split. */
+export function envelopeOfEntry(value: string): string {
+  try {
+    const e = parseUnackedEntry(value);
+    return e.envelope ? JSON.stringify(e.envelope) : (e.raw ?? value);
+  } catch {
+    return value;
+  }
 }

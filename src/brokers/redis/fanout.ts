@@ -32,8 +32,8 @@ export class RedisFanout {
   #sub: Promise<Redis> | null = null;
   readonly #handlers = new Map<string, Set<Entry>>();
   readonly #ready = new Map<string, Promise<void>>();
-  /** Called when a received message is not a kombu envelope; warns by default. */
-  onError: (err: Error) => void = (err) => process.emitWarning(err.message, 'CeleriacRedisWarning');
+  /** Called when a received message is not a kombu envelope; the store's logger by default. */
+  onError: (err: Error) => void = (err) => this.#store.logger.log('warn', `Redis fanout: ${err.message}`);
 
   constructor(store: RedisStore) {
     this.#store = store;

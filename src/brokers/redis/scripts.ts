@@ -10,19 +10,30 @@ import { defineScript as script } from '../../drivers/redis/scripts.js';
  * The script is resent when the connection drops with its reply in flight; the receipt makes the resend
  * return the same messages (those still unacked) instead of popping more and stranding the first batch.
  *
+ * Every popped message is recorded, whatever it holds, so none exists only in a worker's memory:
+ *  - an envelope without a string delivery tag gets a fresh one (ARGV[5] .. '.' .. n);
+ *  - a tag already in `unacked` (a publisher reusing tags, an envelope published again while the first
+ *    copy waits in the unacked hash of a killed worker) also gets a fresh one, so the two never share an
+ *    entry and one is never lost when the other is acked (kombu's HSET would overwrite the first);
+ *  - an envelope cjson cannot decode (not JSON, too deeply nested) is stored as a JSON string, so the
+ *    entry is still `[envelope, exchange, routing_key]` and a restore pushes the raw bytes back.
+ * The worker then runs it or dead-letters it; either way it is acked, so it never cycles in `unacked`.
+ *
  * KEYS[1]    unacked        (hash: tag → [envelope, exchange, routing_key])
  * KEYS[2]    unacked_index  (zset: tag → delivery time)
  * KEYS[3]    this take's receipt (string, 60 s)
  * KEYS[4..]  bucket lists, in the order to serve them (priority-major)
  * ARGV[1]    max messages to take
  * ARGV[2]    now, epoch seconds (the unacked_index score)
- * ARGV[3]    an envelope BRPOP already popped, or '' for none
- * ARGV[4]    the KEYS index that envelope came from
- * ARGV[5..]  the queue name of each bucket list (ARGV[5] for KEYS[4], …), used as routing key of
+ * ARGV[3]    an envelope BRPOP already popped (possibly ''), or '' for none
+ * ARGV[4]    the KEYS index that envelope came from, 0 for none
+ * ARGV[5]    a unique prefix for fresh delivery tags
+ * ARGV[6..]  the queue name of each bucket list (ARGV[6] for KEYS[4], …), used as routing key of
  *            envelopes that carry no delivery_info
- * Returns    a flat array {keys index, delivery tag, envelope, …}. A tag of '' means the envelope could not
- *            be decoded; it was popped but not recorded. From a receipt (resent script) the index is
- *            negative and the third item is the whole unacked entry [envelope, exchange, routing_key].
+ * Returns    a flat array {keys index, delivery tag, envelope, flag, …}; flag 0: recorded under its own
+ *            tag, 1: its tag was taken (a duplicate), 2: it had none or cjson could not decode it. From a
+ *            receipt (resent script) the index is negative, the flag 0 and the third item the whole
+ *            unacked entry.
  */
 export const TAKE = script(
   'take',
@@ -37,6 +48,7 @@ if prev then
       out[#out + 1] = -r[i]
       out[#out + 1] = r[i + 1]
       out[#out + 1] = entry
+      out[#out + 1] = 0
     end
   end
   return out
@@ -45,30 +57,42 @@ local max = tonumber(ARGV[1])
 local receipt = {}
 local n = 0
 local function record(idx, raw)
-  local tag = ''
+  local tag, flag, decoded = '', 0, false
+  local ex, rk = '', ''
   local ok, env = pcall(cjson.decode, raw)
-  if ok and type(env) == 'table' and type(env.properties) == 'table' then
+  if ok and type(env) == 'table' then
+    decoded = true
     local p = env.properties
-    if type(p.delivery_tag) == 'string' then tag = p.delivery_tag end
-    local ex, rk = '', ''
-    if type(p.delivery_info) == 'table' then
-      if type(p.delivery_info.exchange) == 'string' then ex = p.delivery_info.exchange end
-      if type(p.delivery_info.routing_key) == 'string' then rk = p.delivery_info.routing_key end
-    end
-    if ex == '' and rk == '' then rk = ARGV[idx + 1] end
-    if tag ~= '' then
-      redis.call('ZADD', KEYS[2], ARGV[2], tag)
-      redis.call('HSET', KEYS[1], tag, '[' .. raw .. ',' .. cjson.encode(ex) .. ',' .. cjson.encode(rk) .. ']')
-      receipt[#receipt + 1] = idx
-      receipt[#receipt + 1] = tag
+    if type(p) == 'table' then
+      if type(p.delivery_tag) == 'string' then tag = p.delivery_tag end
+      if type(p.delivery_info) == 'table' then
+        if type(p.delivery_info.exchange) == 'string' then ex = p.delivery_info.exchange end
+        if type(p.delivery_info.routing_key) == 'string' then rk = p.delivery_info.routing_key end
+      end
     end
   end
+  if ex == '' and rk == '' then rk = ARGV[idx + 2] end
+  if tag == '' then
+    tag = ARGV[5] .. '.' .. n
+    flag = 2
+  elseif redis.call('HEXISTS', KEYS[1], tag) == 1 then
+    tag = ARGV[5] .. '.' .. n
+    flag = 1
+  end
+  local stored = raw
+  if not decoded then stored = cjson.encode(raw) end
+  redis.call('ZADD', KEYS[2], ARGV[2], tag)
+  redis.call('HSET', KEYS[1], tag, '[' .. stored .. ',' .. cjson.encode(ex) .. ',' .. cjson.encode(rk) .. ']')
+  receipt[#receipt + 1] = idx
+  receipt[#receipt + 1] = tag
   out[#out + 1] = idx
   out[#out + 1] = tag
   out[#out + 1] = raw
+  out[#out + 1] = flag
   n = n + 1
 end
-if ARGV[3] ~= '' then record(tonumber(ARGV[4]), ARGV[3]) end
+-- By index, not by ARGV[3] ~= '': an empty envelope is a message too (bad input, recorded like any other).
+if tonumber(ARGV[4]) > 0 then record(tonumber(ARGV[4]), ARGV[3]) end
 for i = 4, #KEYS do
   while n < max do
     local raw = redis.call('RPOP', KEYS[i])

@@ -10,7 +10,11 @@
  *    visibility-timeout restore never takes a message from a live consumer (ETAs, long tasks; #2599);
  *  - restore: periodic scan under `unacked_mutex` that gives back deliveries whose holder stopped renewing
  *    (a dead Celeriac consumer, or a kombu consumer past the visibility timeout);
- *  - close: every message still held goes back to the front of its queue (kombu's restore at shutdown).
+ *  - close: every message still held goes back to the front of its queue (kombu's restore at shutdown);
+ *  - bad input: every popped message is recorded, whatever it holds (scripts.ts TAKE); an envelope we
+ *    cannot decode is handed out as Delivery.undecodable (the worker dead-letters and acks it), and a
+ *    duplicate delivery tag gets a fresh one, with a warning, so neither cycles nor is lost;
+ *  - reports go to the logger the worker sets (setLogger), never to process warnings.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -26,10 +30,21 @@ import {
 import { BrokerKeys } from '../../drivers/redis/keys.js';
 import { runScript } from '../../drivers/redis/scripts.js';
 import type { WireMessage } from '../../protocol/message.js';
-import type { BrokerCapabilities } from '../broker.js';
+import { createLogger, type Logger } from '../../util/log.js';
+import type { BrokerCapabilities, QueueSnapshot } from '../broker.js';
 import type { Taken, VirtualStore } from '../virtual.js';
 import { RedisBroadcast } from './broadcast.js';
-import { buildEnvelope, markRedelivered, parseEnvelope, parseUnackedEntry } from './envelope.js';
+import { browseRedis } from './browse.js';
+import {
+  buildEnvelope,
+  decodeTaken,
+  envelopeOfEntry,
+  markRedelivered,
+  parsedTag,
+  parseEnvelope,
+  parseUnackedEntry,
+  restorable,
+} from './envelope.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
 import { RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, TAKE } from './scripts.js';
 
@@ -59,12 +74,18 @@ export class RedisStore implements VirtualStore {
   readonly broadcast: RedisBroadcast;
   readonly keys: BrokerKeys;
   readonly options: Readonly<RedisBrokerOptions>;
-  /** Called with errors of background work (lease renewal, restore scans); warns by default. */
-  onError: (err: Error) => void = (err) => process.emitWarning(err.message, 'CeleriacRedisWarning');
+  /** Called with errors of background work (lease renewal, restore scans); logs them by default. */
+  onError: (err: Error) => void = (err) => this.#logger.log('error', `Redis broker: ${err.message}`);
   /** Called with tags whose lease was lost: another consumer restored them (we were cut off too long). */
   onLeaseLost: ((tags: string[]) => void) | null = null;
 
   readonly #target: RedisTarget;
+  /** stderr until the worker sets its own (setLogger). */
+  #logger: Logger = createLogger('warn');
+  /** Fast-path deliveries recorded under a fresh tag (duplicate): the tag handed out → the tag in Redis. */
+  readonly #alias = new Map<string, string>();
+  /** Unacked entries already reported as beyond repair (reported once, not at every scan). */
+  readonly #reported = new Set<string>();
   #cmd: Redis | null = null;
   readonly #idleBlocking: Redis[] = [];
   readonly #busyBlocking = new Set<Redis>();
@@ -104,6 +125,18 @@ export class RedisStore implements VirtualStore {
 
   get target(): Readonly<RedisTarget> {
     return this.#target;
+  }
+
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  setLogger(logger: Logger): void {
+    this.#logger = logger;
+  }
+
+  browse(queue: string, limit: number): Promise<QueueSnapshot> {
+    return browseRedis(this.client, this.keys.buckets(queue), limit);
   }
 
   async connect(): Promise<void> {
@@ -199,11 +232,21 @@ export class RedisStore implements VirtualStore {
     } catch {
       return null;
     }
-    if (!parsed.tag) return null;
-    this.#held.set(parsed.tag, { queue: entry.queue, priority: parsed.message.properties.priority });
-    this.#lost.delete(parsed.tag);
+    // A tag we hold already is a duplicate: the careful path records it under a fresh tag first.
+    if (!parsed.tag || this.#held.has(parsed.tag)) return null;
+    const tag = parsed.tag;
+    this.#held.set(tag, { queue: entry.queue, priority: parsed.message.properties.priority });
+    this.#lost.delete(tag);
     const commit = this.#commitPopped(order, 1, popped).then(
-      () => {},
+      (taken) => {
+        // Recorded under a fresh tag (another consumer's unacked entry has this one): acks and requeues,
+        // which wait for this record, go to that entry.
+        const real = taken[0]?.tag;
+        if (real && real !== tag) {
+          this.#held.delete(tag);
+          this.#alias.set(tag, real);
+        }
+      },
       (err: unknown) => this.onError(brokerError('recording a popped message failed', err)),
     );
     const prev = this.#committing;
@@ -250,7 +293,14 @@ export class RedisStore implements VirtualStore {
       ...order.map((o) => o.key),
     ];
     const poppedIdx = popped ? keys.indexOf(popped[0], 3) + 1 : 0;
-    const args = [max, nowSeconds(), popped ? popped[1] : '', poppedIdx, ...order.map((o) => o.queue)];
+    const args = [
+      max,
+      nowSeconds(),
+      popped ? popped[1] : '',
+      poppedIdx,
+      randomUUID(),
+      ...order.map((o) => o.queue),
+    ];
     let reply: unknown;
     try {
       reply = await runScript(this.client, TAKE, keys, args);
@@ -259,35 +309,24 @@ export class RedisStore implements VirtualStore {
     }
     const flat = reply as (number | string)[];
     const out: Taken[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) {
+    for (let i = 0; i + 3 < flat.length; i += 4) {
       const idx = Number(flat[i]);
       const entry = order[Math.abs(idx) - 4];
       const tag = String(flat[i + 1]);
-      let raw = String(flat[i + 2]);
+      const flag = Number(flat[i + 3]);
       if (!entry) continue;
-      let parsed: ReturnType<typeof parseEnvelope>;
-      try {
-        // From a receipt (the script was resent after a lost reply), the item is the whole unacked entry.
-        if (idx < 0) raw = JSON.stringify(parseUnackedEntry(raw).envelope);
-        parsed = parseEnvelope(raw);
-      } catch (err) {
-        // Not a kombu envelope: it was popped but not recorded. Dropping it is all we can do (kombu
-        // would fail on it forever); say so loudly.
-        this.onError(brokerError(`dropped an undecodable message from queue "${entry.queue}"`, err));
-        continue;
-      }
-      if (!tag) {
-        this.onError(
-          brokerError(
-            `dropped a message without a delivery tag from queue "${entry.queue}"`,
-            new Error(raw.slice(0, 200)),
-          ),
+      // From a receipt (the script was resent after a lost reply), the item is the whole unacked entry.
+      const raw = idx < 0 ? envelopeOfEntry(String(flat[i + 2])) : String(flat[i + 2]);
+      const taken = decodeTaken(tag, entry.queue, raw);
+      if (flag === 1) {
+        this.#logger.log(
+          'warn',
+          `duplicate delivery tag ${parsedTag(raw) ?? '?'} in queue "${entry.queue}": another message holds it unacked; this one is held as ${tag}, so neither is lost`,
         );
-        continue;
       }
-      this.#held.set(tag, { queue: entry.queue, priority: parsed.message.properties.priority });
+      this.#held.set(tag, { queue: entry.queue, priority: taken.message.properties.priority });
       this.#lost.delete(tag);
-      out.push({ tag, queue: entry.queue, message: parsed.message, redelivered: parsed.redelivered });
+      out.push(taken);
     }
     return out;
   }
@@ -390,7 +429,7 @@ export class RedisStore implements VirtualStore {
 
   async ack(tags: readonly string[]): Promise<void> {
     if (this.#committing) await this.#committing;
-    const mine = this.#release(tags);
+    const mine = this.#release(this.#real(tags));
     if (!mine.length) return;
     try {
       await this.client
@@ -410,12 +449,13 @@ export class RedisStore implements VirtualStore {
 
   async requeue(tags: readonly string[]): Promise<void> {
     if (this.#committing) await this.#committing;
+    const real = this.#real(tags);
     const items: { tag: string; held: Held }[] = [];
-    for (const tag of tags) {
+    for (const tag of real) {
       const held = this.#held.get(tag);
       if (held) items.push({ tag, held });
     }
-    this.#release(tags);
+    this.#release(real);
     if (!items.length) return;
     // RPUSH: the front of the queue, so a requeued message runs next. (kombu's reject(requeue=True) uses
     // LPUSH, the back; our Broker contract asks for the front, as AMQP does.)
@@ -428,7 +468,7 @@ export class RedisStore implements VirtualStore {
         // Gone: acked, or restored by another consumer after our lease was lost. Nothing to give back.
         if (entry == null) continue;
         keys.push(this.keys.queue(held.queue, held.priority));
-        args.push(tag, markRedelivered(parseUnackedEntry(entry).envelope));
+        args.push(tag, restorable(parseUnackedEntry(entry), tag));
       }
       if (keys.length === 2) return;
       await runScript(this.client, REQUEUE, keys, args);
@@ -439,7 +479,18 @@ export class RedisStore implements VirtualStore {
 
   /** False once another consumer restored this delivery after we lost its lease. */
   isValid(tag: string): boolean {
-    return !this.#lost.has(tag);
+    return !this.#lost.has(this.#alias.get(tag) ?? tag);
+  }
+
+  /** The tags as recorded in Redis (a fast-path delivery may have been recorded under a fresh one). */
+  #real(tags: readonly string[]): readonly string[] {
+    if (!this.#alias.size) return tags;
+    return tags.map((t) => {
+      const real = this.#alias.get(t);
+      if (real === undefined) return t;
+      this.#alias.delete(t);
+      return real;
+    });
   }
 
   /** Forget tags locally; returns those still ours (a lost lease belongs to whoever took it next). */
@@ -565,17 +616,26 @@ export class RedisStore implements VirtualStore {
         try {
           entry = parseUnackedEntry(value);
         } catch (err) {
-          this.onError(brokerError(`unacked entry ${tag} is not valid JSON; left in place`, err));
+          // Not written by a take script (ours or kombu's): there is no telling where it belongs.
+          if (!this.#reported.has(tag)) {
+            this.#reported.add(tag);
+            this.onError(
+              brokerError(
+                `unacked entry ${tag} is not [envelope, exchange, routing_key]; left in place`,
+                err,
+              ),
+            );
+          }
           continue;
         }
         const queues = await this.#lookup(entry.exchange, entry.routingKey, bindings);
-        const priority = entry.envelope.properties?.priority;
+        const priority = entry.envelope?.properties?.priority;
         const dest = queues.map((q) => this.keys.queue(q, priority));
         const n = await runScript(
           this.client,
           RESTORE_STALE,
           [this.keys.unacked, this.keys.unackedIndex, ...dest],
-          [tag, ceil, markRedelivered(entry.envelope)],
+          [tag, ceil, restorable(entry, tag)],
         );
         restored += Number(n);
       }

@@ -9,6 +9,8 @@
  * | several queues     | merged by priority, then publish order (no round robin) |
  * | reject(requeue)    | back to the FRONT of its priority level, `redelivered` set, so it runs next |
  * | reject(false)      | deleted (no dead-letter queue) |
+ * | bad rows           | headers/properties that are not JSON objects are delivered as `undecodable` (./rows.ts), so the worker dead-letters them |
+ * | delivery tags      | the row id (AUTOINCREMENT, never reused): two messages can never share a tag |
  * | unacked restore    | `close()` requeues what this connection holds; a crashed process's messages come back once its heartbeat is `visibility_timeout` old (below) |
  * | waiting            | no busy polling: same-process wake-up on commit, a watch on the -wal file for other processes, and a fallback `data_version` poll (1 ms doubling to `polling_interval`) |
  * | URL                | `sqlite://./celeriac.db`, `sqlite://name.db` (relative to the working directory), `sqlite:///abs/path.db`, `sqlite://~/x.db` |
@@ -33,9 +35,11 @@ import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
-import type { BrokerCapabilities } from '../broker.js';
+import { createLogger, type Logger } from '../../util/log.js';
+import type { BrokerCapabilities, QueueSnapshot } from '../broker.js';
 import { priorityBucket, type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
 import { SqliteBroadcast } from './broadcast.js';
+import { browseSqlite, rowMessage } from './rows.js';
 
 /** Rows per write transaction: short enough that other processes never wait long for the lock. */
 const WRITE_CHUNK = 500;
@@ -53,11 +57,11 @@ interface Row {
   id: number;
   queue: string;
   redelivered: number;
-  content_type: string;
-  content_encoding: string;
-  headers: string;
-  properties: string;
-  body: Buffer;
+  content_type: unknown;
+  content_encoding: unknown;
+  headers: unknown;
+  properties: unknown;
+  body: unknown;
 }
 
 function prepare(file: SqliteFile) {
@@ -118,8 +122,14 @@ export class SqliteStore implements VirtualStore {
   };
   /** Events and remote control between the processes of this file (./broadcast.ts). */
   readonly broadcast: SqliteBroadcast;
-  /** Called with errors of background work (the broadcast reader); warns by default. */
-  onError: (err: Error) => void = (err) => process.emitWarning(err.message, 'CeleriacSqliteWarning');
+  /** Called with errors of background work (the broadcast reader); the logger by default. */
+  onError: (err: Error) => void = (err) => this.#logger.log('error', `SQLite broker: ${err.message}`);
+  /** stderr until the worker sets its own (setLogger). */
+  #logger: Logger = createLogger('warn');
+
+  setLogger(logger: Logger): void {
+    this.#logger = logger;
+  }
   readonly #target: SqliteTarget;
   readonly #owner = `${HOST}:${process.pid}:${randomBytes(4).toString('hex')}`;
   readonly #heartbeatMs: number;
@@ -260,19 +270,22 @@ export class SqliteStore implements VirtualStore {
     const rows = await file.write(() => tx.take.immediate(queues, max, Date.now()));
     return rows.map((row) => {
       this.#held.add(row.id);
-      return {
+      const { message, undecodable } = rowMessage(row);
+      const taken: Taken = {
         tag: String(row.id),
         queue: row.queue,
         redelivered: row.redelivered === 1,
-        message: {
-          body: row.body,
-          contentType: row.content_type,
-          contentEncoding: row.content_encoding,
-          headers: JSON.parse(row.headers) as Record<string, unknown>,
-          properties: JSON.parse(row.properties) as WireMessage['properties'],
-        },
+        message,
       };
+      if (undecodable) taken.undecodable = undecodable;
+      return taken;
     });
+  }
+
+  /** Broker.browse: ready rows of a queue in the order they would be taken (./rows.ts). */
+  async browse(queue: string, limit: number): Promise<QueueSnapshot> {
+    const { file } = this.#open();
+    return file.run(() => browseSqlite(file.db, (fn) => file.write(fn), queue, limit));
   }
 
   async ack(tags: readonly string[]): Promise<void> {

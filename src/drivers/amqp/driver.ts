@@ -3,8 +3,9 @@
  *
  * amqplib's generated frame codec (lib/defs.js) copies `codec.decodeFields` into a local when it is first
  * loaded, so the decoder must be swapped in the shared codec module *before* amqplib itself loads. If some
- * other code loaded amqplib earlier in this process, the swap cannot take effect: we say so once (headers
- * with 64-bit integers from Python clients would then close the connection) instead of failing.
+ * other code loaded amqplib earlier in this process, the swap cannot take effect: `decoderProblem()` says so
+ * (headers with 64-bit integers from Python clients would then close the connection) and the broker logs
+ * it through the worker's logger instead of failing.
  */
 import { createRequire } from 'node:module';
 import { DriverMissingError } from '../../errors.js';
@@ -29,13 +30,16 @@ export function loadAmqplib(scheme = 'amqp'): Amqplib {
   if (!require.cache[defsPath]) {
     codec.decodeFields = decodeFields;
     decoderInstalled = true;
-  } else {
-    process.emitWarning(
-      'amqplib was loaded before celeriac could install its field-table decoder; message headers with ' +
-        'integers beyond 32 bits (py-amqp tag "L") will close the connection',
-      { code: 'CELERIAC_AMQP_DECODER' },
-    );
   }
   loaded = require('amqplib') as Amqplib;
   return loaded;
+}
+
+/** Why headers from Python peers may fail to decode in this process, or null when all is well. */
+export function decoderProblem(): string | null {
+  if (!loaded || decoderInstalled) return null;
+  return (
+    'amqplib was loaded before celeriac could install its field-table decoder; message headers with ' +
+    'integers beyond 32 bits (py-amqp tag "L") will close the connection'
+  );
 }

@@ -3,19 +3,15 @@
  * Celery (`celeriac -A ./tasks.ts worker` and `celeriac worker -A ./tasks.ts`). Errors a person can act
  * on are printed without a stack trace and exit with status 1 (2 for usage errors).
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { App } from '../app/app.js';
 import { Celeriac } from '../celeriac.js';
 import { CeleriacError, TaskError } from '../errors.js';
 import { loadApp } from '../loader/app.js';
 import type { SendOptions } from '../task/options.js';
+import { VERSION } from '../version.js';
 import { addBeatCommand } from './beat.js';
 import { addWorkerCommand } from './worker.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 
 export const number = (name: string) => (v: string) => {
   const n = Number(v);
@@ -47,7 +43,7 @@ export async function appFor(cmd: Command): Promise<App> {
 export function buildProgram(): Command {
   const program = new Command('celeriac')
     .description('Distributed task queue for TypeScript, speaking Celery’s protocol')
-    .version(pkg.version, '--version')
+    .version(VERSION, '--version')
     .option('-A, --app <module>', 'module exporting the app (./tasks.ts, ./tasks.js or a package)')
     .option('-b, --broker <url>', 'broker URL (overrides CELERIAC_BROKER_URL and the app setting)')
     .option('--result-backend <url>', 'result backend URL (overrides CELERIAC_RESULT_BACKEND)')
@@ -133,6 +129,14 @@ export function buildProgram(): Command {
       }
     });
 
+  // Celery 4 users type the connection after the command (`celeriac worker -b redis://…`): every
+  // command takes them too, and the command's own value wins over one given before it.
+  for (const cmd of program.commands) {
+    if (!cmd.options.some((o) => o.long === '--broker'))
+      cmd.option('-b, --broker <url>', 'broker URL (overrides CELERIAC_BROKER_URL and the app setting)');
+    if (!cmd.options.some((o) => o.long === '--result-backend'))
+      cmd.option('--result-backend <url>', 'result backend URL (overrides CELERIAC_RESULT_BACKEND)');
+  }
   return program;
 }
 

@@ -135,15 +135,19 @@ export function stories(blocks: Block[]): Block[][] {
 export function programFor(blocks: Block[]): {
   source: string;
   lines: Array<[number, Block]>;
-  files: Record<string, string>;
+  files: Record<string, { code: string; block: Block }>;
 } {
   const imports = new Map<string, Set<string>>();
   const body: Array<{ text: string; context: string; block: Block; scope: boolean }> = [];
-  const files: Record<string, string> = {};
+  const files: Record<string, { code: string; block: Block }> = {};
   for (const b of blocks) {
     if (b.info.split(/\s+/).includes('fragment')) continue;
     const named = /^\/\/\s*([\w.-]+\.(?:ts|mts))\s*$/.exec(b.code.split('\n')[0] ?? '');
-    if (named) files[named[1]!] = b.code;
+    if (named) {
+      // Its own file, as the reader would save it; the blocks after it import from it.
+      files[named[1]!] = { code: b.code, block: b };
+      continue;
+    }
     const moduleScope = TOP_LEVEL.test(b.code);
     // Keep line numbers: an import becomes a blank line where it stood; the hidden context goes on the
     // fence's line, before the block's first.
@@ -197,13 +201,20 @@ export async function checkDocs(markdown: Array<[string, string]> = markdownFile
       if (blocks.length === 0) continue;
       const sub = join(dir, md.replace(/[/.]/g, '_'));
       mkdirSync(sub, { recursive: true });
+      // One directory per story, so two stories may each have their own tasks.ts.
       for (const [n, story] of stories(blocks).entries()) {
         const { source, lines, files } = programFor(story);
-        for (const [name, code] of Object.entries(files)) writeFileSync(join(sub, name), code);
-        writeFileSync(join(sub, `doc${n}.ts`), source);
-        maps.set(join(basename(sub), `doc${n}.ts`), lines);
+        const at = join(sub, `s${n}`);
+        mkdirSync(at);
+        for (const [name, { code, block }] of Object.entries(files)) {
+          writeFileSync(join(at, name), code);
+          const fileLines: Array<[number, Block]> = code.split('\n').map((_, k) => [block.line + k, block]);
+          maps.set(join(basename(sub), `s${n}`, name), fileLines);
+        }
+        writeFileSync(join(at, 'doc.ts'), source);
+        maps.set(join(basename(sub), `s${n}`, 'doc.ts'), lines);
       }
-      include.push(`${basename(sub)}/*.ts`);
+      include.push(`${basename(sub)}/*/*.ts`);
     }
     writeFileSync(join(dir, 'package.json'), '{"type": "module"}\n');
     writeFileSync(
@@ -237,13 +248,15 @@ export async function checkDocs(markdown: Array<[string, string]> = markdownFile
     }
     const problems: string[] = [];
     for (const line of output.split('\n').filter((l) => /^\S/.test(l))) {
-      const m = /^(.+?doc\d+\.ts)\((\d+),(\d+)\): (.*)$/.exec(line);
+      const m = /^(.+?\.ts)\((\d+),(\d+)\): (.*)$/.exec(line);
       if (!m) {
         problems.push(line);
         continue;
       }
-      const rel = m[1]!.split('/').slice(-2).join('/');
-      const at = maps.get(rel)?.[Number(m[2])];
+      const rel = m[1]!.split('/').slice(-3).join('/');
+      // A named file's map is 0-based (line 1 is its first); doc.ts's is indexed by tsc's line.
+      const map = maps.get(rel);
+      const at = rel.endsWith('/doc.ts') ? map?.[Number(m[2])] : map?.[Number(m[2]) - 1];
       problems.push(at ? `${at[1].file}:${at[0]}: ${m[4]}` : `${rel}:${m[2]} (prelude): ${m[4]}`);
     }
     return problems;

@@ -72,7 +72,7 @@ describe('loading the app module', () => {
     ['mjs-commonjs', 'commonjs', 'tasks.mjs', ESM_JS_APP],
   ];
   it.each(cases)(
-    '%s: -A ./%s loads and publishes',
+    '%s (type %s): -A ./%s loads and publishes',
     async (name, type, file, text) => {
       const dir = project(name, type, { [file]: text });
       const r = await call(dir, `./${file}`);

@@ -15,6 +15,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import type { AnyTask } from '../../src/task/task.js';
 import { purgeQueue, type WaitResult, waitForResults, waitThroughBackend } from '../lib/celery-results.js';
 import { app, BACKEND_URL, BROKER_URL, fetchFeedTask, noop, sleep1 } from './tasks.mjs';
 
@@ -40,7 +41,8 @@ const out = (obj: unknown): void => {
 const tasks = { noop, sleep1, fetch_feed: fetchFeedTask } as const;
 
 async function enqueue(queue: string, count: number, mode: string, taskName: string, urls: string[] | null) {
-  const task = tasks[taskName as keyof typeof tasks];
+  // Picked by name at run time, with arguments built at run time: the untyped view of the task.
+  const task: AnyTask | undefined = tasks[taskName as keyof typeof tasks];
   if (!task) throw new Error(`unknown task ${taskName}`);
   const argsOf = (i: number): unknown[] => (urls ? [urls[i]] : []);
   const ids: string[] = [];

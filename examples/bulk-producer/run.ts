@@ -63,7 +63,10 @@ async function main(): Promise<void> {
     const pending = new Set<Promise<void>>();
     const t0 = performance.now();
     for (let start = 0, k = 1; start < total; start += batch, k++) {
-      const calls = Array.from({ length: Math.min(batch, total - start) }, (_, j) => [k, start + j]);
+      const calls = Array.from({ length: Math.min(batch, total - start) }, (_, j): [number, number] => [
+        k,
+        start + j,
+      ]);
       const sent = performance.now();
       const p: Promise<void> = bulk.recordTask.applyMany(calls, { queue }).then(() => {
         latencies.push(performance.now() - sent);

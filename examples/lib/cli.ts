@@ -132,6 +132,8 @@ export interface ChildWorkerOptions {
   quiet?: boolean;
   /** Drop worker log records whose first line matches (e.g. expected task failures); stack lines go with them. */
   dropLog?: RegExp;
+  /** Sees each log record's first line; returning true takes it (not printed), e.g. to sum it up later. */
+  onLog?: (line: string) => boolean;
 }
 
 /**
@@ -170,7 +172,7 @@ export async function startChildWorker(o: ChildWorkerOptions): Promise<ChildProc
           resolve();
         } else {
           // A record starts with '[date: LEVEL/...]'; continuation lines (stack traces) follow its fate.
-          if (line.startsWith('[')) dropping = o.dropLog?.test(line) ?? false;
+          if (line.startsWith('[')) dropping = (o.dropLog?.test(line) ?? false) || (o.onLog?.(line) ?? false);
           if (!dropping) process.stderr.write(`[worker] ${line}\n`);
         }
         nl = buf.indexOf('\n');

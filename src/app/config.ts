@@ -102,7 +102,7 @@ export const settingDefaults = {
   controlQueueExpires: 10 as number | null,
   /** Event-loop stall, in milliseconds, that the worker reports and blames on the tasks running. @defaultValue 100 */
   workerBlockingThreshold: 100,
-  /** Log level of workers started from code: 'debug' | 'info' | 'warn' | 'error'. @defaultValue 'warn' */
+  /** Log level of workers started from code: 'debug' | 'info' | 'warn' (or 'warning') | 'error'. @defaultValue 'warn' */
   workerLogLevel: 'warn' as LogLevel,
   /** Node name used in results and logs (`%h` is the host name). @defaultValue 'celeriac@%h' */
   workerHostname: 'celeriac@%h',

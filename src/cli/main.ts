@@ -3,20 +3,16 @@
  * Celery (`celeriac -A ./tasks.ts worker` and `celeriac worker -A ./tasks.ts`). Errors a person can act
  * on are printed without a stack trace and exit with status 1 (2 for usage errors).
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CeleriacError, TaskError } from '../errors.js';
 import type { SendOptions } from '../task/options.js';
+import { VERSION } from '../version.js';
 import { addBeatCommand } from './beat.js';
 import { appFor } from './client-app.js';
 import { addControlCommands } from './control.js';
 import { addDeadLetterCommand } from './dead-letter.js';
 import { addInspectCommands } from './inspect.js';
 import { addWorkerCommand } from './worker.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 
 export const number = (name: string) => (v: string) => {
   const n = Number(v);
@@ -41,7 +37,7 @@ export { appFor } from './client-app.js';
 export function buildProgram(): Command {
   const program = new Command('celeriac')
     .description('Distributed task queue for TypeScript, speaking Celery’s protocol')
-    .version(pkg.version, '--version')
+    .version(VERSION, '--version')
     .option('-A, --app <module>', 'module exporting the app (./tasks.ts, ./tasks.js or a package)')
     .option('-b, --broker <url>', 'broker URL (overrides CELERIAC_BROKER_URL and the app setting)')
     .option('--result-backend <url>', 'result backend URL (overrides CELERIAC_RESULT_BACKEND)')
@@ -131,6 +127,19 @@ export function buildProgram(): Command {
 
   addDeadLetterCommand(program, appFor);
 
+  // Celery 4 users type the connection after the command (`celeriac worker -b redis://…`): every
+  // command takes them too, and the command's own value wins over one given before it.
+  // Nested commands (`inspect ping`, `dead-letter list`) take them at their own level too.
+  const addConnection = (cmds: readonly Command[]): void => {
+    for (const cmd of cmds) {
+      if (!cmd.options.some((o) => o.long === '--broker'))
+        cmd.option('-b, --broker <url>', 'broker URL (overrides CELERIAC_BROKER_URL and the app setting)');
+      if (!cmd.options.some((o) => o.long === '--result-backend'))
+        cmd.option('--result-backend <url>', 'result backend URL (overrides CELERIAC_RESULT_BACKEND)');
+      addConnection(cmd.commands);
+    }
+  };
+  addConnection(program.commands);
   return program;
 }
 

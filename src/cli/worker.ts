@@ -9,8 +9,10 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { Beat } from '../beat/beat.js';
 import { loadApp } from '../loader/app.js';
 import { parseLogLevel } from '../util/log.js';
+import { VERSION } from '../version.js';
 import { parseAutoscale } from '../worker/autoscale.js';
 import { Worker, type WorkerOptions } from '../worker/worker.js';
+import { workerBanner } from './banner.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -46,7 +48,11 @@ export function addWorkerCommand(program: Command): void {
       'async (aliases eventlet, gevent), solo, prefork (alias processes), threads',
       'async',
     )
-    .option('-c, --concurrency <n>', 'tasks at once (async) or processes/threads', int('--concurrency'))
+    .option(
+      '-c, --concurrency <n>',
+      'async: tasks at once (default 100); solo: 1; prefork, threads: children (default: the number of CPUs)',
+      int('--concurrency'),
+    )
     .option(
       '--autoscale <max,min>',
       'grow and shrink the pool with the load (processes/threads, or slots for async)',
@@ -84,7 +90,7 @@ export function addWorkerCommand(program: Command): void {
     )
     .option('-Q, --queues <names>', 'comma-separated queues to consume')
     .option('-n, --hostname <name>', 'node name (%h = host name)')
-    .option('-l, --loglevel <level>', 'debug, info, warning, error', 'warning')
+    .option('-l, --loglevel <level>', 'debug, info, warning (or warn), error', 'warning')
     .option(
       '--prefetch-multiplier <n>',
       'messages prefetched per slot (0 = unlimited)',
@@ -177,14 +183,7 @@ export function addWorkerCommand(program: Command): void {
           );
       });
       await beat?.start();
-      // The worker logs "ready" at info; below that level still say once that it is up.
-      if (!worker.logger.enabled('info')) {
-        const cpu = worker.cpuPool
-          ? ` cpu-pool=${worker.cpuPool.implementation}:${worker.cpuPool.concurrency}`
-          : '';
-        process.stderr.write(
-          `celeriac ${worker.hostname} ready: pool=${worker.pool?.implementation} concurrency=${worker.pool?.concurrency}${cpu} queues=${worker.queues.join(',')}${beat ? ' beat=on' : ''}\n`,
-        );
-      }
+      // The same banner at every log level: config, [tasks], then the ready line.
+      process.stderr.write(workerBanner(app, worker, { version: VERSION, appModule: g.app, beat: !!beat }));
     });
 }

@@ -19,6 +19,15 @@ type Result<F extends TaskFn> = Awaited<ReturnType<F>>;
 /** The parameters after the first: what `s()` is given when a chain prepends the first. */
 type Rest<F extends TaskFn> = Parameters<F> extends [unknown, ...infer T] ? T : never;
 type First<F extends TaskFn> = Parameters<F> extends [infer A, ...unknown[]] ? A : never;
+/** A tuple and every shorter prefix of it: the positional part of a call whose kwargs give the rest. */
+type Prefix<T extends readonly unknown[]> = T extends readonly [...infer Init, unknown]
+  ? T | Prefix<Init>
+  : T;
+/** `applyAsync`'s arguments: every parameter, typed; a task without parameters may leave them out. */
+type ApplyArgs<F extends TaskFn> =
+  Parameters<F> extends []
+    ? [args?: [], options?: SendOptions]
+    : [args: Parameters<F>, options?: SendOptions];
 
 export class Task<F extends TaskFn> {
   readonly name: string;
@@ -46,17 +55,27 @@ export class Task<F extends TaskFn> {
     return this.#app.publish(this.name, args, {}, this);
   }
 
-  /** Publish with options (countdown, eta, expires, queue, priority, kwargs …). */
+  /**
+   * Publish with options (countdown, eta, expires, queue, priority, kwargs …). The arguments are checked
+   * against the function's parameters; with `kwargs`, the positional ones may stop early and the
+   * keyword ones fill the rest (by `params` names, checked by the worker). To send what the types cannot
+   * know (a task defined in Python, arguments built at run time), use `app.sendTask(name, args, kwargs)`.
+   */
+  applyAsync(...call: ApplyArgs<F>): Promise<AsyncResult<Awaited<ReturnType<F>>>>;
   applyAsync(
-    args: Parameters<F> | unknown[] = [],
+    args: Prefix<Parameters<F>>,
+    options: SendOptions & { kwargs: Record<string, unknown> },
+  ): Promise<AsyncResult<Awaited<ReturnType<F>>>>;
+  applyAsync(
+    args: readonly unknown[] = [],
     options: SendOptions = {},
   ): Promise<AsyncResult<Awaited<ReturnType<F>>>> {
     return this.#app.publish(this.name, args as unknown[], options, this);
   }
 
-  /** Publish many calls in as few broker round trips as the transport allows. */
+  /** Publish many calls in as few broker round trips as the transport allows; each is checked as `delay`'s. */
   applyMany(
-    calls: ReadonlyArray<Parameters<F> | unknown[]>,
+    calls: ReadonlyArray<Parameters<F>>,
     options: SendOptions = {},
   ): Promise<AsyncResult<Awaited<ReturnType<F>>>[]> {
     return this.#app.publishMany(

@@ -2,10 +2,17 @@
  * Logs in Celery's familiar shape: `[2026-11-24 10:00:00,123: INFO/MainProcess] Task tasks.add[id] received`.
  * Callers check `enabled(level)` before building a message on hot paths, so logging off costs nothing.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** `warn` and `warning` are the same level: JavaScript's name and Python's (Celery's `-l warning`). */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'warning' | 'error';
 
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const LABEL: Record<LogLevel, string> = { debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR' };
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, warning: 30, error: 40 };
+const LABEL: Record<LogLevel, string> = {
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARNING',
+  warning: 'WARNING',
+  error: 'ERROR',
+};
 
 export interface Logger {
   enabled(level: LogLevel): boolean;
@@ -23,6 +30,8 @@ export function createLogger(
   processName = 'MainProcess',
 ): Logger {
   const min = ORDER[level];
+  if (min === undefined)
+    throw new Error(`unknown log level "${level}" (debug, info, warning or warn, error)`);
   return {
     enabled: (l) => ORDER[l] >= min,
     log(l, message) {
@@ -36,5 +45,5 @@ export function parseLogLevel(value: string): LogLevel {
   if (v === 'warning') return 'warn';
   if (v === 'critical' || v === 'fatal') return 'error';
   if (v in ORDER) return v as LogLevel;
-  throw new Error(`unknown log level "${value}" (debug, info, warning, error)`);
+  throw new Error(`unknown log level "${value}" (debug, info, warning or warn, error)`);
 }

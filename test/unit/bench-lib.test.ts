@@ -94,7 +94,7 @@ describe('report', () => {
     expect(ratio('p50_ms', 1, 2)).toBe(2);
   });
 
-  it('renders tables, goals, skipped and failed cases, and a chart', () => {
+  it('renders tables, the at-a-glance table (no project targets), skipped and failed cases, and a chart', () => {
     const rows = aggregate(deriveRecords(records));
     const meta: Meta = {
       date: '2026-01-01T00:00:00.000Z',
@@ -112,7 +112,8 @@ describe('report', () => {
       '| feedhub-5000/celeriac-async-1000 | Redis | 925 (900–950) | 95.0 % (90.0 %–100.0 %)',
     );
     expect(md).toContain('feeds/s: 1.54× (feedhub-5000/bullmq-async-1000)');
-    expect(md).toContain('| Feed hub N=5,000, async -c1000 | ≥ 1,250 feeds/s | 925 | no |');
+    expect(md).toContain('| Feed hub N=5,000, async -c1000 (feeds/s) | 925 |');
+    expect(md).not.toMatch(/Goals|issue 7|≥ 1,250/);
     expect(md).toContain('## Not measured in this checkout');
     expect(md).toContain('## Failed runs');
     expect(md).toContain('- a note');
@@ -124,7 +125,7 @@ describe('report', () => {
 
 describe('report: brokers', () => {
   // Off Redis: RabbitMQ rows are compared with RabbitMQ anchors, SQLite rows with Redis ones (no anchor
-  // runs on SQLite), and the goals (the issue's Redis setting) ignore both.
+  // runs on SQLite), and the at-a-glance table (Redis's) ignores both.
   const records: RunRecord[] = [
     rec({ case: 'noop/celery-solo-1', system: 'celery', metrics: { drain_per_s: 1000 } }),
     rec({
@@ -167,7 +168,7 @@ describe('report: brokers', () => {
     expect(lines.map((l) => l.split(' | ')[1])).toEqual(['Redis', 'RabbitMQ', 'RabbitMQ', 'SQLite']);
     expect(md).toContain('drain with results /s: 3.00× (noop/celery-solo-1@amqp on RabbitMQ)');
     expect(md).toContain('drain with results /s: 4.00× (noop/celery-solo-1 on Redis)');
-    expect(md).toContain('| No-op drain with results stored | ≥ 17,000 tasks/s | not measured |');
+    expect(md).toContain('| No-op drain with results stored (tasks/s) | not measured |');
     expect(md).toContain('| RabbitMQ rows | RabbitMQ 3.10.8 at `amqp://127.0.0.1:5672//`');
   });
 

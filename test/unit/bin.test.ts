@@ -1,14 +1,14 @@
-// bin/celeriac.js picks the compiled CLI or the sources: a dist/ older than src/ must never run in their
-// place, and CELERIAC_CLI forces either. Run on a scratch copy of the layout whose two entry points
-// only print which one ran.
+// bin/celeriac.js picks the compiled CLI or the sources: a checkout (src/ present) runs the sources even
+// beside a build, an installed package (no src/) runs dist/, and CELERIAC_CLI forces either. Run on a
+// scratch copy of the layout whose two entry points only print which one ran.
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   mkdirSync,
   mkdtempSync,
+  renameSync,
   rmSync,
   symlinkSync,
-  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,13 +28,6 @@ function run(env: Record<string, string> = {}) {
   return { code: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
 }
 
-/** Set the mtime of the fake dist entry relative to the sources (seconds). */
-function distAge(offsetS: number): void {
-  const t = Date.now() / 1000;
-  utimesSync(join(dir, 'src/cli/main.ts'), t, t);
-  utimesSync(join(dir, 'dist/cli/main.js'), t + offsetS, t + offsetS);
-}
-
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'celeriac-bin-'));
   for (const d of ['bin', 'src/cli', 'dist/cli']) mkdirSync(join(dir, d), { recursive: true });
@@ -47,28 +40,28 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('bin/celeriac.js', () => {
-  it('runs dist/ when it is newer than every source file', () => {
-    distAge(10);
-    expect(run()).toMatchObject({ code: 0, out: 'dist', err: '' });
+  it('a checkout runs the sources, even beside a fresh build', () => {
+    expect(run()).toMatchObject({ code: 0, out: 'src', err: '' });
   });
 
-  it('runs the sources, saying why, when dist/ is older than a source file', () => {
-    distAge(-10);
-    const r = run();
-    expect(r).toMatchObject({ code: 0, out: 'src' });
-    expect(r.err).toContain('dist/ is older than src/');
-  });
-
-  it('CELERIAC_CLI forces either, and a missing dist/ is an error, not a silent fallback', () => {
-    distAge(10);
+  it('CELERIAC_CLI forces either, and a missing one is an error, not a silent fallback', () => {
+    expect(run({ CELERIAC_CLI: 'dist' })).toMatchObject({ code: 0, out: 'dist', err: '' });
     expect(run({ CELERIAC_CLI: 'src' })).toMatchObject({ code: 0, out: 'src', err: '' });
-    distAge(-10);
-    expect(run({ CELERIAC_CLI: 'dist' })).toMatchObject({ code: 0, out: 'dist' });
     expect(run({ CELERIAC_CLI: 'built' }).err).toContain('must be "dist" or "src"');
-    rmSync(join(dir, 'dist'), { recursive: true });
+    renameSync(join(dir, 'dist'), join(dir, 'dist.away'));
     const r = run({ CELERIAC_CLI: 'dist' });
     expect(r.code).toBe(1);
-    expect(r.err).toContain('run npm run build');
-    expect(run()).toMatchObject({ code: 0, out: 'src', err: '' });
+    expect(r.err).toContain('npm run build');
+    renameSync(join(dir, 'dist.away'), join(dir, 'dist'));
+  });
+
+  it('an installed package (no src/) runs dist/', () => {
+    renameSync(join(dir, 'src'), join(dir, 'src.away'));
+    try {
+      expect(run()).toMatchObject({ code: 0, out: 'dist', err: '' });
+      expect(run({ CELERIAC_CLI: 'src' }).err).toContain('CELERIAC_CLI=src but');
+    } finally {
+      renameSync(join(dir, 'src.away'), join(dir, 'src'));
+    }
   });
 });

@@ -1,0 +1,6 @@
+/** Celeriac's version, read once from its package.json (the CLI's --version and the worker banner). */
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;

@@ -15,7 +15,7 @@ import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
 import { ConfigError, WorkerLostError } from '../errors.js';
 import { type BoundMiddleware, WorkerHooks } from '../middleware/hooks.js';
-import type { TaskRun, WorkerScope } from '../middleware/middleware.js';
+import type { ControlHandler, TaskRun, WorkerScope } from '../middleware/middleware.js';
 import type { RevokeHooks } from '../middleware/revoke.js';
 import type { SignatureJson } from '../protocol/message.js';
 import type { SendOptions } from '../task/options.js';
@@ -96,6 +96,15 @@ export class Worker {
     const hooks = this.#bound.find((b) => b.name === 'revoke')?.hooks as RevokeHooks | undefined;
     if (!hooks) throw new ConfigError('revoke() needs a started worker');
     hooks.revoke(id);
+  }
+
+  /** The remote-control command `method` as a middleware of this started worker answers it (the mailbox's lookup). */
+  controlHandler(method: string): ControlHandler | undefined {
+    for (const b of this.#bound) {
+      const h = b.hooks.control?.[method];
+      if (h) return h;
+    }
+    return undefined;
   }
 
   async start(): Promise<void> {

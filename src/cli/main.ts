@@ -11,6 +11,7 @@ import { CeleriacError, TaskError } from '../errors.js';
 import { loadApp } from '../loader/app.js';
 import type { SendOptions } from '../task/options.js';
 import { addBeatCommand } from './beat.js';
+import { addEventsCommand } from './events.js';
 import { addWorkerCommand } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
 
   addWorkerCommand(program);
   addBeatCommand(program);
+  addEventsCommand(program, appFor);
 
   program
     .command('call <name>')

@@ -96,6 +96,16 @@ export function addWorkerCommand(program: Command): void {
       'how long a warm shutdown waits for running tasks',
       seconds('--shutdown-timeout'),
     )
+    .option(
+      '-E, --task-events',
+      'send task events (task-received, -started, -succeeded …) for monitors such as Flower',
+    )
+    .option('--without-heartbeat', 'send no worker-online/heartbeat/offline events')
+    .option(
+      '--heartbeat-interval <seconds>',
+      'seconds between heartbeat events (default 2)',
+      seconds('--heartbeat-interval'),
+    )
     .option('--purge', 'purge the queues before starting')
     .option('-B, --beat', 'also run the periodic task scheduler in this worker (as Celery’s -B)')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
@@ -125,6 +135,9 @@ export function addWorkerCommand(program: Command): void {
       if (o.cpuPool) options.cpuPool = o.cpuPool as string;
       if (o.cpuQueues) options.cpuQueues = (o.cpuQueues as string).split(',').filter(Boolean);
       if (o.cpuAutoscale) options.cpuAutoscale = o.cpuAutoscale as WorkerOptions['cpuAutoscale'];
+      if (o.taskEvents) options.taskEvents = true;
+      if (o.withoutHeartbeat) options.withoutHeartbeat = true;
+      if (o.heartbeatInterval !== undefined) options.heartbeatInterval = o.heartbeatInterval as number;
       if (o.blockingThreshold !== undefined) options.blockingThreshold = o.blockingThreshold as number;
       const poolOptions: Record<string, unknown> = {};
       if (o.childConcurrency !== undefined) poolOptions.childConcurrency = o.childConcurrency;

@@ -12,6 +12,7 @@ const DB = 11;
 eventsInterop(
   'redis',
   `redis://127.0.0.1:6379/${DB}`,
+  `redis://127.0.0.1:6379/${DB}`,
   (skipRedis || !pythonCeleryAvailable) && !inCI,
   async (queue) => {
     const raw = rawClient(DB);

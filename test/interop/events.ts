@@ -47,6 +47,7 @@ function spawnPy(args: string[]): ChildProcess {
 export function eventsInterop(
   broker: string,
   url: string,
+  backendUrl: string,
   skip: boolean,
   cleanup: (queue: string) => Promise<void>,
 ): void {
@@ -56,9 +57,7 @@ export function eventsInterop(
     let worker: Worker;
 
     beforeAll(async () => {
-      app = defineInteropTasks(
-        new Celeriac({ broker: url, backend: url.startsWith('amqp') ? 'rpc://' : url }),
-      );
+      app = defineInteropTasks(new Celeriac({ broker: url, backend: backendUrl }));
       await (await app.broker()).purge(queue);
     });
 

@@ -42,6 +42,8 @@ export class EventDispatcher {
   /** Buffered events by group. */
   readonly #buffers = new Map<string, CeleryEvent[]>();
   #flushQueued = false;
+  #offset = 0;
+  #offsetUntil = 0;
   #inFlight = 0;
   #idleWaiters: Array<() => void> = [];
   #failing = false;
@@ -59,10 +61,16 @@ export class EventDispatcher {
     if (this.#closed) return;
     const event = fields as CeleryEvent;
     event.hostname = this.hostname;
-    event.utcoffset = utcoffset();
+    const now = Date.now();
+    // The offset changes twice a year: read it (a Date) once a minute, not per event.
+    if (now >= this.#offsetUntil) {
+      this.#offset = utcoffset(new Date(now));
+      this.#offsetUntil = now + 60_000;
+    }
+    event.utcoffset = this.#offset;
     event.pid = process.pid;
     event.clock = this.#o.clock.forward();
-    event.timestamp = Date.now() / 1000;
+    event.timestamp = now / 1000;
     event.type = type;
     const dash = type.indexOf('-');
     const group = dash < 0 ? type : type.slice(0, dash);

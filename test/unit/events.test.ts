@@ -243,6 +243,71 @@ describe('worker events', () => {
     expect(c.state.tasks.get(r.id)?.state).toBe('PENDING');
     expect(c.state.tasks.get(r.id)?.client).toBe(e.hostname);
   });
+
+  it('the receiver reports a message that is not JSON and a handler that throws, and goes on', async () => {
+    c = cluster();
+    const errors: string[] = [];
+    const got: string[] = [];
+    const recv = c.monitor.events.receiver({
+      handlers: {
+        'worker-heartbeat': () => {
+          throw new Error('handler bug');
+        },
+        'task-succeeded': (e) => void got.push(e.uuid as string),
+      },
+      onError: (err) => void errors.push(err.message),
+    });
+    await recv.start();
+    const b = await c.app.broker();
+    const x = { name: 'celeryev', type: 'topic' as const };
+    const msg = (body: string) => ({
+      body: Buffer.from(body),
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      headers: { hostname: 'x@h' },
+      properties: { delivery_mode: 1 },
+    });
+    await b.broadcast?.publish(x, 'task.succeeded', msg('{not json'));
+    await b.broadcast?.publish(
+      x,
+      'worker.heartbeat',
+      msg('{"type":"worker-heartbeat","hostname":"x@h","timestamp":1}'),
+    );
+    await b.broadcast?.publish(
+      x,
+      'task.multi',
+      msg('[{"type":"task-succeeded","uuid":"u1","hostname":"x@h","timestamp":1,"clock":40},{"nope":1}]'),
+    );
+    await waitUntil(() => got.length === 1 && errors.length === 3, 5000, 'both');
+    await recv.close();
+    expect(got).toEqual(['u1']);
+    expect(errors[0]).toMatch(/not JSON/);
+    expect(errors[1]).toMatch(/the handler of worker-heartbeat threw: handler bug/);
+    expect(errors[2]).toMatch(/without a type/);
+    expect(c.monitor.clock.value).toBeGreaterThan(40);
+  });
+
+  it('a broker without broadcast: the receiver says so; the worker runs without events', async () => {
+    const app = new Celeriac({ broker: 'memory://', backend: 'memory://' });
+    const b = await app.broker();
+    // memory:// has broadcast; a receiver on a host whose broker lacks it fails with a clear message.
+    const bare = {
+      ...b,
+      broadcast: undefined,
+      capabilities: { ...b.capabilities, broadcast: false },
+      transport: 'bare',
+    };
+    const { EventReceiver } = await import('../../src/events/receiver.js');
+    const r = new EventReceiver(
+      { clock: app.clock, conf: app.conf, broker: async () => bare as typeof b },
+      { handlers: {} },
+    );
+    await expect(r.start()).rejects.toThrow(/the bare broker has no broadcast exchanges/);
+    expect(() => app.events.receiver({ handlers: { x: 1 as unknown as () => void } })).toThrow(
+      /handler for "x" must be a function/,
+    );
+    await app.close();
+  });
 });
 
 /** The control handlers of a started worker, by method (what the mailbox dispatches to). */

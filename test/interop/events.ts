@@ -5,7 +5,9 @@
  *    the worker alive with the right `processed`, and every task with its state, runtime and result;
  *  - `celery events --dump` prints the worker's heartbeats and task events;
  *  - under load (5,000 tasks with -E, batched into task.multi) our own receiver sees every
- *    task-succeeded event.
+ *    task-succeeded event;
+ *  - the other way: our receiver and ClusterState read a Python Celery prefork worker with -E, whose
+ *    hub batches task events into task.multi lists.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -40,8 +42,8 @@ interface PyState {
   timed_out: boolean;
 }
 
-function spawnPy(args: string[]): ChildProcess {
-  return spawn(PYTHON, args, { cwd: PY_DIR, stdio: 'pipe', detached: true, env: process.env });
+function spawnPy(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(PYTHON, args, { cwd: PY_DIR, stdio: 'pipe', detached: true, env: { ...process.env, ...env } });
 }
 
 export function eventsInterop(
@@ -195,6 +197,86 @@ export function eventsInterop(
         await tap?.close();
         await recv.close();
         await monitor.close();
+      }
+    }, 180_000);
+
+    it('our receiver and ClusterState read a Python Celery prefork worker with -E (task.multi batches)', async () => {
+      const pyQueue = uniq(`evpy-${broker}`);
+      const name = `${uniq('py')}@h`;
+      const monitor = new Celeriac({ broker: url, backend: null });
+      const state = monitor.events.state();
+      const multi: string[] = [];
+      const recv = monitor.events.receiver({ handlers: { '*': state.event } });
+      await recv.start();
+      const b = await monitor.broker();
+      const tap = await b.broadcast?.subscribe(
+        { name: 'celeryev', type: 'topic' },
+        'task.multi',
+        (m) => multi.push(m.routingKey),
+        {
+          queue: `celeryev.${uniq('tap')}`,
+        },
+      );
+      const py = spawnPy(
+        [
+          '-m',
+          'celery',
+          '-A',
+          'pytasks',
+          'worker',
+          '-P',
+          'prefork',
+          '-c',
+          '2',
+          '-Q',
+          pyQueue,
+          '-n',
+          name,
+          '-E',
+          '-l',
+          'info',
+          '--without-gossip',
+          '--without-mingle',
+        ],
+        {
+          INTEROP_BROKER: url,
+          INTEROP_BACKEND: backendUrl,
+          INTEROP_QUEUE: pyQueue,
+        },
+      );
+      let log = '';
+      py.stdout?.on('data', (d: Buffer) => {
+        log += d.toString();
+      });
+      py.stderr?.on('data', (d: Buffer) => {
+        log += d.toString();
+      });
+      try {
+        await waitUntil(() => / ready\./.test(log), 60_000, `python worker ready:\n${log}`);
+        const rs = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => app.sendTask('interop.add', [i, i], {}, { queue: pyQueue })),
+        );
+        await waitUntil(
+          () => rs.every((r) => state.tasks.get(r.id)?.state === 'SUCCESS'),
+          60_000,
+          `SUCCESS in state:\n${log}`,
+        );
+        const t = state.tasks.get(rs[3]?.id as string);
+        expect(t).toMatchObject({ name: 'interop.add', args: '(3, 3)', result: '6', worker: name });
+        expect(t?.runtime).toBeGreaterThan(0);
+        await waitUntil(
+          () => state.workers.get(name)?.processed === 20,
+          30_000,
+          'a heartbeat with processed=20',
+        );
+        expect(state.workers.get(name)).toMatchObject({ alive: true, sw_ident: 'py-celery', freq: 2 });
+        expect(multi.length).toBeGreaterThan(0); // Celery's prefork hub batched, and we unpacked it
+      } finally {
+        await stopProcess(py, 10_000);
+        await tap?.close();
+        await recv.close();
+        await monitor.close();
+        await cleanup(pyQueue);
       }
     }, 180_000);
   });

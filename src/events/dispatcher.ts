@@ -20,7 +20,7 @@ import type { Broadcast, Exchange } from '../brokers/broadcast.js';
 import type { WireMessage } from '../protocol/message.js';
 import type { LamportClock } from '../util/lamport.js';
 import type { Logger } from '../util/log.js';
-import { type CeleryEvent, routingKeyOf, utcoffset } from './event.js';
+import { routingKeyOf, utcoffset } from './event.js';
 
 export interface DispatcherOptions {
   readonly broadcast: Broadcast;
@@ -34,13 +34,20 @@ export interface DispatcherOptions {
   readonly bufferLimit?: number;
 }
 
+interface Buffered {
+  /** The type of the first event: a batch of one goes out under its own routing key. */
+  first: string;
+  texts: string[];
+}
+
 export class EventDispatcher {
   readonly hostname: string;
   readonly #o: DispatcherOptions;
   readonly #bufferGroups: ReadonlySet<string>;
   readonly #limit: number;
-  /** Buffered events by group. */
-  readonly #buffers = new Map<string, CeleryEvent[]>();
+  /** Buffered events (their JSON text) by group. */
+  readonly #buffers = new Map<string, Buffered>();
+  readonly #hostJson: string;
   #flushQueued = false;
   #offset = 0;
   #offsetUntil = 0;
@@ -52,43 +59,45 @@ export class EventDispatcher {
   constructor(options: DispatcherOptions) {
     this.#o = options;
     this.hostname = options.hostname;
+    this.#hostJson = JSON.stringify(options.hostname);
     this.#bufferGroups = new Set(options.bufferGroups ?? []);
     this.#limit = options.bufferLimit ?? 24;
   }
 
-  /** Send an event of `type` with `fields` (Celery's names); buffered groups go out on the next tick. */
+  /**
+   * Send an event of `type` with `fields` (Celery's names, JSON-safe); buffered groups go out on the
+   * next tick. The common fields are the dispatcher's: `fields` must not carry them.
+   */
   send(type: string, fields: Record<string, unknown>): void {
     if (this.#closed) return;
-    const event = fields as CeleryEvent;
-    event.hostname = this.hostname;
     const now = Date.now();
     // The offset changes twice a year: read it (a Date) once a minute, not per event.
     if (now >= this.#offsetUntil) {
       this.#offset = utcoffset(new Date(now));
       this.#offsetUntil = now + 60_000;
     }
-    event.utcoffset = this.#offset;
-    event.pid = process.pid;
-    event.clock = this.#o.clock.forward();
-    event.timestamp = now / 1000;
-    event.type = type;
+    // The JSON text is made here, once: the event's own fields through JSON.stringify, the common ones
+    // written around them (no copy of the object, fewer keys for the serializer per event).
+    const own = JSON.stringify(fields);
+    const text = `{"hostname":${this.#hostJson},"utcoffset":${this.#offset},"pid":${process.pid},"clock":${this.#o.clock.forward()},"timestamp":${now / 1000},"type":${JSON.stringify(type)}${own.length > 2 ? `,${own.slice(1)}` : '}'}`;
     const dash = type.indexOf('-');
     const group = dash < 0 ? type : type.slice(0, dash);
-    if (this.#bufferGroups.has(group)) {
-      let buf = this.#buffers.get(group);
-      if (!buf) {
-        buf = [];
-        this.#buffers.set(group, buf);
-      }
-      buf.push(event);
-      if (buf.length >= this.#limit) this.#flushGroup(group, buf);
-      else if (!this.#flushQueued) {
-        this.#flushQueued = true;
-        setImmediate(this.#flushTick);
-      }
+    if (!this.#bufferGroups.has(group)) {
+      this.#publish(routingKeyOf(type), text);
       return;
     }
-    this.#publish(routingKeyOf(type), JSON.stringify(event));
+    let buf = this.#buffers.get(group);
+    if (!buf) {
+      buf = { first: type, texts: [] };
+      this.#buffers.set(group, buf);
+    }
+    if (buf.texts.length === 0) buf.first = type;
+    buf.texts.push(text);
+    if (buf.texts.length >= this.#limit) this.#flushGroup(group, buf);
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      setImmediate(this.#flushTick);
+    }
   }
 
   readonly #flushTick = (): void => {
@@ -98,14 +107,14 @@ export class EventDispatcher {
 
   /** Send what is buffered now. */
   flush(): void {
-    for (const [group, buf] of this.#buffers) if (buf.length) this.#flushGroup(group, buf);
+    for (const [group, buf] of this.#buffers) if (buf.texts.length) this.#flushGroup(group, buf);
   }
 
-  #flushGroup(group: string, buf: CeleryEvent[]): void {
+  #flushGroup(group: string, buf: Buffered): void {
     // A batch of one goes out as that event under its own key: cheaper for receivers, same meaning.
-    if (buf.length === 1) this.#publish(routingKeyOf((buf[0] as CeleryEvent).type), JSON.stringify(buf[0]));
-    else this.#publish(`${group}.multi`, JSON.stringify(buf));
-    buf.length = 0;
+    if (buf.texts.length === 1) this.#publish(routingKeyOf(buf.first), buf.texts[0] as string);
+    else this.#publish(`${group}.multi`, `[${buf.texts.join(',')}]`);
+    buf.texts.length = 0;
   }
 
   #publish(routingKey: string, body: string): void {

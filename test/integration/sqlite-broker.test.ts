@@ -12,6 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createBackend } from '../../src/backends/registry.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/registry.js';
+import { BROADCAST_LIFETIME_MS } from '../../src/brokers/sqlite/broadcast.js';
 import { createSqliteBroker, type SqliteStore } from '../../src/brokers/sqlite/index.js';
 import type { VirtualBroker } from '../../src/brokers/virtual.js';
 import { APPLICATION_ID, migrate, SCHEMA_VERSION } from '../../src/drivers/sqlite/schema.js';
@@ -173,6 +174,24 @@ describe('sqlite: schema and files it must not touch', () => {
     await b.broadcast!.publish(ex, 'worker.online', message(1));
     await waitUntil(() => got.length === 1, 10_000, 'the event on the migrated file');
     await sub.close();
+  });
+
+  it('a publisher deletes expired broadcast rows, even with nobody subscribed', async () => {
+    const path = freshPath();
+    const b = await broker(urlOf(path));
+    const raw = new Database(path);
+    raw
+      .prepare('INSERT INTO broadcasts (exchange, routing_key, message, expires_at) VALUES (?, ?, ?, ?)')
+      .run('celeryev', 'worker.old', '{}', Date.now() - 1);
+    const before = Date.now();
+    await b.broadcast!.publish({ name: 'celeryev', type: 'topic' }, 'worker.new', message(1));
+    const rows = raw.prepare('SELECT routing_key, expires_at FROM broadcasts').all() as {
+      routing_key: string;
+      expires_at: number;
+    }[];
+    raw.close();
+    expect(rows.map((r) => r.routing_key)).toEqual(['worker.new']);
+    expect(rows[0]?.expires_at).toBeGreaterThanOrEqual(before + BROADCAST_LIFETIME_MS);
   });
 
   it('refuses a file written by a newer schema version, and leaves it untouched', async () => {

@@ -4,6 +4,7 @@
  *  - a Python events Dispatcher publishes on `celeryev`, our subscription receives it, key and body intact;
  *  - we publish `worker-heartbeat` with routing key `worker.heartbeat`, a consumer on a Python event
  *    receiver's queue (bound `#`) receives it;
+ *  - app.control.broadcast's request on `celery.pidbox` reaches our subscription;
  *  - kombu's Node.reply (how a Python worker answers a control request) reaches our reply queue;
  *  - our reply reaches the reply queue a Python Mailbox opened, and Mailbox._collect returns it.
  * Skipped locally when the broker or Python Celery is missing; fails in CI.
@@ -120,6 +121,30 @@ function interop(
       expect(h.content_type).toBe('application/json');
       expect(h.body).toMatchObject({ type: 'worker-heartbeat', hostname: 'ts@h', s: 'é✓' });
       expect(h.headers).toMatchObject({ hostname: 'ts@h' });
+    }, 30_000);
+
+    it('receives a control request app.control.broadcast sends on celery.pidbox', async () => {
+      const got: BroadcastMessage[] = [];
+      const sub = await broker.broadcast!.subscribe(
+        { name: 'celery.pidbox', type: 'fanout' },
+        '',
+        (m) => got.push(m),
+        { queue: `${uniq('ts')}@h.celery.pidbox`, messageTtlMs: 300_000, expiresMs: 10_000 },
+      );
+      try {
+        await py.call('control', { command: 'ping', arguments: { n: 1 }, destination: ['ts@h'] });
+        await waitUntil(() => got.length >= 1, 15_000, 'the control request');
+      } finally {
+        await sub.close();
+      }
+      const m = got[0] as BroadcastMessage;
+      expect(m.exchange).toBe('celery.pidbox');
+      expect(JSON.parse(m.message.body.toString('utf8'))).toMatchObject({
+        method: 'ping',
+        arguments: { n: 1 },
+        destination: ['ts@h'],
+      });
+      expect(typeof m.message.headers.clock).toBe('number');
     }, 30_000);
 
     it("kombu's Node.reply (a Python worker's control reply) reaches our reply queue", async () => {

@@ -61,6 +61,8 @@ export class AmqpBroadcast implements Broadcast {
   /** Exchanges declared on the current connection. */
   #declared = new Map<string, Promise<void>>();
   readonly #subs = new Set<AmqpSubscription>();
+  /** Set while the publish channel's socket is full: every publish waits on this one promise. */
+  #draining: Promise<void> | null = null;
 
   constructor(link: AmqpLink) {
     this.#link = link;
@@ -91,13 +93,23 @@ export class AmqpBroadcast implements Broadcast {
   async #send(e: ExchangeSpec, routingKey: string, message: WireMessage): Promise<void> {
     await this.#declare(e);
     const ch = await this.#publisher.get();
+    if (this.#draining) await this.#draining;
+    let writable: boolean;
     try {
-      ch.publish(e.name, routingKey, message.body, publishOptions(message));
+      writable = ch.publish(e.name, routingKey, message.body, publishOptions(message));
     } catch (err) {
       throw new BrokerError(`publish to ${e.name} failed: ${(err as Error).message}`, {
         retryable: true,
         cause: err,
       });
+    }
+    // Back-pressure: the frame is buffered but the socket is full; a burst of events waits here instead
+    // of growing amqplib's buffer without bound.
+    if (!writable) {
+      this.#draining ??= drained(ch).finally(() => {
+        this.#draining = null;
+      });
+      await this.#draining;
     }
   }
 
@@ -292,4 +304,16 @@ class AmqpSubscription implements Subscription {
     if (ch) await ch.close().catch(() => {});
     this.#onClosed();
   }
+}
+
+function drained(ch: Channel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      ch.off('drain', done);
+      ch.off('close', done);
+      resolve();
+    };
+    ch.on('drain', done);
+    ch.on('close', done);
+  });
 }

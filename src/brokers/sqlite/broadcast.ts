@@ -146,6 +146,7 @@ export class SqliteBroadcast implements Broadcast {
   #loop: Promise<void> | null = null;
   #abort = new AbortController();
   #lastPrune = 0;
+  #lastPublishPrune = 0;
 
   /** `fileOf`: the store's open file (throws when the store is not connected). */
   constructor(fileOf: () => SqliteFile, onError: (err: Error) => void) {
@@ -170,11 +171,16 @@ export class SqliteBroadcast implements Broadcast {
 
   async #insert(items: Published[]): Promise<void> {
     const { file, st } = this.#open();
-    const expires = Date.now() + BROADCAST_LIFETIME_MS;
+    const now = Date.now();
+    // The publisher prunes too: with nobody subscribed anywhere, nobody else would.
+    const prune = now - this.#lastPublishPrune >= PRUNE_EVERY_MS;
+    if (prune) this.#lastPublishPrune = now;
     await file.write(() =>
       file.db
         .transaction(() => {
-          for (const i of items) st.publish.run(i.exchange, i.routingKey, i.message, expires);
+          if (prune) st.pruneBroadcasts.run(now);
+          for (const i of items)
+            st.publish.run(i.exchange, i.routingKey, i.message, now + BROADCAST_LIFETIME_MS);
         })
         .immediate(),
     );

@@ -5,6 +5,7 @@ INTEROP_KEYPREFIX.
   dispatch            app.events.Dispatcher sends one event (type, fields) on celeryev
   listen              start a thread consuming celeryev with an event receiver's queue, bound to '#'
   heard               the events that thread received: [{routing_key, body, headers, content_type}]
+  control             app.control.broadcast(command, arguments, destination), without waiting for replies
   node_reply          kombu's Node.reply, as a Python worker answers a control request
   open_reply_queue    declare this client's pidbox reply queue (as Mailbox._publish does); returns the oid
   collect             Mailbox._collect: the replies for a ticket, as app.control.broadcast(reply=True)
@@ -69,6 +70,12 @@ def get_heard(req):
     return heard
 
 
+def control(req):
+    app.control.broadcast(req['command'], arguments=req.get('arguments'), destination=req.get('destination'),
+                          connection=conn, reply=False)
+    return True
+
+
 def node_reply(req):
     node = app.control.mailbox.Node(req['hostname'], channel=conn.default_channel)
     node.reply(req['data'], exchange=req['exchange'], routing_key=req['routing_key'], ticket=req['ticket'])
@@ -88,6 +95,7 @@ serve({
     'dispatch': dispatch,
     'listen': listen,
     'heard': get_heard,
+    'control': control,
     'node_reply': node_reply,
     'open_reply_queue': open_reply_queue,
     'collect': collect,

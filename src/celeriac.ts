@@ -23,7 +23,7 @@ export type { CeleriacOptions } from './app/app.js';
 
 export class Celeriac extends App {
   constructor(options: CeleriacOptions = {}) {
-    super(options, builtinMiddleware());
+    super(options, builtinMiddleware({ host: () => this, sentEvents: options.taskSendSentEvent === true }));
     // Celery's celery.* tasks (chord, group, chord_unlock, map, starmap, chunks …), so Python canvases
     // that name them run on our workers.
     registerBuiltinTasks(this);

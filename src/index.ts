@@ -89,6 +89,11 @@ export {
   TimeLimitExceeded,
   WorkerLostError,
 } from './errors.js';
+// Events: receiving them, and the cluster state they fold into
+export type { CeleryEvent } from './events/event.js';
+export type { AppEvents } from './events/index.js';
+export type { EventHandler, EventReceiver, ReceiverOptions } from './events/receiver.js';
+export { ClusterState, type ClusterStateOptions, ClusterTask, ClusterWorker } from './events/state.js';
 // Middleware: the hook contract
 export type {
   ControlHandler,

@@ -18,6 +18,7 @@ import type { Broker } from '../brokers/broker.js';
 import { createBroker } from '../brokers/registry.js';
 import { Control } from '../control/client.js';
 import { ConfigError } from '../errors.js';
+import { AppEvents } from '../events/index.js';
 import { PublishHooks } from '../middleware/hooks.js';
 import type { Middleware, OutgoingTask } from '../middleware/middleware.js';
 import { buildTaskMessage, type WireMessage } from '../protocol/message.js';
@@ -62,6 +63,8 @@ export class App {
   readonly signals = new Signals();
   /** The app's Lamport clock: events and remote-control messages carry it (util/lamport.ts). */
   readonly clock = new LamportClock();
+  /** Celery's events, the reading side: `app.events.receiver({ handlers })`, `app.events.state()`. */
+  readonly events: AppEvents = new AppEvents(this);
   readonly #tasks = new Map<string, AnyTask>();
   readonly #periodic = new Map<string, BeatEntryInput>();
   readonly #middleware: Middleware[] = [];

@@ -100,6 +100,27 @@ export const settingDefaults = {
   controlQueueTtl: 300 as number | null,
   /** Seconds an unused pidbox or reply queue lives on RabbitMQ (x-expires; null: until deleted). @defaultValue 10 */
   controlQueueExpires: 10 as number | null,
+  /**
+   * Send task events (task-received, -started, -succeeded, -failed, -retried, -revoked, -rejected) from
+   * workers, as Celery's worker_send_task_events; the worker's `-E` turns it on, and the remote-control
+   * commands enable_events / disable_events switch it while the worker runs (docs/monitoring.md).
+   * @defaultValue false
+   */
+  workerSendTaskEvents: false,
+  /**
+   * Workers send worker-online, worker-heartbeat (every workerHeartbeatInterval) and worker-offline
+   * events, without `-E`, as Celery does; the worker's `--without-heartbeat` turns them off. Celery has
+   * this as a worker option only. @defaultValue true
+   */
+  workerHeartbeat: true,
+  /** Clients send a task-sent event for every task they publish (Celery's task_send_sent_event). @defaultValue false */
+  taskSendSentEvent: false,
+  /** Exchange of the events (Celery's event_exchange). @defaultValue 'celeryev' */
+  eventExchange: 'celeryev',
+  /** Seconds an event waits in a receiver's queue on RabbitMQ before it is dropped (event_queue_ttl). @defaultValue 5 */
+  eventQueueTtl: 5 as number | null,
+  /** Seconds a receiver's queue outlives its receiver on RabbitMQ (event_queue_expires). @defaultValue 60 */
+  eventQueueExpires: 60 as number | null,
   /** Event-loop stall, in milliseconds, that the worker reports and blames on the tasks running. @defaultValue 100 */
   workerBlockingThreshold: 100,
   /** Log level of workers started from code: 'debug' | 'info' | 'warn' (or 'warning') | 'error'. @defaultValue 'warn' */

@@ -11,6 +11,7 @@ import { addBeatCommand } from './beat.js';
 import { appFor } from './client-app.js';
 import { addControlCommands } from './control.js';
 import { addDeadLetterCommand } from './dead-letter.js';
+import { addEventsCommand } from './events.js';
 import { addInspectCommands } from './inspect.js';
 import { addWorkerCommand } from './worker.js';
 
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   addBeatCommand(program);
   addInspectCommands(program);
   addControlCommands(program);
+  addEventsCommand(program, appFor);
 
   program
     .command('call <name>')

@@ -103,6 +103,16 @@ export function addWorkerCommand(program: Command): void {
       'how long a warm shutdown waits for running tasks',
       seconds('--shutdown-timeout'),
     )
+    .option(
+      '-E, --task-events',
+      'send task events (task-received, -started, -succeeded …) for monitors such as Flower',
+    )
+    .option('--without-heartbeat', 'send no worker-online/heartbeat/offline events')
+    .option(
+      '--heartbeat-interval <seconds>',
+      'seconds between heartbeat events (default 2)',
+      seconds('--heartbeat-interval'),
+    )
     .option('--purge', 'purge the queues before starting')
     .option('--without-mingle', 'do not sync revoked ids and the clock with running workers at start-up')
     .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
@@ -134,6 +144,9 @@ export function addWorkerCommand(program: Command): void {
       if (o.cpuPool) options.cpuPool = o.cpuPool as string;
       if (o.cpuQueues) options.cpuQueues = (o.cpuQueues as string).split(',').filter(Boolean);
       if (o.cpuAutoscale) options.cpuAutoscale = o.cpuAutoscale as WorkerOptions['cpuAutoscale'];
+      if (o.taskEvents) options.taskEvents = true;
+      if (o.withoutHeartbeat) options.withoutHeartbeat = true;
+      if (o.heartbeatInterval !== undefined) options.heartbeatInterval = o.heartbeatInterval as number;
       if (o.blockingThreshold !== undefined) options.blockingThreshold = o.blockingThreshold as number;
       if (o.withoutMingle) options.mingle = false;
       const poolOptions: Record<string, unknown> = {};

@@ -46,6 +46,12 @@ export interface WorkerOptions {
   autoscale?: AutoscaleOptions;
   /** Size the CPU pool to its load. */
   cpuAutoscale?: AutoscaleOptions;
+  /** Send task events (Celery's `-E`). @defaultValue workerSendTaskEvents setting */
+  taskEvents?: boolean;
+  /** Send no worker-online/heartbeat/offline events (Celery's --without-heartbeat). @defaultValue !workerHeartbeat */
+  withoutHeartbeat?: boolean;
+  /** Seconds between heartbeats (Celery's --heartbeat-interval). @defaultValue workerHeartbeatInterval setting */
+  heartbeatInterval?: number;
   /** Event-loop stall in milliseconds worth a warning; 0 turns the watch off. @defaultValue workerBlockingThreshold setting */
   blockingThreshold?: number;
   /** Mingle at start-up: sync revoked ids and the clock with running workers (false: Celery's --without-mingle). @defaultValue true */
@@ -102,6 +108,10 @@ export function resolveWorkerConfig(settings: Readonly<Settings>, o: WorkerOptio
   )
     throw new ConfigError(`prefetchMultiplier must be a number >= 0, got ${o.prefetchMultiplier}`);
 
+  const hb = o.heartbeatInterval;
+  if (hb !== undefined && (!Number.isFinite(hb) || hb <= 0))
+    throw new ConfigError(`heartbeatInterval must be a number of seconds > 0, got ${hb}`);
+
   const hostname = (o.hostname ?? settings.workerHostname)
     .replace(/%h/g, osHostname())
     .replace(/%n/g, 'celeriac');
@@ -112,6 +122,9 @@ export function resolveWorkerConfig(settings: Readonly<Settings>, o: WorkerOptio
     workerLogLevel: o.logLevel ?? settings.workerLogLevel,
     workerShutdownTimeout: o.shutdownTimeout ?? settings.workerShutdownTimeout,
     workerBlockingThreshold: threshold ?? settings.workerBlockingThreshold,
+    workerSendTaskEvents: o.taskEvents ?? settings.workerSendTaskEvents,
+    workerHeartbeat: o.withoutHeartbeat === undefined ? settings.workerHeartbeat : !o.withoutHeartbeat,
+    workerHeartbeatInterval: hb ?? settings.workerHeartbeatInterval,
     taskTimeLimit: o.timeLimit !== undefined ? o.timeLimit : settings.taskTimeLimit,
     taskSoftTimeLimit: o.softTimeLimit !== undefined ? o.softTimeLimit : settings.taskSoftTimeLimit,
   };

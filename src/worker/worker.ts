@@ -20,7 +20,7 @@ import type { ControlTarget, QueueSpec } from '../control/commands/index.js';
 import type { Mailbox } from '../control/mailbox.js';
 import { ConfigError, WorkerLostError } from '../errors.js';
 import { type BoundMiddleware, WorkerHooks } from '../middleware/hooks.js';
-import type { TaskRun, WorkerScope } from '../middleware/middleware.js';
+import type { ControlHandler, TaskRun, WorkerScope } from '../middleware/middleware.js';
 import type { RevokeHooks } from '../middleware/revoke.js';
 import type { SignatureJson } from '../protocol/message.js';
 import type { SendOptions } from '../task/options.js';
@@ -121,6 +121,15 @@ export class Worker {
     const hooks = this.#bound.find((b) => b.name === 'revoke')?.hooks as RevokeHooks | undefined;
     if (!hooks) throw new ConfigError('revoke() needs a started worker');
     hooks.revoke(id);
+  }
+
+  /** The remote-control command `method` as a middleware of this started worker answers it (the mailbox's lookup). */
+  controlHandler(method: string): ControlHandler | undefined {
+    for (const b of this.#bound) {
+      const h = b.hooks.control?.[method];
+      if (h) return h;
+    }
+    return undefined;
   }
 
   async start(): Promise<void> {

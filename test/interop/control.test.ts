@@ -53,12 +53,6 @@ function run(cmd: string, args: string[], cwd: string, env: Record<string, strin
   });
 }
 
-/** Stands in for the events middleware (branch events) until it lands: proves dispatch to a middleware. */
-const eventsStandIn: Middleware = {
-  name: 'test-events-control',
-  worker: () => ({ control: { enable_events: () => ({ ok: 'task events enabled' }) } }),
-};
-
 const brokers = [
   { name: 'redis', skip: skipAll || (skipRedis && !inCI), url: () => REDIS_URL, backend: () => REDIS_URL },
   { name: 'amqp', skip: skipAll || (rabbitDown && !inCI), url: () => amqpUrl(), backend: () => 'rpc://' },
@@ -101,9 +95,7 @@ describe.each(brokers)('remote control interop ($name)', (b) => {
 
     beforeAll(async () => {
       env = { INTEROP_BROKER: b.url(), INTEROP_BACKEND: b.backend(), INTEROP_QUEUE: queue };
-      app = defineInteropTasks(
-        new Celeriac({ broker: b.url(), backend: b.backend(), middleware: [eventsStandIn] }),
-      );
+      app = defineInteropTasks(new Celeriac({ broker: b.url(), backend: b.backend() }));
       worker = app.worker({
         queues: [queue],
         hostname: tsNode,

@@ -96,6 +96,10 @@ export function addWorkerCommand(program: Command): void {
       'how long a warm shutdown waits for running tasks',
       seconds('--shutdown-timeout'),
     )
+    .option(
+      '--statedb <file>',
+      'keep revoked task ids in this file across restarts (%n, %h: the node name parts); a Celeriac JSON file, not Celery’s shelve',
+    )
     .option('--purge', 'purge the queues before starting')
     .option('-B, --beat', 'also run the periodic task scheduler in this worker (as Celery’s -B)')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
@@ -126,6 +130,7 @@ export function addWorkerCommand(program: Command): void {
       if (o.cpuQueues) options.cpuQueues = (o.cpuQueues as string).split(',').filter(Boolean);
       if (o.cpuAutoscale) options.cpuAutoscale = o.cpuAutoscale as WorkerOptions['cpuAutoscale'];
       if (o.blockingThreshold !== undefined) options.blockingThreshold = o.blockingThreshold as number;
+      if (o.statedb) options.stateDb = o.statedb as string;
       const poolOptions: Record<string, unknown> = {};
       if (o.childConcurrency !== undefined) poolOptions.childConcurrency = o.childConcurrency;
       if (o.maxTasksPerChild !== undefined) poolOptions.maxTasksPerChild = o.maxTasksPerChild;

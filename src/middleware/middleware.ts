@@ -24,6 +24,7 @@ import type { SignatureJson, TaskRequest, WireMessage } from '../protocol/messag
 import type { SendOptions, TaskOptions } from '../task/options.js';
 import type { Outcome } from '../task/outcome.js';
 import type { AnyTask } from '../task/task.js';
+import type { LamportClock } from '../util/lamport.js';
 import type { Logger } from '../util/log.js';
 
 /** What the consumer does with a settled message, and why (the reason is logged at debug level). */
@@ -92,6 +93,14 @@ export interface WorkerScope {
   resume(run: TaskRun): void;
   /** Count `work` as settling: a warm shutdown waits for it, and a rejection is logged. */
   track(work: Promise<void> | null): void;
+  /**
+   * Stop the running tasks with these ids in their pools (Pool.terminate) and settle them as REVOKED
+   * (terminated); returns the ids found running or waiting for a slot. Call it after revoking the ids,
+   * so those not started yet never start.
+   */
+  terminate(ids: ReadonlySet<string>, signal: { num: number; name: string }): string[];
+  /** The app's Lamport clock (mingle's `hello` replies with it; the state file saves it). */
+  readonly clock: LamportClock;
 }
 
 /** Celery's signal `sender` for worker signals. */

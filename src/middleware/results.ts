@@ -8,7 +8,7 @@
  */
 import { TaskRevokedError } from '../errors.js';
 import { buildMeta, type MetaExtras, serializeError } from '../protocol/result.js';
-import type { Outcome } from '../task/outcome.js';
+import { type Outcome, revokedReason } from '../task/outcome.js';
 import type { Middleware, TaskRun, Unusable, WorkerMiddleware, WorkerScope } from './middleware.js';
 import { perTask } from './per-task.js';
 
@@ -85,7 +85,7 @@ export function results(): Middleware {
               return store(
                 run,
                 'REVOKED',
-                serializeError(new TaskRevokedError(outcome.expired ? 'expired' : 'revoked')),
+                serializeError(new TaskRevokedError(revokedReason(outcome))),
                 null,
               );
             default:

@@ -48,6 +48,19 @@ export interface WorkerOptions {
   cpuAutoscale?: AutoscaleOptions;
   /** Event-loop stall in milliseconds worth a warning; 0 turns the watch off. @defaultValue workerBlockingThreshold setting */
   blockingThreshold?: number;
+  /** File keeping revoked ids across restarts (Celery's --statedb). @defaultValue workerStateDb setting */
+  stateDb?: string | null;
+}
+
+/**
+ * Celery's node_format for per-node file names: `%p` the node name, `%n` its name part, `%h` its host
+ * part (`celeriac@web1`: celeriac, web1).
+ */
+export function nodeFormat(s: string, node: string): string {
+  const at = node.indexOf('@');
+  const name = at >= 0 ? node.slice(0, at) : 'celeriac';
+  const host = at >= 0 ? node.slice(at + 1) : node;
+  return s.replace(/%p/g, node).replace(/%n/g, name).replace(/%h/g, host);
 }
 
 export interface WorkerConfig {
@@ -75,6 +88,12 @@ export function parsePoolSpec(spec: string): { name: string; concurrency?: numbe
   if (!Number.isInteger(n) || n < 1)
     throw new ConfigError(`the process count in cpuPool "${spec}" must be a positive integer`);
   return { name, concurrency: n };
+}
+
+function stateDb(path: string | null, node: string): string | null {
+  if (path === null) return null;
+  if (typeof path !== 'string' || !path) throw new ConfigError('stateDb must be a file path or null');
+  return nodeFormat(path, node);
 }
 
 /** Validate the options and merge them over the app's settings; the result is deeply frozen. */
@@ -107,6 +126,7 @@ export function resolveWorkerConfig(settings: Readonly<Settings>, o: WorkerOptio
     workerLogLevel: o.logLevel ?? settings.workerLogLevel,
     workerShutdownTimeout: o.shutdownTimeout ?? settings.workerShutdownTimeout,
     workerBlockingThreshold: threshold ?? settings.workerBlockingThreshold,
+    workerStateDb: stateDb(o.stateDb !== undefined ? o.stateDb : settings.workerStateDb, hostname),
     taskTimeLimit: o.timeLimit !== undefined ? o.timeLimit : settings.taskTimeLimit,
     taskSoftTimeLimit: o.softTimeLimit !== undefined ? o.softTimeLimit : settings.taskSoftTimeLimit,
   };

@@ -80,6 +80,12 @@ export function revoke(options: RevokeOptions = {}): Middleware {
             `${path}: ${revoked.size} revoked ids restored${skipped ? `, ${skipped} malformed skipped` : ''}`,
           );
         }
+        // Written once now, as Celery opens its shelve at start: a path that cannot be written stops the
+        // worker here rather than losing the revokes at shutdown.
+        const now = { clock: scope.clock.value, revoked: revoked.toWire() };
+        await saveWorkerState(path, now).catch((err: Error) => {
+          throw new ConfigError(`cannot write the worker state file ${path}: ${err.message}`);
+        });
       }
 
       let timer: unknown = null;

@@ -193,6 +193,19 @@ describe('remote-control handlers', () => {
     expect(hooks.isRevoked('theirs')).toBe(true);
   });
 
+  it('a state file that cannot be written, or is not ours, stops the worker at start', async () => {
+    const clock = new ManualClock();
+    await expect(hooksFor({ workerStateDb: join(dir, 'no-such-dir', 'x.json') }, clock)).rejects.toThrow(
+      /cannot write the worker state file .*no-such-dir/,
+    );
+    const foreign = file();
+    writeFileSync(foreign, 'not json');
+    await expect(hooksFor({ workerStateDb: foreign }, clock)).rejects.toThrow(
+      /not read \(they hold pickles\)/,
+    );
+    expect(readFileSync(foreign, 'utf8')).toBe('not json');
+  });
+
   it('expires and caps by the settings', async () => {
     const clock = new ManualClock(1_700_000_000_000);
     const { hooks, control } = await hooksFor({ workerRevokesMax: 2, workerRevokeExpires: 60 }, clock);

@@ -30,6 +30,23 @@ export class Deque<T> {
     return item;
   }
 
+  /** Take out every item `match` accepts, keeping the others in order. O(n): for rare operations. */
+  removeWhere(match: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    const n = this.#length;
+    for (let i = 0; i < n; i++) {
+      const item = this.shift() as T;
+      if (match(item)) removed.push(item);
+      else this.push(item);
+    }
+    return removed;
+  }
+
+  /** Items front to back. */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = 0; i < this.#length; i++) yield this.#items[(this.#head + i) % this.#items.length] as T;
+  }
+
   clear(): void {
     this.#items = new Array(16);
     this.#head = 0;

@@ -276,15 +276,8 @@ export class TaskConsumer implements ReservationOwner {
       this.#finished(r);
       this.#track(this.#settle(r, outcome));
     }
-    for (const lane of [this.#main, this.#cpu]) {
-      if (!lane) continue;
-      const n = lane.ready.length;
-      for (let i = 0; i < n; i++) {
-        const r = lane.ready.shift() as Reservation;
-        if (ids.has(r.request.id)) found.add(r.request.id);
-        lane.ready.push(r);
-      }
-    }
+    for (const lane of [this.#main, this.#cpu])
+      for (const r of lane?.ready ?? []) if (ids.has(r.request.id)) found.add(r.request.id);
     return [...found];
   }
 

@@ -235,15 +235,12 @@ export class ChildPool implements Pool {
       signum: signal.num,
       runtime,
     });
-    // Still waiting for a child (a replacement is booting): it never reaches one. (#drainWaiting
-    // takes the drained jobs off `active`; the others are put back and counted again.)
-    const waiting = this.#drainWaiting();
-    const other = waiting.filter((w) => w.job !== job);
-    this.#active += other.length;
-    for (const w of other) this.#waiting.push(w);
-    if (other.length < waiting.length) {
+    // Still waiting for a child (a replacement is booting): it never reaches one.
+    const [waiting] = this.#waiting.removeWhere((w) => w.job === job);
+    if (waiting) {
       const o = revoked(0);
-      for (const w of waiting) if (w.job === job) w.resolve(o);
+      this.#active--;
+      waiting.resolve(o);
       return o;
     }
     for (const child of this.#children) {

@@ -28,8 +28,11 @@ export interface RevokeHooks extends WorkerMiddleware {
   isRevoked(id: string): boolean;
   /** The revoked ids with when they were revoked (epoch seconds), as mingle's `hello` exchanges them. */
   snapshot(): Record<string, number>;
-  /** Add the revoked ids another worker reported (mingle: each `hello` reply's `revoked`). */
-  merge(revoked: Readonly<Record<string, unknown>>): void;
+  /**
+   * Add the revoked ids another worker reported (mingle: each `hello` reply's `revoked`): `{id: seconds}`
+   * or Celery's `{id: [seconds, id]}`; malformed entries are skipped and logged.
+   */
+  merge(revoked: unknown): void;
   /** Remote control's `revoke`: revoke `ids`, and with `terminate` stop the running ones; Celery's reply. */
   revokeTasks(ids: unknown, terminate: boolean, signal?: unknown): { ok: string };
   /** Write the state file now (when workerStateDb is set). */

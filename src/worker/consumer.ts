@@ -274,7 +274,7 @@ export class TaskConsumer implements ReservationOwner {
       r.terminated = true;
       found.add(r.request.id);
       this.#finished(r);
-      this.#track(this.#settle(r, outcome));
+      this.track(this.#settle(r, outcome));
     }
     for (const lane of [this.#main, this.#cpu])
       for (const r of lane?.ready ?? []) if (ids.has(r.request.id)) found.add(r.request.id);

@@ -81,6 +81,8 @@ export interface WorkerScope {
   readonly logger: Logger;
   readonly tasks: ReadonlyMap<string, AnyTask>;
   readonly signals: Signals;
+  /** The app's Lamport clock (events and remote-control replies carry it; mingle's `hello` sends it). */
+  readonly clock: LamportClock;
   /** Passed as Celery's `sender` of worker signals. */
   readonly worker: WorkerInfo;
   /** Publish a signature with `prepend` before its args unless it is immutable (callbacks, chain steps). */
@@ -99,8 +101,6 @@ export interface WorkerScope {
    * so those not started yet never start.
    */
   terminate(ids: ReadonlySet<string>, signal: { num: number; name: string }): string[];
-  /** The app's Lamport clock (mingle's `hello` replies with it; the state file saves it). */
-  readonly clock: LamportClock;
 }
 
 /** Celery's signal `sender` for worker signals. */

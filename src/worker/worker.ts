@@ -214,6 +214,7 @@ export class Worker {
       logger: this.logger,
       tasks: app.tasks,
       signals: app.signals,
+      clock: app.clock,
       worker: this,
       apply: (sig: SignatureJson, prepend: readonly unknown[], extra: SendOptions) => {
         const call = signatureCall(sig, prepend, extra);
@@ -225,7 +226,6 @@ export class Worker {
       track: (work: Promise<void> | null) => this.#consumer?.track(work),
       terminate: (ids: ReadonlySet<string>, signal: { num: number; name: string }) =>
         this.#consumer?.terminate(ids, signal) ?? [],
-      clock: app.clock,
     });
   }
 

@@ -45,6 +45,33 @@ export interface RevokeOptions {
   clock?: TimeoutClock;
 }
 
+/**
+ * Peers' revoked ids as `{id: seconds}`: Celery's LimitedSet data `{id: [seconds, id]}` and a bare list
+ * (revoked now) included. `merge()` takes all of these itself; this is for callers that want the plain
+ * shape first (worker/remote.ts's mingle).
+ */
+export function revokedFromWire(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!v || typeof v !== 'object') return out;
+  const now = Date.now() / 1000;
+  if (Array.isArray(v)) {
+    for (const id of v) if (typeof id === 'string') out[id] = now;
+    return out;
+  }
+  for (const [id, at] of Object.entries(v)) {
+    const ts = Array.isArray(at) ? at[0] : at;
+    out[id] = typeof ts === 'number' && Number.isFinite(ts) ? ts : now;
+  }
+  return out;
+}
+
+/** Stamps Python reads as floats (see wireSeconds); `snapshot()` already returns them so. */
+export function revokedToWire(ids: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [id, at] of Object.entries(ids)) out[id] = Number.isInteger(at) ? at + 0.001 : at;
+  return out;
+}
+
 /** Python's truthiness of a JSON value: Celery tests `if terminate:`. */
 function truthy(v: unknown): boolean {
   if (Array.isArray(v)) return v.length > 0;

@@ -30,6 +30,12 @@ export class Deque<T> {
     return item;
   }
 
+  clear(): void {
+    this.#items = new Array(16);
+    this.#head = 0;
+    this.#length = 0;
+  }
+
   /** Take out every item `match` accepts, keeping the others in order. O(n): for rare operations. */
   removeWhere(match: (item: T) => boolean): T[] {
     const removed: T[] = [];
@@ -45,12 +51,6 @@ export class Deque<T> {
   /** Items front to back. */
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = 0; i < this.#length; i++) yield this.#items[(this.#head + i) % this.#items.length] as T;
-  }
-
-  clear(): void {
-    this.#items = new Array(16);
-    this.#head = 0;
-    this.#length = 0;
   }
 
   #grow(): void {

@@ -34,6 +34,8 @@ export interface WorkerOptions {
   appModule?: string;
   /** Options of the process and thread pools (maxTasksPerChild, maxMemoryPerChild, childConcurrency). */
   poolOptions?: Record<string, unknown>;
+  /** File keeping revoked ids across restarts (Celery's --statedb). @defaultValue workerStateDb setting */
+  stateDb?: string | null;
   /**
    * Mixed worker: a second pool for CPU-bound work, `name[:processes]` ('prefork:2', 'threads'; the count
    * defaults to the CPU count). Tasks declared `{ pool: 'cpu' }` and messages from `cpuQueues` run there,
@@ -48,19 +50,6 @@ export interface WorkerOptions {
   cpuAutoscale?: AutoscaleOptions;
   /** Event-loop stall in milliseconds worth a warning; 0 turns the watch off. @defaultValue workerBlockingThreshold setting */
   blockingThreshold?: number;
-  /** File keeping revoked ids across restarts (Celery's --statedb). @defaultValue workerStateDb setting */
-  stateDb?: string | null;
-}
-
-/**
- * Celery's node_format for per-node file names: `%p` the node name, `%n` its name part, `%h` its host
- * part (`celeriac@web1`: celeriac, web1).
- */
-export function nodeFormat(s: string, node: string): string {
-  const at = node.indexOf('@');
-  const name = at >= 0 ? node.slice(0, at) : 'celeriac';
-  const host = at >= 0 ? node.slice(at + 1) : node;
-  return s.replace(/%p/g, node).replace(/%n/g, name).replace(/%h/g, host);
 }
 
 export interface WorkerConfig {
@@ -88,6 +77,17 @@ export function parsePoolSpec(spec: string): { name: string; concurrency?: numbe
   if (!Number.isInteger(n) || n < 1)
     throw new ConfigError(`the process count in cpuPool "${spec}" must be a positive integer`);
   return { name, concurrency: n };
+}
+
+/**
+ * Celery's node_format for per-node file names: `%p` the node name, `%n` its name part, `%h` its host
+ * part (`celeriac@web1`: celeriac, web1).
+ */
+export function nodeFormat(s: string, node: string): string {
+  const at = node.indexOf('@');
+  const name = at >= 0 ? node.slice(0, at) : 'celeriac';
+  const host = at >= 0 ? node.slice(at + 1) : node;
+  return s.replace(/%p/g, node).replace(/%n/g, name).replace(/%h/g, host);
 }
 
 function stateDb(path: string | null, node: string): string | null {

@@ -121,6 +121,7 @@ export function addWorkerCommand(program: Command): void {
       if (o.concurrency !== undefined) options.concurrency = o.concurrency as number;
       if (o.queues) options.queues = (o.queues as string).split(',').filter(Boolean);
       if (o.hostname) options.hostname = o.hostname as string;
+      if (o.statedb) options.stateDb = o.statedb as string;
       if (o.prefetchMultiplier !== undefined) options.prefetchMultiplier = o.prefetchMultiplier as number;
       if (o.timeLimit !== undefined) options.timeLimit = o.timeLimit as number;
       if (o.softTimeLimit !== undefined) options.softTimeLimit = o.softTimeLimit as number;
@@ -130,7 +131,6 @@ export function addWorkerCommand(program: Command): void {
       if (o.cpuQueues) options.cpuQueues = (o.cpuQueues as string).split(',').filter(Boolean);
       if (o.cpuAutoscale) options.cpuAutoscale = o.cpuAutoscale as WorkerOptions['cpuAutoscale'];
       if (o.blockingThreshold !== undefined) options.blockingThreshold = o.blockingThreshold as number;
-      if (o.statedb) options.stateDb = o.statedb as string;
       const poolOptions: Record<string, unknown> = {};
       if (o.childConcurrency !== undefined) poolOptions.childConcurrency = o.childConcurrency;
       if (o.maxTasksPerChild !== undefined) poolOptions.maxTasksPerChild = o.maxTasksPerChild;

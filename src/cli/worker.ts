@@ -83,6 +83,10 @@ export function addWorkerCommand(program: Command): void {
     )
     .option('-Q, --queues <names>', 'comma-separated queues to consume')
     .option('-n, --hostname <name>', 'node name (%h = host name)')
+    .option(
+      '--statedb <file>',
+      'keep revoked task ids in this file across restarts (%n, %h: the node name parts); a Celeriac JSON file, not Celery’s shelve',
+    )
     .option('-l, --loglevel <level>', 'debug, info, warning, error', 'warning')
     .option(
       '--prefetch-multiplier <n>',
@@ -95,10 +99,6 @@ export function addWorkerCommand(program: Command): void {
       '--shutdown-timeout <seconds>',
       'how long a warm shutdown waits for running tasks',
       seconds('--shutdown-timeout'),
-    )
-    .option(
-      '--statedb <file>',
-      'keep revoked task ids in this file across restarts (%n, %h: the node name parts); a Celeriac JSON file, not Celery’s shelve',
     )
     .option('--purge', 'purge the queues before starting')
     .option('-B, --beat', 'also run the periodic task scheduler in this worker (as Celery’s -B)')

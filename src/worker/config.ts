@@ -122,11 +122,11 @@ export function resolveWorkerConfig(settings: Readonly<Settings>, o: WorkerOptio
   const conf: Settings = {
     ...settings,
     workerHostname: hostname,
+    workerStateDb: stateDb(o.stateDb !== undefined ? o.stateDb : settings.workerStateDb, hostname),
     workerPrefetchMultiplier: o.prefetchMultiplier ?? settings.workerPrefetchMultiplier,
     workerLogLevel: o.logLevel ?? settings.workerLogLevel,
     workerShutdownTimeout: o.shutdownTimeout ?? settings.workerShutdownTimeout,
     workerBlockingThreshold: threshold ?? settings.workerBlockingThreshold,
-    workerStateDb: stateDb(o.stateDb !== undefined ? o.stateDb : settings.workerStateDb, hostname),
     taskTimeLimit: o.timeLimit !== undefined ? o.timeLimit : settings.taskTimeLimit,
     taskSoftTimeLimit: o.softTimeLimit !== undefined ? o.softTimeLimit : settings.taskSoftTimeLimit,
   };

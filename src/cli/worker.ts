@@ -72,6 +72,10 @@ export function addWorkerCommand(program: Command): void {
       positive('--max-tasks-per-child'),
     )
     .option(
+      '--statedb <file>',
+      'keep revoked task ids in this file across restarts (%n, %h: the node name parts); a Celeriac JSON file, not Celery’s shelve',
+    )
+    .option(
       '--max-memory-per-child <KiB>',
       'prefork/threads: replace a child whose memory exceeds this after a task',
       positive('--max-memory-per-child'),
@@ -83,10 +87,6 @@ export function addWorkerCommand(program: Command): void {
     )
     .option('-Q, --queues <names>', 'comma-separated queues to consume')
     .option('-n, --hostname <name>', 'node name (%h = host name)')
-    .option(
-      '--statedb <file>',
-      'keep revoked task ids in this file across restarts (%n, %h: the node name parts); a Celeriac JSON file, not Celery’s shelve',
-    )
     .option('-l, --loglevel <level>', 'debug, info, warning, error', 'warning')
     .option(
       '--prefetch-multiplier <n>',

@@ -55,6 +55,16 @@ export {
   signature,
 } from './canvas/index.js';
 export { Celeriac, type CeleriacOptions } from './celeriac.js';
+// Remote control (app.control): the client, and the reply middleware handlers return to send none
+export {
+  type BroadcastOptions,
+  Control,
+  flattenReplies,
+  Inspect,
+  type NodeReply,
+  type SelectOptions,
+} from './control/client.js';
+export { NO_REPLY } from './control/mailbox.js';
 export {
   BrokerError,
   CanvasError,
@@ -81,6 +91,7 @@ export {
 } from './errors.js';
 // Middleware: the hook contract
 export type {
+  ControlHandler,
   Disposition,
   ExecRun,
   Middleware,
@@ -97,7 +108,7 @@ export { READY_STATES, type ResultMeta, type State, States } from './protocol/re
 export { currentTask, type RetryOptions, type TaskContext } from './task/context.js';
 export type { SendOptions, TaskOptions } from './task/options.js';
 export type { Outcome } from './task/outcome.js';
-export { AsyncResult, type GetOptions, type ResultParent } from './task/result.js';
+export { AsyncResult, type GetOptions, type ResultParent, type RevokeOptions } from './task/result.js';
 export { Task, type TaskFn } from './task/task.js';
 export { createLogger, type Logger } from './util/log.js';
 // Workers and pools

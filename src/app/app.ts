@@ -16,6 +16,7 @@ import type { ResultBackend } from '../backends/backend.js';
 import { backendSchemes, createBackend } from '../backends/registry.js';
 import type { Broker } from '../brokers/broker.js';
 import { createBroker } from '../brokers/registry.js';
+import { Control } from '../control/client.js';
 import { ConfigError } from '../errors.js';
 import { PublishHooks } from '../middleware/hooks.js';
 import type { Middleware, OutgoingTask } from '../middleware/middleware.js';
@@ -29,7 +30,7 @@ import {
   type TaskOptions,
 } from '../task/options.js';
 import { bindInternals, type Call, type PublishedTask, type TaskPublisher } from '../task/publisher.js';
-import { AsyncResult } from '../task/result.js';
+import { AsyncResult, type RevokeOptions } from '../task/result.js';
 import { type AnyTask, Task, type TaskFn } from '../task/task.js';
 import { LamportClock } from '../util/lamport.js';
 import { checkKeys, resolveSettings, type Settings, type SettingsInput } from './config.js';
@@ -70,6 +71,7 @@ export class App {
   /** Celery's `origin` header of clients: `gen<pid>@<host>`; a worker passes its node name per publish. */
   readonly #origin: string;
   #broker: Promise<Broker> | null = null;
+  #control: Control | null = null;
   #backend: Promise<ResultBackend> | null = null;
   readonly #routes: Array<[RegExp, string]>;
   readonly #publisher: TaskPublisher;
@@ -95,6 +97,15 @@ export class App {
     };
     this.#publisher = internals;
     bindInternals(this, internals);
+  }
+
+  /**
+   * Remote control of the workers (Celery's app.control): `ping()`, `inspect().active()`, `revoke(id)`,
+   * `rateLimit(name, '10/m')`, `shutdown()` … on brokers that carry broadcasts (docs/monitoring.md).
+   */
+  get control(): Control {
+    this.#control ??= new Control(this);
+    return this.#control;
   }
 
   /** The registered tasks by name. */
@@ -178,7 +189,7 @@ export class App {
 
   /** A handle on a result by id. */
   AsyncResult<R = unknown>(id: string): AsyncResult<R> {
-    return new AsyncResult<R>(id, () => this.backend());
+    return new AsyncResult<R>(id, () => this.backend(), this.#revoker);
   }
 
   #route(name: string, options: SendOptions, task?: PublishedTask): string {
@@ -251,7 +262,7 @@ export class App {
     await broker.publish(queue, message);
     if (out) this.#afterPublish(out, args, options);
     if (options.addToParent !== false) recordChildId(id);
-    return new AsyncResult<R>(id, () => this.backend());
+    return new AsyncResult<R>(id, () => this.backend(), this.#revoker);
   }
 
   async #publishMany<R>(calls: readonly Call[], task?: PublishedTask): Promise<AsyncResult<R>[]> {
@@ -273,7 +284,7 @@ export class App {
       if (out) this.#afterPublish(out, c.args, c.options ?? {});
       if (c.options?.addToParent !== false) recordChildId(items[i]?.id as string);
     });
-    return items.map((i) => new AsyncResult<R>(i.id, () => this.backend()));
+    return items.map((i) => new AsyncResult<R>(i.id, () => this.backend(), this.#revoker));
   }
 
   /** The publish hooks and Celery's before_task_publish; null (nothing allocated) when nobody listens. */
@@ -337,6 +348,9 @@ export class App {
     if (this.conf.resultBackend?.startsWith('rpc:')) await this.backend();
   }
 
+  /** AsyncResult.revoke() goes through remote control. */
+  readonly #revoker = (id: string, o: RevokeOptions) => this.control.revoke(id, o);
+
   /** The broker connection, opened on first use. */
   broker(): Promise<Broker> {
     this.#broker ??= (async () => {
@@ -377,8 +391,9 @@ export class App {
     return this.#backend;
   }
 
-  /** Close the broker and backend connections. */
+  /** Close the broker and backend connections (and remote control's reply queue). */
   async close(): Promise<void> {
+    await this.#control?.close().catch(() => {});
     const [b, r] = [this.#broker, this.#backend];
     this.#broker = null;
     this.#backend = null;

@@ -87,6 +87,17 @@ export const settingDefaults = {
   workerDisableRateLimits: false,
   /** Seconds between a worker's heartbeats (the middleware `heartbeat` hook; Celery's default). @defaultValue 2 */
   workerHeartbeatInterval: 2,
+  /**
+   * Workers answer remote control (`celeriac inspect`/`control`, Python's `celery inspect`, Flower)
+   * through their pidbox queue, on brokers that carry broadcasts (docs/monitoring.md). @defaultValue true
+   */
+  workerEnableRemoteControl: true,
+  /** Name of the remote-control exchanges: `<this>.pidbox` and `reply.<this>.pidbox` (Celery's control_exchange). @defaultValue 'celery' */
+  controlExchange: 'celery',
+  /** Seconds a remote-control message waits in a queue before RabbitMQ drops it (x-message-ttl; null: forever). @defaultValue 300 */
+  controlQueueTtl: 300 as number | null,
+  /** Seconds an unused pidbox or reply queue lives on RabbitMQ (x-expires; null: until deleted). @defaultValue 10 */
+  controlQueueExpires: 10 as number | null,
   /** Event-loop stall, in milliseconds, that the worker reports and blames on the tasks running. @defaultValue 100 */
   workerBlockingThreshold: 100,
   /** Log level of workers started from code: 'debug' | 'info' | 'warn' | 'error'. @defaultValue 'warn' */

@@ -1,16 +1,16 @@
 /**
- * The `celeriac` command: worker, beat, call, result, purge. `-A` works before or after the command, as in
+ * The `celeriac` command: worker, beat, call, result, purge, inspect, control, status, revoke. `-A` works before or after the command, as in
  * Celery (`celeriac -A ./tasks.ts worker` and `celeriac worker -A ./tasks.ts`). Errors a person can act
  * on are printed without a stack trace and exit with status 1 (2 for usage errors).
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import type { App } from '../app/app.js';
-import { Celeriac } from '../celeriac.js';
 import { CeleriacError, TaskError } from '../errors.js';
-import { loadApp } from '../loader/app.js';
 import type { SendOptions } from '../task/options.js';
 import { addBeatCommand } from './beat.js';
+import { appFor } from './client-app.js';
+import { addControlCommands } from './control.js';
+import { addInspectCommands } from './inspect.js';
 import { addWorkerCommand } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -35,14 +35,7 @@ function json(name: string) {
   };
 }
 
-/** The app for client commands: from -A when given, else one built from the environment. */
-export async function appFor(cmd: Command): Promise<App> {
-  const opts = cmd.optsWithGlobals() as { app?: string; broker?: string; resultBackend?: string };
-  if (opts.broker) process.env.CELERIAC_BROKER_URL = opts.broker;
-  if (opts.resultBackend) process.env.CELERIAC_RESULT_BACKEND = opts.resultBackend;
-  if (opts.app) return (await loadApp(opts.app)).app;
-  return new Celeriac();
-}
+export { appFor } from './client-app.js';
 
 export function buildProgram(): Command {
   const program = new Command('celeriac')
@@ -56,6 +49,8 @@ export function buildProgram(): Command {
 
   addWorkerCommand(program);
   addBeatCommand(program);
+  addInspectCommands(program);
+  addControlCommands(program);
 
   program
     .command('call <name>')

@@ -1,6 +1,7 @@
 /**
  * `celeriac worker`: start a worker for the app given with -A. SIGTERM or SIGINT starts a warm shutdown
  * (stop consuming, finish running tasks, give prefetched ones back); a second signal goes cold.
+ * A remote `shutdown` (celeriac/celery control shutdown) stops the worker warm the same way, then exits 0.
  * `-B` embeds beat (beat/beat.ts) as Celery does: it starts after the worker is ready and stops (releasing
  * its lease) before the worker does, so another beat can take over while this worker drains.
  */
@@ -101,6 +102,8 @@ export function addWorkerCommand(program: Command): void {
       seconds('--shutdown-timeout'),
     )
     .option('--purge', 'purge the queues before starting')
+    .option('--without-mingle', 'do not sync revoked ids and the clock with running workers at start-up')
+    .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
     .option('-B, --beat', 'also run the periodic task scheduler in this worker (as Celery’s -B)')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { app?: string; broker?: string; resultBackend?: string };
@@ -131,6 +134,7 @@ export function addWorkerCommand(program: Command): void {
       if (o.cpuQueues) options.cpuQueues = (o.cpuQueues as string).split(',').filter(Boolean);
       if (o.cpuAutoscale) options.cpuAutoscale = o.cpuAutoscale as WorkerOptions['cpuAutoscale'];
       if (o.blockingThreshold !== undefined) options.blockingThreshold = o.blockingThreshold as number;
+      if (o.withoutMingle) options.mingle = false;
       const poolOptions: Record<string, unknown> = {};
       if (o.childConcurrency !== undefined) poolOptions.childConcurrency = o.childConcurrency;
       if (o.maxTasksPerChild !== undefined) poolOptions.maxTasksPerChild = o.maxTasksPerChild;
@@ -164,6 +168,19 @@ export function addWorkerCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       await worker.start();
+      // Stopped without a signal (remote control's `shutdown`): stop beat, close the app, exit 0.
+      void worker.stopped.then(() => {
+        if (signals > 0) return; // the signal handler exits
+        (beat ? beat.stop() : Promise.resolve())
+          .then(() => app.close())
+          .then(
+            () => process.exit(0),
+            (err: Error) => {
+              worker.logger.log('error', `shutdown failed: ${err.stack ?? err.message}`);
+              process.exit(1);
+            },
+          );
+      });
       await beat?.start();
       // The worker logs "ready" at info; below that level still say once that it is up.
       if (!worker.logger.enabled('info')) {

@@ -8,6 +8,7 @@
 import type { Outcome } from '../task/outcome.js';
 import type { Logger } from '../util/log.js';
 import type {
+  ControlHandler,
   Disposition,
   ExecRun,
   Middleware,
@@ -55,6 +56,8 @@ export class WorkerHooks {
   readonly #held: WorkerMiddleware[];
   readonly #releaseHeld: WorkerMiddleware[];
   readonly #stats: WorkerMiddleware[];
+  readonly #heldRuns: WorkerMiddleware[];
+  readonly #list: readonly BoundMiddleware[];
   /** True when some middleware runs after `pool.run()` returns (the blocking monitor does). */
   readonly wantsLaunched: boolean;
   readonly wantsHeartbeat: boolean;
@@ -79,6 +82,8 @@ export class WorkerHooks {
     this.#held = bound(list, 'held');
     this.#releaseHeld = bound(list, 'releaseHeld');
     this.#stats = bound(list, 'stats');
+    this.#heldRuns = bound(list, 'heldRuns');
+    this.#list = list;
     this.wantsLaunched = this.#launched.length > 0;
     this.wantsHeartbeat = this.#heartbeat.length > 0;
   }
@@ -275,6 +280,34 @@ export class WorkerHooks {
   releaseHeld(): TaskRun[] {
     const out: TaskRun[] = [];
     for (const m of this.#releaseHeld) out.push(...(m.releaseHeld?.() ?? []));
+    return out;
+  }
+
+  /** The runs middleware hold now (remote control's `reserved`). */
+  heldRuns(): TaskRun[] {
+    const out: TaskRun[] = [];
+    for (const m of this.#heldRuns) {
+      try {
+        out.push(...(m.heldRuns?.() ?? []));
+      } catch (err) {
+        this.#failed(m, 'heldRuns', err);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Every middleware's remote-control commands, by method name, for the worker's mailbox; a later
+   * middleware's command replaces an earlier one's of the same name (and `over`, the worker's own).
+   */
+  controls(over: ReadonlyMap<string, ControlHandler> = new Map()): Map<string, ControlHandler> {
+    const out = new Map(over);
+    for (const b of this.#list) {
+      for (const [method, handler] of Object.entries(b.hooks.control ?? {})) {
+        if (out.has(method)) this.#logger.log('debug', `remote control: ${b.name} answers ${method}`);
+        out.set(method, handler);
+      }
+    }
     return out;
   }
 

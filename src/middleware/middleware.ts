@@ -197,6 +197,8 @@ export interface WorkerMiddleware {
 
   /** Runs held now (for `inspect stats` and the autoscaler). */
   held?(): number;
+  /** The runs held now, without releasing them (remote control's `inspect reserved`). */
+  heldRuns?(): readonly TaskRun[];
   /** Shutdown: give back every held run; the consumer requeues them. */
   releaseHeld?(): TaskRun[];
   /** Merged into the worker's stats. */
@@ -204,8 +206,9 @@ export interface WorkerMiddleware {
   /**
    * Remote-control commands this middleware answers, by Celery's method name (`rate_limit`,
    * `enable_events`, `revoke` …; celery-wire.md §6.4). The worker's mailbox (src/control/) dispatches
-   * to them: the handler gets the request's `arguments` and returns the reply (`{ ok: … }`, a list …),
-   * or undefined to send none (casts, `heartbeat`). A throw replies `{ error: <message> }`.
+   * to them: the handler gets the request's `arguments` and returns the reply (`{ ok: … }`, a list …);
+   * undefined replies null, as Celery's None does (`heartbeat`); nothing is sent when the request was a
+   * cast. A throw replies `{ error: "<Name>('<message>')" }`, Python's repr of the exception.
    */
   readonly control?: Readonly<Record<string, ControlHandler>>;
 }

@@ -1,8 +1,9 @@
 /**
  * Rate limits: at most `rateLimit` starts of a task per second, minute or hour, per worker (Celery's
  * task rate limit, a token bucket per task name). Owns `rateLimit` (and the workerDisableRateLimits
- * setting). A run over its rate is held in one timer heap, unacked, until a token is free, then resumed
- * into the pool queue; at shutdown the held runs go back to the broker.
+ * setting) and the remote-control command `rate_limit`, which sets a task's rate in this worker at run
+ * time (Celery's reply texts). A run over its rate is held in one timer heap, unacked, until a token is
+ * free, then resumed into the pool queue; at shutdown the held runs go back to the broker.
  */
 import { ConfigError } from '../errors.js';
 import type { AnyTask } from '../task/task.js';
@@ -24,7 +25,14 @@ export function rateLimit(): Middleware {
       }
     },
     worker(scope: WorkerScope): WorkerMiddleware | undefined {
-      if (scope.conf.workerDisableRateLimits) return undefined;
+      if (scope.conf.workerDisableRateLimits)
+        return {
+          control: {
+            rate_limit: () => ({
+              error: 'rate limits are disabled on this worker (workerDisableRateLimits)',
+            }),
+          },
+        };
       const buckets = new Map<AnyTask, TokenBucket | null>();
       const bucket = (task: AnyTask): TokenBucket | null => {
         let b = buckets.get(task);
@@ -49,10 +57,38 @@ export function rateLimit(): Middleware {
       const waiting = new TimerHeap<TaskRun>((run) => {
         if (pass(run)) scope.resume(run);
       });
+      /** Remote control: a new rate for one task in this worker; 0, '' or null turns its limit off. */
+      const setRate = (args: Readonly<Record<string, unknown>>) => {
+        const { task_name: name, rate_limit: rate } = args;
+        let perSecond = 0;
+        try {
+          if (rate !== null && rate !== undefined && rate !== '') {
+            if (typeof rate !== 'string' && typeof rate !== 'number')
+              throw new Error(`not a rate: ${String(rate)}`);
+            perSecond = parseRate(rate);
+          }
+        } catch (err) {
+          return { error: `Invalid rate limit string: ${(err as Error).message}` };
+        }
+        const task = typeof name === 'string' ? scope.tasks.get(name) : undefined;
+        if (!task) {
+          scope.logger.log('error', `Rate limit attempt for unknown task ${String(name)}`);
+          return { error: 'unknown task' };
+        }
+        buckets.set(task, perSecond > 0 ? new TokenBucket(perSecond) : null);
+        if (perSecond > 0) {
+          scope.logger.log('info', `New rate limit for tasks of type ${task.name}: ${String(rate)}.`);
+          return { ok: 'new rate limit set successfully' };
+        }
+        scope.logger.log('info', `Rate limits disabled for tasks of type ${task.name}`);
+        return { ok: 'rate limit disabled successfully' };
+      };
       return {
         admit: pass,
         held: () => waiting.size,
+        heldRuns: () => waiting.items(),
         releaseHeld: () => waiting.drain(),
+        control: { rate_limit: setRate },
       };
     },
   };

@@ -3,7 +3,7 @@
  * failure with the remote exception type, message and traceback (whichever language raised it).
  */
 import type { ResultBackend } from '../backends/backend.js';
-import { ResultTimeoutError } from '../errors.js';
+import { ConfigError, ResultTimeoutError } from '../errors.js';
 import { errorFromMeta, READY_STATES, type ResultMeta, type State } from '../protocol/result.js';
 
 export interface GetOptions {
@@ -14,6 +14,21 @@ export interface GetOptions {
   /** Reject with the task's error when it failed (default true); false resolves with the error info. */
   propagate?: boolean;
 }
+
+export interface RevokeOptions {
+  /** Also stop the task where it runs now. @defaultValue false */
+  terminate?: boolean;
+  /** The signal for process pools, e.g. 'SIGKILL'. @defaultValue 'SIGTERM' */
+  signal?: string;
+  /** Only these workers. */
+  destination?: string | readonly string[];
+  /** Collect the workers' replies (and wait `timeout` seconds for them). @defaultValue false */
+  reply?: boolean;
+  timeout?: number;
+}
+
+/** Sends a revoke through the app's remote control (app/app.ts passes it). */
+export type Revoker = (id: string, options: RevokeOptions) => Promise<unknown>;
 
 /** What a result's parent or child can be: a task's result or a group's (canvas/group-result.ts). */
 export interface ResultParent {
@@ -38,11 +53,23 @@ export class AsyncResult<R = unknown> {
    */
   parent: ResultParent | null = null;
   readonly #backend: () => Promise<ResultBackend>;
+  readonly #revoker: Revoker | null;
   #meta: ResultMeta | null = null;
 
-  constructor(id: string, backend: () => Promise<ResultBackend>) {
+  constructor(id: string, backend: () => Promise<ResultBackend>, revoker: Revoker | null = null) {
     this.id = id;
     this.#backend = backend;
+    this.#revoker = revoker;
+  }
+
+  /**
+   * Tell the workers not to run this task (Celery's AsyncResult.revoke), through remote control; with
+   * `terminate`, also stop it where it runs. Resolves with the replies when `reply` is set.
+   */
+  async revoke(options: RevokeOptions = {}): Promise<unknown> {
+    if (!this.#revoker)
+      throw new ConfigError('this result has no app to revoke through: use app.AsyncResult(id).revoke()');
+    return this.#revoker(this.id, options);
   }
 
   /** State of the last meta read (PENDING until one is). */

@@ -38,7 +38,7 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-/** Start a worker for `app` in this process (async pool unless `options.pool` says otherwise). */
+/** Start a worker for `app` in this process (async pool unless `options.pool` says otherwise; no mingle unless `mingle: true`). */
 export async function startTestWorker(
   app: App,
   options: WorkerOptions & { logLevel?: LogLevel } = {},
@@ -46,6 +46,8 @@ export async function startTestWorker(
   const logs: string[] = [];
   const worker = new Worker(app, {
     logger: createLogger(options.logLevel ?? 'info', (l) => logs.push(l)),
+    // Mingle's hello waits 1 s for neighbours; a test worker starts without it unless asked.
+    mingle: false,
     ...options,
   });
   await worker.start();

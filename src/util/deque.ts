@@ -30,6 +30,13 @@ export class Deque<T> {
     return item;
   }
 
+  /** The items, first to last (a copy; for inspection, not per task). */
+  toArray(): T[] {
+    const out: T[] = [];
+    for (let i = 0; i < this.#length; i++) out.push(this.#items[(this.#head + i) % this.#items.length] as T);
+    return out;
+  }
+
   clear(): void {
     this.#items = new Array(16);
     this.#head = 0;

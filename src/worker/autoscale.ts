@@ -44,7 +44,7 @@ export function validateAutoscale(o: AutoscaleOptions): void {
 export class Autoscaler {
   readonly #pool: Pool;
   readonly #waiting: () => number;
-  readonly #opts: Required<AutoscaleOptions>;
+  #opts: Required<AutoscaleOptions>;
   readonly #logger: Logger;
   readonly #onResize: () => void;
   readonly #clock: IntervalClock;
@@ -69,6 +69,11 @@ export class Autoscaler {
     this.#logger = deps.logger;
     this.#onResize = deps.onResize;
     this.#clock = deps.clock ?? realIntervalClock;
+  }
+
+  /** The pool this autoscaler sizes. */
+  get pool(): Pool {
+    return this.#pool;
   }
 
   get units(): number {
@@ -101,6 +106,15 @@ export class Autoscaler {
       this.#logger.log('info', `autoscale: ${this.#pool.implementation} ${have} -> ${want} (load ${demand})`);
       this.#pool.shrink(have - want);
     }
+  }
+
+  /** New bounds at run time (remote control's `autoscale`); null keeps one. Checked as at start. */
+  update(max: number | null, min: number | null): { max: number; min: number } {
+    const next = { ...this.#opts, max: max ?? this.#opts.max, min: min ?? this.#opts.min };
+    validateAutoscale(next);
+    this.#opts = next;
+    this.tick();
+    return { max: next.max, min: next.min };
   }
 
   stats(): Record<string, unknown> {

@@ -50,6 +50,10 @@ export interface WorkerOptions {
   cpuAutoscale?: AutoscaleOptions;
   /** Event-loop stall in milliseconds worth a warning; 0 turns the watch off. @defaultValue workerBlockingThreshold setting */
   blockingThreshold?: number;
+  /** Mingle at start-up: sync revoked ids and the clock with running workers (false: Celery's --without-mingle). @defaultValue true */
+  mingle?: boolean;
+  /** Accepted for Celery's --without-gossip; Celeriac workers do not gossip. @defaultValue true */
+  gossip?: boolean;
 }
 
 export interface WorkerConfig {
@@ -66,6 +70,7 @@ export interface WorkerConfig {
   readonly cpuAutoscale: Readonly<AutoscaleOptions> | null;
   readonly appModule: string | undefined;
   readonly poolOptions: Readonly<Record<string, unknown>>;
+  readonly mingle: boolean;
 }
 
 /** Parse `name[:count]` (the CPU pool). */
@@ -144,5 +149,6 @@ export function resolveWorkerConfig(settings: Readonly<Settings>, o: WorkerOptio
     cpuAutoscale: o.cpuAutoscale ?? null,
     appModule: o.appModule,
     poolOptions: o.poolOptions ?? {},
+    mingle: o.mingle ?? true,
   });
 }

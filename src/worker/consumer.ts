@@ -27,6 +27,7 @@ import { setLongTimeout } from '../util/long-timeout.js';
 import { TimerHeap } from '../util/timer-heap.js';
 import type { Pool } from './pools/pool.js';
 import { type Lane, Reservation, type ReservationOwner } from './reservation.js';
+import { SettleTracker } from './settling.js';
 
 /** Without an acks middleware a finished task's message is acked. */
 const ACK: Disposition = Object.freeze({ action: 'ack', reason: 'the task finished', final: true });
@@ -44,7 +45,7 @@ export interface ConsumerDeps {
 }
 
 export class TaskConsumer implements ReservationOwner {
-  readonly prefetch: number;
+  #prefetch: number;
   readonly #d: ConsumerDeps;
   readonly #hooks: WorkerHooks;
   readonly #main: Lane;
@@ -53,9 +54,8 @@ export class TaskConsumer implements ReservationOwner {
   readonly #warnedNoCpu = new Set<string>();
   readonly #eta: TimerHeap<Reservation>;
   readonly #running = new Set<Reservation>();
-  /** Stores, publishes, acks and rejects still in flight; `settled()` waits for 0. */
-  #settling = 0;
-  #settledWaiters: Array<() => void> = [];
+  /** Stores, publishes, acks and rejects still in flight; `settled()` waits for them. */
+  readonly #settling: SettleTracker;
   readonly #total: Record<string, number> = {};
   #drainWaiters: Array<() => void> = [];
   #closing = false;
@@ -63,7 +63,8 @@ export class TaskConsumer implements ReservationOwner {
   constructor(deps: ConsumerDeps) {
     this.#d = deps;
     this.#hooks = deps.hooks;
-    this.prefetch = deps.prefetch;
+    this.#settling = new SettleTracker(deps.scope.logger);
+    this.#prefetch = deps.prefetch;
     this.#main = { pool: deps.pool, ready: new Deque() };
     this.#cpu = deps.cpuPool ? { pool: deps.cpuPool, ready: new Deque() } : null;
     this.#cpuQueues = new Set(deps.cpuQueues ?? []);
@@ -71,6 +72,27 @@ export class TaskConsumer implements ReservationOwner {
       this.#adjustPrefetch();
       this.#admit(r);
     });
+  }
+
+  /** The prefetch window without the ETA allowance. */
+  get prefetch(): number {
+    return this.#prefetch;
+  }
+
+  /** The pools grew or shrank by `delta` window slots (remote pool_grow/pool_shrink). */
+  resize(delta: number): void {
+    if (this.#prefetch <= 0) return; // unlimited stays unlimited
+    this.#prefetch = Math.max(1, this.#prefetch + delta);
+    this.#adjustPrefetch();
+    this.poke();
+  }
+
+  /** What runs, waits (for a slot or in a middleware: rate limits) and waits for its ETA, for inspect. */
+  inventory(): { active: Reservation[]; reserved: TaskRun[]; scheduled: Reservation[] } {
+    const reserved: TaskRun[] = [...this.#main.ready.toArray(), ...(this.#cpu?.ready.toArray() ?? [])];
+    reserved.push(...this.#hooks.heldRuns());
+    const active = [...this.#running].filter((r) => !r.abandoned);
+    return { active, reserved, scheduled: this.#eta.items() };
   }
 
   stats(): Record<string, unknown> {
@@ -135,7 +157,7 @@ export class TaskConsumer implements ReservationOwner {
     const r = new Reservation(this, delivery, req, task, this.#laneFor(task, delivery.queue));
     const early = this.#hooks.received(r);
     if (early) {
-      this.#track(this.#settle(r, early));
+      this.track(this.#settle(r, early));
       return;
     }
     const broker = this.#d.broker;
@@ -148,7 +170,7 @@ export class TaskConsumer implements ReservationOwner {
       // A far-future ETA goes back to a broker that can hold it (RabbitMQ delay queues) instead of sitting
       // unacked here past RabbitMQ's consumer_timeout (celery/celery#6760). Published before the ack: a
       // crash in between duplicates the task, never loses it.
-      this.#track(this.#handOff(broker, delivery, req, req.eta));
+      this.track(this.#handOff(broker, delivery, req, req.eta));
       return;
     }
     if (req.eta && req.eta.getTime() > Date.now()) {
@@ -179,7 +201,7 @@ export class TaskConsumer implements ReservationOwner {
   ): void {
     const u: Unusable = { delivery, kind, error, id, name, request };
     // Rejected without requeue: it would fail the same way again (the dead-letter queue has a copy).
-    this.#track(this.#hooks.unusable(u).then(() => delivery.reject(false)));
+    this.track(this.#hooks.unusable(u).then(() => delivery.reject(false)));
   }
 
   #laneFor(task: AnyTask, queue: string): Lane {
@@ -196,13 +218,13 @@ export class TaskConsumer implements ReservationOwner {
   }
 
   #adjustPrefetch(): void {
-    if (this.prefetch > 0) this.#d.setPrefetch(this.prefetch + this.#eta.size);
+    if (this.#prefetch > 0) this.#d.setPrefetch(this.#prefetch + this.#eta.size);
   }
 
   /** Due: the `admit` hooks (a rate limit may hold it), then queue for a pool slot. */
   #admit(r: Reservation): void {
     if (this.#closing) {
-      this.#track(r.delivery.reject(true)); // shutting down: back to the queue
+      this.track(r.delivery.reject(true)); // shutting down: back to the queue
       return;
     }
     if (!this.#hooks.admit(r)) return; // held; the middleware resumes it
@@ -213,7 +235,7 @@ export class TaskConsumer implements ReservationOwner {
   resume(run: TaskRun): void {
     const r = run as Reservation;
     if (this.#closing) {
-      this.#track(r.delivery.reject(true));
+      this.track(r.delivery.reject(true));
       return;
     }
     r.lane.ready.push(r);
@@ -229,12 +251,12 @@ export class TaskConsumer implements ReservationOwner {
       if (r.delivery.valid === false) {
         // Its channel died before it started: the broker has requeued it already (it comes back as a
         // redelivery), so running it here too would run it twice. Celery drops such reservations too.
-        this.#track(r.delivery.reject(true));
+        this.track(r.delivery.reject(true));
         continue;
       }
       const early = this.#hooks.beforeStart(r);
       if (early) {
-        this.#track(this.#settle(r, early));
+        this.track(this.#settle(r, early));
         continue;
       }
       this.#start(r);
@@ -250,7 +272,7 @@ export class TaskConsumer implements ReservationOwner {
       (outcome) => {
         if (r.terminated) return; // settled when it was terminated
         this.#finished(r);
-        this.#track(this.#settle(r, outcome));
+        this.track(this.#settle(r, outcome));
       },
       (err: unknown) => {
         if (r.terminated) return;
@@ -335,26 +357,8 @@ export class TaskConsumer implements ReservationOwner {
     await run.delivery.reject(true).catch(() => {});
   };
 
-  /** Count `p` as settling work until it ends (one counter, not a set of promises: this is per task). */
-  readonly track = (p: Promise<void> | null): void => this.#track(p);
-
-  #track(p: Promise<void> | null): void {
-    if (!p) return;
-    this.#settling++;
-    p.then(this.#settleDone, this.#settleFailed);
-  }
-
-  readonly #settleDone = (): void => {
-    if (--this.#settling > 0) return;
-    const waiters = this.#settledWaiters;
-    this.#settledWaiters = [];
-    for (const w of waiters) w();
-  };
-
-  readonly #settleFailed = (err: Error): void => {
-    this.#d.scope.logger.log('error', `settling a message failed: ${err?.message ?? err}`);
-    this.#settleDone();
-  };
+  /** Count `p` as settling work until it ends (a warm shutdown waits for it). */
+  readonly track = (p: Promise<void> | null): void => this.#settling.track(p);
 
   /** Shutdown begins: from now on no task starts (called before anything awaits, so none slips in). */
   close(): void {
@@ -381,7 +385,7 @@ export class TaskConsumer implements ReservationOwner {
       r.abandoned = true;
       if (!r.acked) {
         r.acked = true;
-        this.#track(r.delivery.reject(true));
+        this.track(r.delivery.reject(true));
       } else
         this.#d.scope.logger.log(
           'warn',
@@ -416,7 +420,7 @@ export class TaskConsumer implements ReservationOwner {
   }
 
   /** Wait for every pending store, publish, ack and reject. */
-  async settled(): Promise<void> {
-    while (this.#settling > 0) await new Promise<void>((resolve) => this.#settledWaiters.push(resolve));
+  settled(): Promise<void> {
+    return this.#settling.settled();
   }
 }

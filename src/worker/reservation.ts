@@ -33,6 +33,9 @@ export class Reservation implements TaskRun, Job {
   disposition: Disposition | null = null;
   loopActivity: unknown = null;
   children: unknown[] | null = null;
+  /** Epoch seconds when the pool started it, and the process running it (inspect active's time_start, worker_pid). */
+  timeStart: number | null = null;
+  workerPid: number | null = null;
   readonly onLoop: boolean;
 
   constructor(
@@ -46,6 +49,8 @@ export class Reservation implements TaskRun, Job {
   }
 
   onStart(info?: { pid: number }): void {
+    this.timeStart = Date.now() / 1000;
+    this.workerPid = info?.pid ?? process.pid;
     this.owner.started(this, info);
   }
 

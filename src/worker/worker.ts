@@ -5,6 +5,9 @@
  *  - start: pools, broker and backend, then each middleware's hooks for this worker (`mw.worker(scope)`),
  *    then consume with prefetch = slots × multiplier; the consumer (consumer.ts) does the rest;
  *  - keep the background loops: autoscalers, heartbeats; each one reports failures through the logger;
+ *  - remote control (remote.ts): mingle before consuming, then the pidbox mailbox; queues added or
+ *    cancelled at run time re-create the one broker consumer (the old one is cancelled first, so the
+ *    prefetch window stays one window, and its deliveries stay settleable, so nothing is lost);
  *  - stop: warm (stop consuming, give back what waits, let running tasks finish within the shutdown
  *    timeout) then cold (abort them; requeue what was not acked).
  * Features (results, retries, limits, revokes, callbacks, signals …) are middleware: this file only
@@ -13,6 +16,8 @@
 import type { App } from '../app/app.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
+import type { ControlTarget, QueueSpec } from '../control/commands/index.js';
+import type { Mailbox } from '../control/mailbox.js';
 import { ConfigError, WorkerLostError } from '../errors.js';
 import { type BoundMiddleware, WorkerHooks } from '../middleware/hooks.js';
 import type { TaskRun, WorkerScope } from '../middleware/middleware.js';
@@ -27,6 +32,7 @@ import { resolveWorkerConfig, type WorkerConfig, type WorkerOptions } from './co
 import { TaskConsumer } from './consumer.js';
 import type { Pool } from './pools/pool.js';
 import { createPool, POOL_ALIASES } from './pools/registry.js';
+import { remoteControlOff, runMingle, startMailbox } from './remote.js';
 
 export { parsePoolSpec, type WorkerOptions } from './config.js';
 
@@ -43,8 +49,13 @@ export class Worker {
   readonly app: App;
   readonly config: WorkerConfig;
   readonly hostname: string;
-  readonly queues: readonly string[];
   readonly logger: Logger;
+  /** Resolves once the worker has stopped, whoever stopped it (a signal, `stop()`, remote `shutdown`). */
+  readonly stopped: Promise<void>;
+  #stoppedResolve!: () => void;
+  #queues: QueueSpec[];
+  #queueChange: Promise<void> = Promise.resolve();
+  #mailbox: Mailbox | null = null;
   #state: WorkerState = 'new';
   #pool: Pool | null = null;
   #cpuPool: Pool | null = null;
@@ -62,8 +73,22 @@ export class Worker {
     this.app = app;
     this.config = resolveWorkerConfig(app.conf, options);
     this.hostname = this.config.hostname;
-    this.queues = this.config.queues;
+    this.#queues = this.config.queues.map((name) => ({
+      name,
+      exchange: name,
+      exchangeType: 'direct',
+      routingKey: name,
+      options: {},
+    }));
+    this.stopped = new Promise((resolve) => {
+      this.#stoppedResolve = resolve;
+    });
     this.logger = options.logger ?? createLogger(this.config.conf.workerLogLevel);
+  }
+
+  /** The queues consumed now (remote control's add_consumer/cancel_consumer change them). */
+  get queues(): readonly string[] {
+    return this.#queues.map((q) => q.name);
   }
 
   get state(): WorkerState {
@@ -114,7 +139,9 @@ export class Worker {
       // Children must not outlive a worker that failed to start.
       for (const s of this.#scalers) s.stop();
       await Promise.all([this.#brokerConsumer?.cancel(), this.#pool?.stop(), this.#cpuPool?.stop()]);
+      await this.#mailbox?.stop().catch(() => {});
       this.#state = 'stopped';
+      this.#stoppedResolve();
       throw err;
     }
   }
@@ -177,10 +204,18 @@ export class Worker {
       scaler.start();
       this.#scalers.push(scaler);
     }
-    this.#brokerConsumer = await broker.consume(this.queues, (d) => consumer.receive(d), {
-      prefetch: consumer.prefetch,
-      onError: (err) => this.logger.log('error', `consumer: ${err.message}; retrying`),
-    });
+    const off = remoteControlOff(this.app, broker);
+    const revokeHooks = this.#bound.find((b) => b.name === 'revoke')?.hooks as RevokeHooks | undefined;
+    if (!off && c.mingle) await runMingle(this.app, this.hostname, this.logger, revokeHooks);
+    this.#brokerConsumer = await this.#consume(this.queues);
+    if (off) this.logger.log('info', `remote control off: ${off}`);
+    else {
+      try {
+        this.#mailbox = await startMailbox(this.app, broker, this.#controlTarget(broker), hooks);
+      } catch (err) {
+        this.logger.log('error', `remote control off: ${(err as Error).message}`);
+      }
+    }
     this.#state = 'running';
     if (hooks.wantsHeartbeat) {
       this.#heartbeat = setInterval(() => hooks.heartbeat(), c.conf.workerHeartbeatInterval * 1000);
@@ -194,6 +229,74 @@ export class Worker {
       'info',
       `${this.hostname} ready: pool=${main.implementation} concurrency=${main.concurrency}${cpuInfo} queues=${this.queues.join(',')} broker=${broker.transport}`,
     );
+  }
+
+  #consume(queues: readonly string[]): Promise<Consumer | null> {
+    const consumer = this.#consumer as TaskConsumer;
+    if (!queues.length) return Promise.resolve(null);
+    return (this.#broker as Broker).consume(queues, (d) => consumer.receive(d), {
+      prefetch: consumer.prefetch,
+      onError: (err) => this.logger.log('error', `consumer: ${err.message}; retrying`),
+    });
+  }
+
+  /** Consume `next` instead of the current queues; changes run one after another. */
+  #changeQueues(next: QueueSpec[]): Promise<void> {
+    const run = async () => {
+      if (this.#state !== 'running') return;
+      const names = next.map((q) => q.name);
+      if (names.join('\0') === this.queues.join('\0')) return;
+      await this.#brokerConsumer?.cancel();
+      this.#brokerConsumer = null;
+      this.#queues = next;
+      const created = await this.#consume(names);
+      // A stop that began meanwhile has cancelled nothing new: cancel this one here.
+      if (this.#state === 'running') this.#brokerConsumer = created;
+      else await created?.cancel();
+      this.logger.log('info', `${this.hostname}: consuming ${names.join(',') || 'no queues'}`);
+    };
+    this.#queueChange = this.#queueChange.then(run, run);
+    return this.#queueChange;
+  }
+
+  /** What the remote-control commands read and steer (control/commands/target.ts). */
+  #controlTarget(broker: Broker): ControlTarget {
+    const consumer = this.#consumer as TaskConsumer;
+    return {
+      hostname: this.hostname,
+      conf: this.config.conf,
+      tasks: this.app.tasks,
+      clock: this.app.clock,
+      logger: this.logger,
+      broker,
+      stats: () => this.stats(),
+      inventory: () => {
+        const inv = consumer.inventory();
+        return {
+          active: inv.active.map((r) => ({ run: r, timeStart: r.timeStart, workerPid: r.workerPid })),
+          reserved: inv.reserved,
+          scheduled: inv.scheduled,
+        };
+      },
+      pools: () => {
+        const out = [];
+        for (const pool of [this.#pool, this.#cpuPool])
+          if (pool) out.push({ pool, autoscaler: this.#scalers.find((s) => s.pool === pool) ?? null });
+        return out;
+      },
+      resized: (slots) => consumer.resize(slots * this.config.conf.workerPrefetchMultiplier),
+      queues: () => this.#queues,
+      addQueue: (spec) =>
+        this.#queues.some((q) => q.name === spec.name)
+          ? Promise.resolve()
+          : this.#changeQueues([...this.#queues, spec]),
+      cancelQueue: (name) => this.#changeQueues(this.#queues.filter((q) => q.name !== name)),
+      shutdown: () => {
+        setImmediate(() => {
+          this.stop().catch((err: Error) => this.logger.log('error', `shutdown failed: ${err.message}`));
+        });
+      },
+    };
   }
 
   /** What the middleware of this worker get; built once at start. */
@@ -261,13 +364,18 @@ export class Worker {
   async #stop(cold: boolean): Promise<void> {
     if (this.#state === 'new' || this.#state === 'stopped') {
       this.#state = 'stopped';
+      this.#stoppedResolve();
       return;
     }
     this.#state = 'stopping';
     this.logger.log('info', `${this.hostname}: ${cold ? 'cold' : 'warm'} shutdown`);
     for (const s of this.#scalers) s.stop();
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#consumer?.close();
+    this.#consumer?.close(); // first, before anything awaits: no task starts from now on
+    await this.#mailbox
+      ?.stop()
+      .catch((err: Error) => this.logger.log('warn', `remote control: ${err.message}`));
+    await this.#queueChange;
     await this.#brokerConsumer?.cancel();
     const d = this.#consumer;
     if (d) {
@@ -285,5 +393,6 @@ export class Worker {
     await this.#hooks?.stop();
     await Promise.all([this.#pool?.stop(), this.#cpuPool?.stop()]);
     this.#state = 'stopped';
+    this.#stoppedResolve();
   }
 }

@@ -6,6 +6,7 @@ import type { ResultMeta } from '../../src/protocol/result.js';
 import { closeConnectionsNamed, RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';
 import { skipUnless, uniq } from '../helpers/services.js';
 import { backendConformance } from './backend.js';
+import { broadcastConformance } from './broadcast.js';
 import { type BrokerHarness, brokerConformance } from './broker.js';
 
 const skip = await skipUnless(RABBIT_PORT);
@@ -97,3 +98,24 @@ backendConformance(
   },
   { skip },
 );
+
+{
+  const names = new WeakMap<Broker, string>();
+  broadcastConformance(
+    'amqp',
+    async () => {
+      const name = uniq('bx');
+      const b = new AmqpBroker(urlOf(), { connectionName: name });
+      names.set(b, name);
+      return b;
+    },
+    {
+      skip,
+      sever: async (b) => {
+        const name = names.get(b) as string;
+        if ((await closeConnectionsNamed(name)) !== 1)
+          throw new Error(`no RabbitMQ connection named ${name}`);
+      },
+    },
+  );
+}

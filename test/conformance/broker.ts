@@ -118,6 +118,9 @@ export function brokerConformance(
       expect(typeof b.publishDelayed === 'function', 'publishDelayed iff delayedDelivery').toBe(
         b.capabilities.delayedDelivery === true,
       );
+      expect(b.broadcast !== undefined, 'broadcast iff capabilities.broadcast').toBe(
+        b.capabilities.broadcast === true,
+      );
     });
 
     it('serves priorities in the order its capability declares', async (ctx) => {

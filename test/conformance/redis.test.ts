@@ -9,6 +9,7 @@ import type { VirtualBroker } from '../../src/brokers/virtual.js';
 import { deletePrefix, rawClient, skipRedis } from '../helpers/redis.js';
 import { uniq } from '../helpers/services.js';
 import { backendConformance } from './backend.js';
+import { broadcastConformance } from './broadcast.js';
 import { brokerConformance } from './broker.js';
 
 /** Each broker's connections carry a client name of their own (`<name>-<role>`), so sever() finds them. */
@@ -77,3 +78,27 @@ backendConformance(
   },
   { skip: skipRedis },
 );
+
+{
+  const prefix = `${uniq('cbx')}:`;
+  broadcastConformance(
+    'redis',
+    async () => {
+      const name = uniq('bx');
+      const b = createRedisBroker(new URL('redis://127.0.0.1:6379/0'), {
+        globalKeyprefix: prefix,
+        clientName: name,
+      });
+      names.set(b, name);
+      return b;
+    },
+    {
+      skip: skipRedis,
+      sever,
+      injectUndecodable: async (b, ex, rk) => {
+        const store = (b as VirtualBroker).store as RedisStore;
+        await store.client.publish(store.keys.fanoutChannel(ex.name, rk), 'not a kombu envelope');
+      },
+    },
+  );
+}

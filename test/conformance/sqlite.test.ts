@@ -1,12 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll } from 'vitest';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { SqliteStore } from '../../src/brokers/sqlite/index.js';
 import { VirtualBroker } from '../../src/brokers/virtual.js';
 import { parseSqliteUrl } from '../../src/drivers/sqlite/options.js';
 import { backendConformance } from './backend.js';
+import { broadcastConformance } from './broadcast.js';
 import { brokerConformance } from './broker.js';
 
 // One temp directory for this file; every harness gets a fresh database file in it.
@@ -41,3 +43,32 @@ backendConformance('sqlite (a connection each)', async () => {
   const target = freshTarget();
   return { create: async () => new SqliteBackend(target, { ownConnection: true }) };
 });
+
+// Broadcast between two stores of one process (one shared connection), and as between processes.
+const undecodable = (path: string) => async (_b: unknown, ex: { name: string }, rk: string) => {
+  const db = new Database(path);
+  try {
+    db.prepare('INSERT INTO broadcasts (exchange, routing_key, message, expires_at) VALUES (?, ?, ?, ?)').run(
+      ex.name,
+      rk,
+      'not JSON',
+      Date.now() + 10_000,
+    );
+  } finally {
+    db.close();
+  }
+};
+{
+  const target = freshTarget();
+  broadcastConformance('sqlite (shared connection)', async () => new VirtualBroker(new SqliteStore(target)), {
+    injectUndecodable: undecodable(target.path),
+  });
+}
+{
+  const target = freshTarget();
+  broadcastConformance(
+    'sqlite (a connection each)',
+    async () => new VirtualBroker(new SqliteStore(target, { ownConnection: true })),
+    { injectUndecodable: undecodable(target.path) },
+  );
+}

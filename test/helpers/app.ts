@@ -20,7 +20,8 @@ export function memoryApp(settings: CeleriacOptions = {}): TestApp {
     app,
     logs,
     async startWorker(options = {}) {
-      const w = app.worker({ logger: createLogger('debug', (l) => logs.push(l)), ...options });
+      // No mingle unless asked: its hello waits 1 s for neighbours a test rarely has.
+      const w = app.worker({ logger: createLogger('debug', (l) => logs.push(l)), mingle: false, ...options });
       await w.start();
       workers.push(w);
       return w;

@@ -79,6 +79,7 @@ describe('URL and options', () => {
       delayedDelivery: true,
       requeueToFront: false,
       connectionBoundDeliveries: true,
+      broadcast: true,
     });
   });
 

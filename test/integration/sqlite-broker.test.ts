@@ -12,9 +12,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createBackend } from '../../src/backends/registry.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { createBroker } from '../../src/brokers/registry.js';
+import { BROADCAST_LIFETIME_MS } from '../../src/brokers/sqlite/broadcast.js';
 import { createSqliteBroker, type SqliteStore } from '../../src/brokers/sqlite/index.js';
 import type { VirtualBroker } from '../../src/brokers/virtual.js';
-import { APPLICATION_ID, SCHEMA_VERSION } from '../../src/drivers/sqlite/schema.js';
+import { APPLICATION_ID, migrate, SCHEMA_VERSION } from '../../src/drivers/sqlite/schema.js';
 import { BrokerError } from '../../src/errors.js';
 import { Celeriac } from '../../src/index.js';
 import type { WireMessage } from '../../src/protocol/message.js';
@@ -145,6 +146,52 @@ describe('sqlite: schema and files it must not touch', () => {
     db.close();
     // Opening again is a no-op migration.
     await (await broker(urlOf(path))).close();
+  });
+
+  it('migrates a v3 file (before broadcast) to the current version, keeping its messages', async () => {
+    const path = freshPath();
+    const v3 = new Database(path);
+    v3.pragma('journal_mode = WAL');
+    migrate(v3, path, 3);
+    v3.prepare(
+      "INSERT INTO messages (queue, priority, created_at, content_type, content_encoding, headers, properties, body) VALUES ('q', 0, 0, 'application/json', 'utf-8', '{}', '{}', ?)",
+    ).run(Buffer.from('[[1], {}, {}]'));
+    expect(v3.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('3');
+    v3.close();
+    const b = await broker(urlOf(path));
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(
+      String(SCHEMA_VERSION),
+    );
+    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(4);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+    expect(tables).toEqual(expect.arrayContaining(['broadcasts', 'reply_bindings', 'replies']));
+    db.close();
+    expect(await b.size('q')).toBe(1);
+    const got: string[] = [];
+    const ex = { name: 'celeryev', type: 'topic' } as const;
+    const sub = await b.broadcast!.subscribe(ex, '#', (m) => got.push(m.routingKey), { queue: 'celeryev.x' });
+    await b.broadcast!.publish(ex, 'worker.online', message(1));
+    await waitUntil(() => got.length === 1, 10_000, 'the event on the migrated file');
+    await sub.close();
+  });
+
+  it('a publisher deletes expired broadcast rows, even with nobody subscribed', async () => {
+    const path = freshPath();
+    const b = await broker(urlOf(path));
+    const raw = new Database(path);
+    raw
+      .prepare('INSERT INTO broadcasts (exchange, routing_key, message, expires_at) VALUES (?, ?, ?, ?)')
+      .run('celeryev', 'worker.old', '{}', Date.now() - 1);
+    const before = Date.now();
+    await b.broadcast!.publish({ name: 'celeryev', type: 'topic' }, 'worker.new', message(1));
+    const rows = raw.prepare('SELECT routing_key, expires_at FROM broadcasts').all() as {
+      routing_key: string;
+      expires_at: number;
+    }[];
+    raw.close();
+    expect(rows.map((r) => r.routing_key)).toEqual(['worker.new']);
+    expect(rows[0]?.expires_at).toBeGreaterThanOrEqual(before + BROADCAST_LIFETIME_MS);
   });
 
   it('refuses a file written by a newer schema version, and leaves it untouched', async () => {

@@ -167,12 +167,14 @@ export async function stopProcess(proc: ChildProcess, graceMs: number): Promise<
 }
 
 export function startPythonWorker(o: {
-  pool: 'eventlet' | 'prefork';
+  pool: 'eventlet' | 'prefork' | 'solo';
   queue: string;
   name: string;
   env: Record<string, string>;
   /** The Celery app module in py/ (pytasks). */
   app?: string;
+  /** Run mingle at start-up (off by default: --without-mingle). */
+  mingle?: boolean;
 }): Promise<WorkerProcess> {
   return startProcess(
     PYTHON,
@@ -193,7 +195,7 @@ export function startPythonWorker(o: {
       '-l',
       'info',
       '--without-gossip',
-      '--without-mingle',
+      ...(o.mingle ? [] : ['--without-mingle']),
       '--without-heartbeat',
     ],
     { cwd: PY_DIR, env: { ...o.env, INTEROP_QUEUE: o.queue } },

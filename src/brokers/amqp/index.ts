@@ -14,6 +14,7 @@
  * | heartbeats           | `heartbeat` seconds (default 60) |
  * | unacked              | back to the queue when the channel or connection closes (redeliversUnacked) |
  * | delayed delivery     | `publishDelayed` through Celery 5.5's 28-level TTL/dead-letter topology (topology.ts) |
+ * | broadcast            | Celery's `celeryev` (topic, durable), `celery.pidbox` (fanout) and `reply.celery.pidbox` (direct) exchanges; auto-delete subscriber queues with Celery's x-message-ttl/x-expires; a channel each, resubscribed after a reconnect (./broadcast.ts) |
  * | headers              | AMQP table typed as py-amqp reads it: null→void, arrays→arrays, ints→int32/int64 (drivers/amqp/table.ts) |
  *
  * Options: see `amqpDefaults` in drivers/amqp/options.ts (heartbeat, connectTimeout, maxPriority, queueType,
@@ -25,6 +26,7 @@ import { type AmqpOptions, resolveAmqpOptions } from '../../drivers/amqp/options
 import { BrokerError, ConfigError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from '../broker.js';
+import { AmqpBroadcast } from './broadcast.js';
 import { AmqpConsumer } from './consumer.js';
 import { publishOptions } from './message.js';
 import {
@@ -49,6 +51,8 @@ export class AmqpBroker implements Broker {
   readonly transport = 'amqp';
   readonly capabilities: BrokerCapabilities;
   readonly options: AmqpOptions;
+  /** Events and remote control on Celery's exchanges, over this broker's connection (./broadcast.ts). */
+  readonly broadcast: AmqpBroadcast;
   readonly #link: AmqpLink;
   readonly #consumers = new Set<AmqpConsumer>();
   /** Declarations done on the current connection (cleared on reconnect, as the broker may be new). */
@@ -66,8 +70,10 @@ export class AmqpBroker implements Broker {
       // RabbitMQ puts a requeued message back at its original position only "if possible".
       requeueToFront: false,
       connectionBoundDeliveries: true,
+      broadcast: true,
     };
     this.#link = new AmqpLink(url, this.options);
+    this.broadcast = new AmqpBroadcast(this.#link);
     this.#publisher = new ChannelSlot(() => this.#link.confirmChannel());
     this.#link.onUp(() => {
       this.#declared = new Map();
@@ -277,6 +283,7 @@ export class AmqpBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#consumers].map((c) => c.close()));
+    await this.broadcast.close();
     const pub = this.#publisher.current;
     if (pub) await pub.then((ch) => ch.waitForConfirms()).catch(() => {});
     await this.#link.close();

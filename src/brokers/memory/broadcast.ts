@@ -8,8 +8,10 @@ import type { WireMessage } from '../../protocol/message.js';
 import {
   type Broadcast,
   type BroadcastHandler,
+  type BroadcastMessage,
   bindingMatches,
   type Exchange,
+  type SubscribeOptions,
   type Subscription,
 } from '../broadcast.js';
 
@@ -18,11 +20,30 @@ interface Sub {
   type: Exchange['type'];
   binding: string;
   handler: BroadcastHandler;
+  onError: ((err: Error) => void) | undefined;
 }
 
 interface ReplyQueue {
   handler: BroadcastHandler | null;
+  onError: ((err: Error) => void) | undefined;
   waiting: WireMessage[];
+}
+
+/** A handler that throws is reported (to onError, or as a warning) and the others still run. */
+function deliver(
+  handler: BroadcastHandler,
+  m: BroadcastMessage,
+  onError: ((err: Error) => void) | undefined,
+): void {
+  try {
+    handler(m);
+  } catch (err) {
+    const e = new Error(`a broadcast handler on ${m.exchange} threw: ${(err as Error)?.message}`, {
+      cause: err,
+    });
+    if (onError) onError(e);
+    else process.emitWarning(e.message, 'CeleriacBroadcastWarning');
+  }
 }
 
 /** What one memory namespace holds for broadcasts. */
@@ -52,13 +73,24 @@ export class MemoryBroadcast implements Broadcast {
       if (s.exchange !== exchange.name || !bindingMatches(exchange.type, s.binding, routingKey)) continue;
       const m = { exchange: exchange.name, routingKey, message: copy(message) };
       setImmediate(() => {
-        if (this.#x.subs.has(s)) s.handler(m);
+        if (this.#x.subs.has(s)) deliver(s.handler, m, s.onError);
       });
     }
   }
 
-  async subscribe(exchange: Exchange, bindingKey: string, handler: BroadcastHandler): Promise<Subscription> {
-    const sub: Sub = { exchange: exchange.name, type: exchange.type, binding: bindingKey, handler };
+  async subscribe(
+    exchange: Exchange,
+    bindingKey: string,
+    handler: BroadcastHandler,
+    options?: SubscribeOptions,
+  ): Promise<Subscription> {
+    const sub: Sub = {
+      exchange: exchange.name,
+      type: exchange.type,
+      binding: bindingKey,
+      handler,
+      onError: options?.onError,
+    };
     this.#x.subs.add(sub);
     return {
       close: async () => {
@@ -74,7 +106,7 @@ export class MemoryBroadcast implements Broadcast {
     const m = { exchange, routingKey, message: copy(message) };
     if (q.handler) {
       const h = q.handler;
-      setImmediate(() => h(m));
+      setImmediate(() => deliver(h, m, q.onError));
     } else q.waiting.push(m.message);
   }
 
@@ -83,13 +115,16 @@ export class MemoryBroadcast implements Broadcast {
     routingKey: string,
     queue: string,
     handler: BroadcastHandler,
+    options?: { onError?: (err: Error) => void },
   ): Promise<Subscription> {
     const key = `${exchange}\0${routingKey}`;
     this.#x.bindings.set(key, queue);
-    const q = this.#x.replyQueues.get(queue) ?? { handler: null, waiting: [] };
+    const q = this.#x.replyQueues.get(queue) ?? { handler: null, onError: undefined, waiting: [] };
     this.#x.replyQueues.set(queue, q);
     q.handler = handler;
-    for (const message of q.waiting.splice(0)) setImmediate(() => handler({ exchange, routingKey, message }));
+    q.onError = options?.onError;
+    for (const message of q.waiting.splice(0))
+      setImmediate(() => deliver(handler, { exchange, routingKey, message }, q.onError));
     return {
       close: async () => {
         this.#x.bindings.delete(key);

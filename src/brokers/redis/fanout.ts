@@ -22,10 +22,16 @@ export interface FanoutMessage {
 
 export type FanoutHandler = (m: FanoutMessage) => void;
 
+interface Entry {
+  handler: FanoutHandler;
+  onError: ((err: Error) => void) | undefined;
+}
+
 export class RedisFanout {
   readonly #store: RedisStore;
   #sub: Promise<Redis> | null = null;
-  readonly #handlers = new Map<string, Set<FanoutHandler>>();
+  readonly #handlers = new Map<string, Set<Entry>>();
+  readonly #ready = new Map<string, Promise<void>>();
   /** Called when a received message is not a kombu envelope; warns by default. */
   onError: (err: Error) => void = (err) => process.emitWarning(err.message, 'CeleriacRedisWarning');
 
@@ -49,12 +55,14 @@ export class RedisFanout {
   /**
    * Receive what is published on `exchange` with a routing key matching `bindingKey` (`#` and `*` match
    * any suffix; '' receives only messages published without a routing key). Resolves once subscribed, with
-   * the function that ends the subscription.
+   * the function that ends the subscription. An undecodable message on the pattern goes to `onError`
+   * (the store-wide onError when absent); a handler that throws does not keep the others from running.
    */
   async subscribe(
     exchange: string,
     bindingKey: string,
     handler: FanoutHandler,
+    onError?: (err: Error) => void,
   ): Promise<() => Promise<void>> {
     const pattern = this.#store.keys.fanoutPattern(exchange, bindingKey);
     const sub = await this.#subscriber();
@@ -62,13 +70,29 @@ export class RedisFanout {
     if (!set) {
       set = new Set();
       this.#handlers.set(pattern, set);
-      await sub.psubscribe(pattern);
     }
-    set.add(handler);
+    const entry: Entry = { handler, onError };
+    set.add(entry);
+    // One PSUBSCRIBE per pattern, awaited by every subscribe() of that pattern: a second subscriber
+    // must not resolve before the first one's PSUBSCRIBE is done.
+    let ready = this.#ready.get(pattern);
+    if (!ready) {
+      ready = sub.psubscribe(pattern).then(() => {});
+      this.#ready.set(pattern, ready);
+    }
+    try {
+      await ready;
+    } catch (err) {
+      this.#ready.delete(pattern);
+      set.delete(entry);
+      if (!set.size) this.#handlers.delete(pattern);
+      throw brokerError(`PSUBSCRIBE ${pattern}`, err);
+    }
     return async () => {
       const s = this.#handlers.get(pattern);
-      if (!s?.delete(handler) || s.size) return;
+      if (!s?.delete(entry) || s.size) return;
       this.#handlers.delete(pattern);
+      this.#ready.delete(pattern);
       await sub.punsubscribe(pattern).catch(() => {});
     };
   }
@@ -82,12 +106,19 @@ export class RedisFanout {
         try {
           parsed = parseEnvelope(data);
         } catch (err) {
-          this.onError(brokerError(`undecodable fanout message on ${channel}`, err));
+          const e = brokerError(`undecodable fanout message on ${channel}`, err);
+          for (const h of handlers) (h.onError ?? this.onError)(e);
           return;
         }
         const { exchange, routingKey } = this.#store.keys.parseFanoutChannel(channel);
-        for (const h of handlers)
-          h({ exchange, routingKey: parsed.routingKey || routingKey, message: parsed.message });
+        const m = { exchange, routingKey: parsed.routingKey || routingKey, message: parsed.message };
+        for (const h of [...handlers]) {
+          try {
+            h.handler(m);
+          } catch (err) {
+            (h.onError ?? this.onError)(brokerError(`a fanout handler on ${channel} threw`, err));
+          }
+        }
       });
       return sub;
     });
@@ -101,6 +132,7 @@ export class RedisFanout {
     const sub = this.#sub;
     this.#sub = null;
     this.#handlers.clear();
+    this.#ready.clear();
     const conn = sub ? await sub.catch(() => null) : null;
     if (conn) await quit(conn);
   }

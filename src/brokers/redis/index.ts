@@ -12,6 +12,7 @@
  * | long ETAs            | held messages have their lease renewed, so they never run twice (celery/celery#2599) |
  * | reconnect            | forever, 50 ms → 5 s backoff with jitter; consumption resumes (celery/celery#8030) |
  * | fanout               | PUB/SUB on `[prefix]/{db}.<exchange>[/<routing_key>]` (./fanout.ts) |
+ * | broadcast            | events and pidbox over that PUB/SUB (topic rules checked per subscriber); replies LPUSHed to the queues of `_kombu.binding.reply.celery.pidbox` whose routing key is the client's oid, read by BRPOP on a connection of their own; closing a reply queue SREMs its binding and deletes its list (./broadcast.ts) |
  * | TLS                  | rediss://, `ssl_cert_reqs`, `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` query options |
  *
  * URL: `redis://[[user]:password@]host[:port][/db][?visibility_timeout=…&global_keyprefix=…]`
@@ -35,6 +36,7 @@ import { type RedisBrokerOptions, redisBrokerDefaults, validateBrokerOptions } f
 import { RedisStore } from './store.js';
 
 export { BrokerKeys, priorityStep } from '../../drivers/redis/keys.js';
+export { RedisBroadcast } from './broadcast.js';
 export type { FanoutHandler, FanoutMessage } from './fanout.js';
 export { RedisFanout } from './fanout.js';
 export type { RedisBrokerOptions } from './options.js';

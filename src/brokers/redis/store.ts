@@ -28,6 +28,7 @@ import { runScript } from '../../drivers/redis/scripts.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { BrokerCapabilities } from '../broker.js';
 import type { Taken, VirtualStore } from '../virtual.js';
+import { RedisBroadcast } from './broadcast.js';
 import { buildEnvelope, markRedelivered, parseEnvelope, parseUnackedEntry } from './envelope.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
 import { RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, TAKE } from './scripts.js';
@@ -52,7 +53,10 @@ export class RedisStore implements VirtualStore {
     priority: 'low-first',
     redeliversUnacked: true,
     requeueToFront: true,
+    broadcast: true,
   };
+  /** Events and remote control over PUB/SUB and kombu's reply lists (./broadcast.ts). */
+  readonly broadcast: RedisBroadcast;
   readonly keys: BrokerKeys;
   readonly options: Readonly<RedisBrokerOptions>;
   /** Called with errors of background work (lease renewal, restore scans); warns by default. */
@@ -84,6 +88,7 @@ export class RedisStore implements VirtualStore {
     this.#target = target;
     this.options = Object.freeze({ ...options });
     this.keys = new BrokerKeys({ ...options, db: target.db });
+    this.broadcast = new RedisBroadcast(this);
   }
 
   /** The command connection (publishing, scripts, acks); for fanout helpers and tests. */
@@ -110,7 +115,7 @@ export class RedisStore implements VirtualStore {
   }
 
   /** A new connection of the given role to the same server (fanout subscribers use it). */
-  async newConnection(role: 'command' | 'subscriber'): Promise<Redis> {
+  async newConnection(role: 'command' | 'blocking' | 'subscriber'): Promise<Redis> {
     const c = newClient(await loadIoredis(this.transport), this.#target, role, this.options);
     await connectClient(c, this.#target, `broker ${role} connection`);
     return c;
@@ -606,6 +611,7 @@ export class RedisStore implements VirtualStore {
     if (this.#maintenance) clearInterval(this.#maintenance);
     this.#maintenance = null;
     this.interrupt();
+    await this.broadcast.close();
     try {
       // Like kombu at shutdown: whatever we still hold goes back to the front of its queue.
       if (this.#held.size && this.#cmd?.status === 'ready') await this.requeue([...this.#held.keys()]);

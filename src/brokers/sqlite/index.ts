@@ -13,6 +13,7 @@
  * | waiting            | no busy polling: same-process wake-up on commit, a watch on the -wal file for other processes, and a fallback `data_version` poll (1 ms doubling to `polling_interval`) |
  * | URL                | `sqlite://./celeriac.db`, `sqlite://name.db` (relative to the working directory), `sqlite:///abs/path.db`, `sqlite://~/x.db` |
  * | URL options        | `?visibility_timeout=600&busy_timeout=5000&polling_interval=0.05&synchronous=normal` (see drivers/sqlite/options.ts) |
+ * | broadcast          | `broadcasts` rows (10 s lifetime) read by every subscriber present at commit, each from the last id it saw; replies in `replies` for the queues of `reply_bindings`, deleted when read or closed; same wake-ups as consuming (./broadcast.ts) |
  * | file               | WAL mode, schema versioned by migrations (drivers/sqlite/schema.ts); local disks only (WAL needs shared memory, so no NFS/SMB) |
  * | writes             | publishes of one tick go in one transaction (500 rows at most per transaction); take, ack and requeue are batched by the consume loop; a busy write lock is waited for without blocking the event loop (SqliteFile.write) |
  *
@@ -34,6 +35,7 @@ import { BrokerError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { BrokerCapabilities } from '../broker.js';
 import { priorityBucket, type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
+import { SqliteBroadcast } from './broadcast.js';
 
 /** Rows per write transaction: short enough that other processes never wait long for the lock. */
 const WRITE_CHUNK = 500;
@@ -112,7 +114,12 @@ export class SqliteStore implements VirtualStore {
     priority: 'low-first',
     redeliversUnacked: true,
     requeueToFront: true,
+    broadcast: true,
   };
+  /** Events and remote control between the processes of this file (./broadcast.ts). */
+  readonly broadcast: SqliteBroadcast;
+  /** Called with errors of background work (the broadcast reader); warns by default. */
+  onError: (err: Error) => void = (err) => process.emitWarning(err.message, 'CeleriacSqliteWarning');
   readonly #target: SqliteTarget;
   readonly #owner = `${HOST}:${process.pid}:${randomBytes(4).toString('hex')}`;
   readonly #heartbeatMs: number;
@@ -140,6 +147,10 @@ export class SqliteStore implements VirtualStore {
     this.#visibilityMs = target.options.visibilityTimeout * 1000;
     this.#heartbeatMs = Math.min(this.#visibilityMs / 4, HEARTBEAT_MAX_MS);
     this.#restoreEveryMs = Math.min(this.#visibilityMs / 4, RESTORE_EVERY_MAX_MS);
+    this.broadcast = new SqliteBroadcast(
+      () => this.#open().file,
+      (err) => this.onError(err),
+    );
   }
 
   /** The database file (absolute path). */
@@ -353,6 +364,7 @@ export class SqliteStore implements VirtualStore {
     this.#heartbeat = null;
     this.interrupt();
     await this.#puts.drain();
+    await this.broadcast.close().catch((err) => this.onError(err as Error));
     try {
       // Like a closed AMQP channel: whatever this connection still holds goes back to its queue.
       await this.requeue([...this.#held].map(String));

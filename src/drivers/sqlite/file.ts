@@ -231,8 +231,16 @@ export class SqliteFile {
 
   /** Wake this process's waiters after a commit through this connection. */
   notifyLocal(): void {
+    this.localCommits++;
     this.#fire();
   }
+
+  /**
+   * How many times `notifyLocal` ran. Commits through this connection do not change data_version, so a
+   * caller whose look at the data awaits (and may miss a notification meanwhile) compares this before
+   * and after the look, and looks again instead of waiting when it moved.
+   */
+  localCommits = 0;
 
   /**
    * Resolve after a commit that may matter (any commit by this process through `notifyLocal`, any

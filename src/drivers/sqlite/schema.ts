@@ -19,6 +19,13 @@
  *    every process sharing a file runs on one machine).
  *  - beat_last_runs: each entry's last claimed slot (or its baseline), epoch ms.
  *  - beat_claims: one row per claimed slot (entry, due), deleted a day later.
+ * Tables (v4), broadcast (brokers/sqlite/broadcast.ts: events, remote control and their replies):
+ *  - broadcasts: one row per published event or control message (exchange, routing key, the message as
+ *    JSON), read by every subscriber that was there when it was committed (each tracks the last id it
+ *    saw) and deleted once `expires_at` (a few seconds) is past.
+ *  - reply_bindings: the reply queues open now, (exchange, routing key) → queue, with an expiry their
+ *    holder keeps pushing forward (a crashed client's binding lapses, as an AMQP queue's x-expires).
+ *  - replies: one row per reply sent to a bound queue, deleted when read or when the queue is closed.
  */
 import type { Database } from 'better-sqlite3';
 import { BrokerError } from '../../errors.js';
@@ -114,6 +121,35 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX beat_claims_age ON beat_claims (claimed_at);
     `,
   },
+  {
+    version: 4,
+    sql: `
+      CREATE TABLE broadcasts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a subscriber's cursor only moves forward
+        exchange TEXT NOT NULL,
+        routing_key TEXT NOT NULL,
+        message TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX broadcasts_expiry ON broadcasts (expires_at);
+      CREATE TABLE reply_bindings (
+        exchange TEXT NOT NULL,
+        routing_key TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (exchange, routing_key, queue)
+      ) WITHOUT ROWID;
+      CREATE INDEX reply_bindings_queue ON reply_bindings (queue);
+      CREATE TABLE replies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        message TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX replies_queue ON replies (queue, id);
+      CREATE INDEX replies_expiry ON replies (expires_at);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -128,8 +164,11 @@ export function schemaVersion(db: Database): number {
   return row ? Number(row.value) : 0;
 }
 
-/** Refuse files that are not ours or are too new; apply the missing migrations. */
-export function migrate(db: Database, path: string): void {
+/**
+ * Refuse files that are not ours or are too new; apply the missing migrations. `upTo` stops at an older
+ * version (tests make files as an older Celeriac wrote them).
+ */
+export function migrate(db: Database, path: string, upTo = SCHEMA_VERSION): void {
   const appId = db.pragma('application_id', { simple: true }) as number;
   if (appId !== 0 && appId !== APPLICATION_ID) {
     throw new BrokerError(
@@ -140,7 +179,7 @@ export function migrate(db: Database, path: string): void {
   }
   // A first read, outside any transaction, so that a newer file is refused before anything is written.
   checkNotNewer(schemaVersion(db), path);
-  if (schemaVersion(db) === SCHEMA_VERSION) return;
+  if (schemaVersion(db) >= upTo) return;
   db.transaction(() => {
     const current = schemaVersion(db); // again under the write lock: another process may have migrated
     checkNotNewer(current, path);
@@ -158,12 +197,13 @@ export function migrate(db: Database, path: string): void {
       db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
       db.pragma(`application_id = ${APPLICATION_ID}`);
     }
+    if (current >= upTo) return;
     for (const m of MIGRATIONS) {
-      if (m.version > current) db.exec(m.sql);
+      if (m.version > current && m.version <= upTo) db.exec(m.sql);
     }
     db.prepare(
       "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    ).run(String(SCHEMA_VERSION));
+    ).run(String(upTo));
   }).immediate();
 }
 

@@ -71,7 +71,7 @@ describe.skipIf(skip)('interop (redis): Python Celery 5.2 revokes on a Celeriac 
       hostname: node,
       mingle: false,
       logger: createLogger('error'),
-    } as Parameters<typeof app.worker>[0]);
+    });
     await worker.start();
     const marker = join(dir, 'spin');
     const r = await app.sendTask('rv.spin', [marker], {}, { queue });

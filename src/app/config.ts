@@ -128,6 +128,26 @@ export const settingDefaults = {
   /** Node name used in results and logs (`%h` is the host name). @defaultValue 'celeriac@%h' */
   workerHostname: 'celeriac@%h',
   /**
+   * File in which a worker keeps its revoked task ids (and Lamport clock) across restarts, as Celery's
+   * worker_state_db / `--statedb` (`%n`, `%h` and `%p` expand to the node name's parts and the whole of
+   * it). A JSON file of Celeriac's own, written after revokes and at shutdown; Celery's shelve files are
+   * not read. null: revoked ids last as long as the worker (docs/monitoring.md).
+   * @defaultValue null
+   */
+  workerStateDb: null as string | null,
+  /**
+   * Most revoked ids a worker keeps; beyond it the oldest are forgotten (Celery's REVOKES_MAX). Falls
+   * back to the environment variable CELERY_WORKER_REVOKES_MAX, as Celery reads it.
+   * @defaultValue 50000
+   */
+  workerRevokesMax: 50_000,
+  /**
+   * Seconds a revoked id is kept (Celery's REVOKE_EXPIRES); 0 keeps it until workerRevokesMax pushes it
+   * out. Falls back to the environment variable CELERY_WORKER_REVOKE_EXPIRES.
+   * @defaultValue 10800 (3 hours)
+   */
+  workerRevokeExpires: 10_800,
+  /**
    * Seconds a beat leader's lease lasts without renewal (renewed every third of it). A leader that dies
    * is replaced within this time; slots due in that gap are sent once by the new leader (docs/beat.md).
    * @defaultValue 5
@@ -177,6 +197,20 @@ export function resolveSettings(
   const settings: Settings = { ...settingDefaults, ...(rest as Partial<Settings>) };
   settings.brokerUrl = broker ?? rest.brokerUrl ?? (env.CELERIAC_BROKER_URL || settingDefaults.brokerUrl);
   settings.resultBackend = backend ?? rest.resultBackend ?? (env.CELERIAC_RESULT_BACKEND || null);
+  settings.workerRevokesMax = rest.workerRevokesMax ?? envNumber(env, 'CELERY_WORKER_REVOKES_MAX', 50_000);
+  settings.workerRevokeExpires =
+    rest.workerRevokeExpires ?? envNumber(env, 'CELERY_WORKER_REVOKE_EXPIRES', 10_800);
+  if (!Number.isInteger(settings.workerRevokesMax) || settings.workerRevokesMax < 1)
+    throw new ConfigError(`workerRevokesMax must be a whole number >= 1, got ${settings.workerRevokesMax}`);
+  if (!Number.isFinite(settings.workerRevokeExpires) || settings.workerRevokeExpires < 0)
+    throw new ConfigError(
+      `workerRevokeExpires must be a number of seconds >= 0, got ${settings.workerRevokeExpires}`,
+    );
+  if (
+    settings.workerStateDb !== null &&
+    (typeof settings.workerStateDb !== 'string' || !settings.workerStateDb)
+  )
+    throw new ConfigError('workerStateDb must be a file path or null');
   if (!Number.isFinite(settings.workerPrefetchMultiplier) || settings.workerPrefetchMultiplier < 0) {
     throw new ConfigError('workerPrefetchMultiplier must be a number >= 0');
   }
@@ -196,6 +230,15 @@ export function resolveSettings(
     throw new ConfigError('beatSchedule must be an object of entries by name');
   }
   return frozenCopy(settings);
+}
+
+/** A number from the environment (Celery's CELERY_WORKER_REVOKES_MAX …); unset or empty: `fallback`. */
+function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
+  return n;
 }
 
 /** The zone must be one Intl knows: croner and `beat --list` resolve it through Intl too. */

@@ -57,7 +57,11 @@ export interface SignalMap {
     traceback: string | null;
   };
   task_retry: TaskSignal & { reason: string; exception: ExcInfo | null };
-  task_revoked: TaskSignal & { terminated: boolean; signum: string | null; expired: boolean };
+  /**
+   * `terminated`: stopped while it ran (revoke with terminate); `signum`: then the number of the signal
+   * asked for (Celery sends the number too), else null; `expired`: past its `expires`.
+   */
+  task_revoked: TaskSignal & { terminated: boolean; signum: number | null; expired: boolean };
   /** A message that could not be decoded (or was too large): Celery's "unknown message type". */
   task_rejected: { sender: null; message: WireMessage; exc: Error };
   /** A task message for a task this worker does not know. */

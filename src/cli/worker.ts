@@ -79,6 +79,10 @@ export function addWorkerCommand(program: Command): void {
       positive('--max-tasks-per-child'),
     )
     .option(
+      '--statedb <file>',
+      'keep revoked task ids in this file across restarts (%n, %h: the node name parts); a Celeriac JSON file, not Celery’s shelve',
+    )
+    .option(
       '--max-memory-per-child <KiB>',
       'prefork/threads: replace a child whose memory exceeds this after a task',
       positive('--max-memory-per-child'),
@@ -136,6 +140,7 @@ export function addWorkerCommand(program: Command): void {
       if (o.concurrency !== undefined) options.concurrency = o.concurrency as number;
       if (o.queues) options.queues = (o.queues as string).split(',').filter(Boolean);
       if (o.hostname) options.hostname = o.hostname as string;
+      if (o.statedb) options.stateDb = o.statedb as string;
       if (o.prefetchMultiplier !== undefined) options.prefetchMultiplier = o.prefetchMultiplier as number;
       if (o.timeLimit !== undefined) options.timeLimit = o.timeLimit as number;
       if (o.softTimeLimit !== undefined) options.softTimeLimit = o.softTimeLimit as number;

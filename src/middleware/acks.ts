@@ -13,6 +13,9 @@ const done = (reason: string): Disposition => Object.freeze({ action: 'ack', rea
 const FINISHED = done('the task finished');
 const ACKED_EARLY = done('acked when it started');
 const NOT_RUN = done('it will not run (revoked or expired)');
+// Celery acks a terminated task whatever acks_late and reject_on_worker_lost say (Request
+// _announce_revoked acknowledges): it was revoked on purpose, running it again would undo the revoke.
+const TERMINATED = done('terminated by revoke: acked, as Celery does, whatever acksLate says');
 const LOST_FINAL = done('its process died (acksLate without rejectOnWorkerLost: a failure)');
 const FAILED_ACK = done('failed or timed out (taskAcksOnFailureOrTimeout)');
 const REQUEUE_LOST: Disposition = Object.freeze({
@@ -67,7 +70,7 @@ export function acks(): Middleware {
             case 'retry': // the retry is published before this ack: a crash in between duplicates, never loses
               return run.acked ? ACKED_EARLY : FINISHED;
             case 'revoked':
-              return NOT_RUN;
+              return run.acked ? ACKED_EARLY : outcome.terminated ? TERMINATED : NOT_RUN;
             case 'reject':
               return outcome.requeue ? REQUEUE_ASKED : REJECT_ASKED;
             case 'failure': {

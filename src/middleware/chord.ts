@@ -11,7 +11,7 @@
 
 import { TaskRevokedError } from '../errors.js';
 import { buildMeta, serializeError } from '../protocol/result.js';
-import type { Outcome } from '../task/outcome.js';
+import { type Outcome, revokedReason } from '../task/outcome.js';
 import { finishChordPart } from '../worker/workflow.js';
 import { workflowEnv } from './errbacks.js';
 import type { Middleware, TaskRun, WorkerMiddleware, WorkerScope } from './middleware.js';
@@ -23,7 +23,7 @@ function finalState(outcome: Outcome): [string, unknown, string | null] | null {
     case 'failure':
       return ['FAILURE', outcome.exc, outcome.traceback];
     case 'revoked':
-      return ['REVOKED', serializeError(new TaskRevokedError(outcome.expired ? 'expired' : 'revoked')), null];
+      return ['REVOKED', serializeError(new TaskRevokedError(revokedReason(outcome))), null];
     default:
       return null; // retry, reject, ignore (a replacement carries the chord on): not a finished part
   }

@@ -71,7 +71,9 @@ export function logging(): Middleware {
             case 'revoked':
               logger.log(
                 'info',
-                `Discarding ${o.expired ? 'expired' : 'revoked'} task ${req.name}[${req.id}]`,
+                o.terminated
+                  ? `Task ${req.name}[${req.id}] terminated (signal ${o.signum ?? 'none'}): REVOKED`
+                  : `Discarding ${o.expired ? 'expired' : 'revoked'} task ${req.name}[${req.id}]`,
               );
               break;
             case 'ignore':

@@ -95,6 +95,12 @@ export interface WorkerScope {
   resume(run: TaskRun): void;
   /** Count `work` as settling: a warm shutdown waits for it, and a rejection is logged. */
   track(work: Promise<void> | null): void;
+  /**
+   * Stop the running tasks with these ids in their pools (Pool.terminate) and settle them as REVOKED
+   * (terminated); returns the ids found running or waiting for a slot. Call it after revoking the ids,
+   * so those not started yet never start.
+   */
+  terminate(ids: ReadonlySet<string>, signal: { num: number; name: string }): string[];
 }
 
 /** Celery's signal `sender` for worker signals. */

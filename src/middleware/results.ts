@@ -10,7 +10,7 @@
  */
 import { EncodeError, TaskRevokedError } from '../errors.js';
 import { buildMeta, type MetaExtras, serializeError } from '../protocol/result.js';
-import type { Outcome } from '../task/outcome.js';
+import { type Outcome, revokedReason } from '../task/outcome.js';
 import type { Middleware, TaskRun, Unusable, WorkerMiddleware, WorkerScope } from './middleware.js';
 import { perTask } from './per-task.js';
 
@@ -101,7 +101,7 @@ export function results(): Middleware {
               return store(
                 run,
                 'REVOKED',
-                serializeError(new TaskRevokedError(outcome.expired ? 'expired' : 'revoked')),
+                serializeError(new TaskRevokedError(revokedReason(outcome))),
                 null,
               );
             default:

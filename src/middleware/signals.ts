@@ -112,7 +112,13 @@ export function signals(): Middleware {
               if (s.has('task_revoked'))
                 s.emit(
                   'task_revoked',
-                  { sender, request: req, terminated: false, signum: null, expired: o.expired },
+                  {
+                    sender,
+                    request: req,
+                    terminated: o.terminated === true,
+                    signum: o.signum ?? null,
+                    expired: o.expired,
+                  },
                   logger,
                   req.id,
                 );

@@ -42,12 +42,18 @@ type OutcomeOf =
     }
   /**
    * Revoked by id, or past its `expires` (a middleware decided before or at start), or terminated while
-   * it ran (remote control `revoke --terminate`: `terminated` true, `signum` the signal number where a
-   * process was signalled). Celery's task-revoked event carries the same three fields.
+   * it ran (remote control `revoke --terminate`: `terminated` true, `signum` the number of the signal
+   * asked for; only prefork sends it to a process, the other pools stop the task their own way, see
+   * Pool.terminate). Celery's task-revoked event and task_revoked signal carry the same three fields.
    */
   | { kind: 'revoked'; expired: boolean; runtime: number; terminated?: boolean; signum?: number | null };
 
 export type OutcomeKind = Outcome['kind'];
+
+/** The reason Celery stores as the TaskRevokedError of a REVOKED result (`mark_as_revoked(reason)`). */
+export function revokedReason(o: { expired: boolean; terminated?: boolean }): string {
+  return o.terminated ? 'terminated' : o.expired ? 'expired' : 'revoked';
+}
 
 export function failure(err: unknown, runtime: number, reason?: 'timeout' | 'worker-lost'): Outcome {
   const o: Outcome = { kind: 'failure', exc: serializeError(err), traceback: errorTraceback(err), runtime };

@@ -43,6 +43,23 @@ export class Deque<T> {
     this.#length = 0;
   }
 
+  /** Take out every item `match` accepts, keeping the others in order. O(n): for rare operations. */
+  removeWhere(match: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    const n = this.#length;
+    for (let i = 0; i < n; i++) {
+      const item = this.shift() as T;
+      if (match(item)) removed.push(item);
+      else this.push(item);
+    }
+    return removed;
+  }
+
+  /** Items front to back. */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = 0; i < this.#length; i++) yield this.#items[(this.#head + i) % this.#items.length] as T;
+  }
+
   #grow(): void {
     const next = new Array<T | undefined>(this.#items.length * 2);
     for (let i = 0; i < this.#length; i++) next[i] = this.#items[(this.#head + i) % this.#items.length];

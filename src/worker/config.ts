@@ -34,6 +34,8 @@ export interface WorkerOptions {
   appModule?: string;
   /** Options of the process and thread pools (maxTasksPerChild, maxMemoryPerChild, childConcurrency). */
   poolOptions?: Record<string, unknown>;
+  /** File keeping revoked ids across restarts (Celery's --statedb). @defaultValue workerStateDb setting */
+  stateDb?: string | null;
   /**
    * Mixed worker: a second pool for CPU-bound work, `name[:processes]` ('prefork:2', 'threads'; the count
    * defaults to the CPU count). Tasks declared `{ pool: 'cpu' }` and messages from `cpuQueues` run there,
@@ -88,6 +90,23 @@ export function parsePoolSpec(spec: string): { name: string; concurrency?: numbe
   return { name, concurrency: n };
 }
 
+/**
+ * Celery's node_format for per-node file names: `%p` the node name, `%n` its name part, `%h` its host
+ * part (`celeriac@web1`: celeriac, web1).
+ */
+export function nodeFormat(s: string, node: string): string {
+  const at = node.indexOf('@');
+  const name = at >= 0 ? node.slice(0, at) : 'celeriac';
+  const host = at >= 0 ? node.slice(at + 1) : node;
+  return s.replace(/%p/g, node).replace(/%n/g, name).replace(/%h/g, host);
+}
+
+function stateDb(path: string | null, node: string): string | null {
+  if (path === null) return null;
+  if (typeof path !== 'string' || !path) throw new ConfigError('stateDb must be a file path or null');
+  return nodeFormat(path, node);
+}
+
 /** Validate the options and merge them over the app's settings; the result is deeply frozen. */
 export function resolveWorkerConfig(settings: Readonly<Settings>, o: WorkerOptions): WorkerConfig {
   if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1))
@@ -118,6 +137,7 @@ export function resolveWorkerConfig(settings: Readonly<Settings>, o: WorkerOptio
   const conf: Settings = {
     ...settings,
     workerHostname: hostname,
+    workerStateDb: stateDb(o.stateDb !== undefined ? o.stateDb : settings.workerStateDb, hostname),
     workerPrefetchMultiplier: o.prefetchMultiplier ?? settings.workerPrefetchMultiplier,
     workerLogLevel: o.logLevel ?? settings.workerLogLevel,
     workerShutdownTimeout: o.shutdownTimeout ?? settings.workerShutdownTimeout,

@@ -11,6 +11,8 @@
  *    the main one (tasks declared `{ pool: 'cpu' }` and messages from its queues go there);
  *  - settle: the `decide` hooks say ack or requeue and why, the `settle` hooks record the outcome, then
  *    the message is acked or rejected here, the one place that touches the delivery;
+ *  - terminate (revoke --terminate): a running task's pool stops it and frees its slot; the run is
+ *    settled as REVOKED at once and whatever the pool reports for it later is ignored;
  *  - shutdown: stop starting tasks, give back what waits, wait for (or abandon) what runs.
  */
 import type { Broker, Delivery } from '../brokers/broker.js';
@@ -277,14 +279,37 @@ export class TaskConsumer implements ReservationOwner {
     if (this.#hooks.wantsLaunched) this.#hooks.launched(r);
     running.then(
       (outcome) => {
+        if (r.terminated) return; // settled when it was terminated
         this.#finished(r);
         this.track(this.#settle(r, outcome));
       },
       (err: unknown) => {
+        if (r.terminated) return;
         this.#d.scope.logger.log('error', `pool failed running ${r.request.name}[${r.request.id}]: ${err}`);
         this.#finished(r);
       },
     );
+  }
+
+  /**
+   * Terminate the running tasks with these ids (their ids are revoked already, so those not started yet
+   * never will). Returns the ids found: the terminated ones, then those reserved for a slot, as Celery's
+   * reply lists its reserved requests too. A pool without `terminate` leaves its tasks running.
+   */
+  terminate(ids: ReadonlySet<string>, signal: { num: number; name: string }): string[] {
+    const found = new Set<string>();
+    for (const r of [...this.#running]) {
+      if (r.abandoned || r.terminated || !ids.has(r.request.id)) continue;
+      const outcome = r.lane.pool.terminate?.(r, signal) ?? null;
+      if (!outcome) continue;
+      r.terminated = true;
+      found.add(r.request.id);
+      this.#finished(r);
+      this.track(this.#settle(r, outcome));
+    }
+    for (const lane of [this.#main, this.#cpu])
+      for (const r of lane?.ready ?? []) if (ids.has(r.request.id)) found.add(r.request.id);
+    return [...found];
   }
 
   #finished(r: Reservation): void {

@@ -26,6 +26,8 @@ export class Reservation implements TaskRun, Job {
   acked = false;
   /** Set when a cold shutdown gave the message up: its outcome is ignored. */
   abandoned = false;
+  /** Set when revoke --terminate settled it while it ran: the pool's late outcome is ignored. */
+  terminated = false;
   hardLimit: number | null = null;
   softLimit: number | null = null;
   disposition: Disposition | null = null;

@@ -116,11 +116,18 @@ export class Worker {
     };
   }
 
-  /** Do not run the task with this id (Celery's revoke, without terminate): it is settled as REVOKED. */
-  revoke(id: string): void {
+  /**
+   * Do not run the task(s) with this id: settled as REVOKED when they arrive or come to run. With
+   * `terminate`, a running one is stopped too (its pool's way: docs/monitoring.md) with `signal`
+   * (default SIGTERM). Returns the reply remote control's `revoke` sends (Celery's texts).
+   */
+  revoke(
+    id: string | string[],
+    options: { terminate?: boolean; signal?: string | number } = {},
+  ): { ok: string } {
     const hooks = this.#bound.find((b) => b.name === 'revoke')?.hooks as RevokeHooks | undefined;
     if (!hooks) throw new ConfigError('revoke() needs a started worker');
-    hooks.revoke(id);
+    return hooks.revokeTasks(id, options.terminate === true, options.signal);
   }
 
   /** The remote-control command `method` as a middleware of this started worker answers it (the mailbox's lookup). */
@@ -332,6 +339,8 @@ export class Worker {
       route: (name: string, options: SendOptions) => internals.route(name, options, app.tasks.get(name)),
       resume: (run: TaskRun) => this.#consumer?.resume(run),
       track: (work: Promise<void> | null) => this.#consumer?.track(work),
+      terminate: (ids: ReadonlySet<string>, signal: { num: number; name: string }) =>
+        this.#consumer?.terminate(ids, signal) ?? [],
     });
   }
 

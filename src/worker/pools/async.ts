@@ -6,8 +6,12 @@
  * the task with TimeLimitExceeded, aborts its signal and frees its slot at once. What it cannot do: stop
  * code that never yields (a synchronous loop) — nothing on the event loop can. Such tasks belong in the
  * prefork or threads pool, where the hard limit kills the process or thread.
+ *
+ * Terminate (revoke with terminate): the same as the hard limit: the task's signal is aborted with
+ * TaskRevokedError('terminated'), its slot is free at once and its outcome is REVOKED; whatever the task
+ * does afterwards is ignored. No OS signal is sent: the signal asked for is only reported (`signum`).
  */
-import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
+import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from '../../errors.js';
 import { failure, type Outcome } from '../../task/outcome.js';
 import { LazyAbort } from '../../util/lazy-abort.js';
 import { setLongTimeout } from '../../util/long-timeout.js';
@@ -21,7 +25,8 @@ export class AsyncPool implements Pool {
   #active = 0;
   readonly #ctx: PoolContext;
   readonly #executor: Executor;
-  readonly #running = new Set<LazyAbort>();
+  /** The abort handle of each running job; a job leaves it once, when it finishes or is terminated. */
+  readonly #running = new Map<Job, LazyAbort>();
 
   constructor(ctx: PoolContext, implementation = 'async') {
     this.#ctx = ctx;
@@ -45,7 +50,7 @@ export class AsyncPool implements Pool {
   run(job: Job): Promise<Outcome> {
     this.#active++;
     const controller = new LazyAbort();
-    this.#running.add(controller);
+    this.#running.set(job, controller);
     job.onStart();
     if (job.hardLimit === null && job.softLimit === null) {
       // The common case: no timers, and one async frame per task (this is the hot path).
@@ -84,7 +89,7 @@ export class AsyncPool implements Pool {
         settled = true;
         soft?.clear();
         hard?.clear();
-        this.#release(controller);
+        this.#release(job);
         resolve(o);
       };
       task.then(finish);
@@ -102,19 +107,27 @@ export class AsyncPool implements Pool {
       })
       .then(
         (outcome) => {
-          this.#release(controller);
+          this.#release(job);
           return outcome;
         },
         (err: unknown) => {
-          this.#release(controller);
+          this.#release(job);
           return failure(err, 0);
         },
       );
   }
 
-  #release(controller: LazyAbort): void {
-    this.#active--;
-    this.#running.delete(controller);
+  /** Free the job's slot, once: a terminated job's late end frees nothing. */
+  #release(job: Job): void {
+    if (this.#running.delete(job)) this.#active--;
+  }
+
+  terminate(job: Job, signal: { num: number }): Outcome | null {
+    const controller = this.#running.get(job);
+    if (!controller) return null;
+    this.#release(job);
+    controller.abort(new TaskRevokedError('terminated'));
+    return { kind: 'revoked', expired: false, terminated: true, signum: signal.num, runtime: 0 };
   }
 
   grow(n: number): void {
@@ -128,7 +141,7 @@ export class AsyncPool implements Pool {
   }
 
   terminateAll(reason: Error): void {
-    for (const c of this.#running) c.abort(reason);
+    for (const c of this.#running.values()) c.abort(reason);
   }
 
   async stop(): Promise<void> {}

@@ -5,6 +5,8 @@
  *  - hold jobs in arrival order while no child has room (e.g. a replacement is still booting);
  *  - hard time limit: fail the job with TimeLimitExceeded and kill its child, whatever it is doing (a
  *    `while (true) {}` included); the child's other jobs, if any, fail with WorkerLostError;
+ *  - terminate (revoke --terminate): the job is REVOKED at once, its child is signalled (processes) or
+ *    terminated (threads) and replaced, like the hard limit; the child's other jobs fail as lost;
  *  - a child that dies mid-task fails its jobs with WorkerLostError (reason 'worker-lost': the acks middleware
  *    requeues them for acksLate + rejectOnWorkerLost) and is replaced;
  *  - recycle a child after maxTasksPerChild tasks, or after a task that left it over maxMemoryPerChild;
@@ -66,8 +68,11 @@ export interface ChildEvents {
 export interface ChildHandle {
   /** Fire and forget: a child that is gone reports it through `exit`. */
   send(m: ToChild): void;
-  /** Stop it now, whatever it is running. */
-  kill(): void;
+  /**
+   * Stop it now, whatever it is running. Processes get `signal` (SIGTERM by default), then SIGKILL
+   * after `killGrace` if still there; threads are terminated (they cannot be signalled).
+   */
+  kill(signal?: NodeJS.Signals | number): void;
 }
 
 export interface Spawner {
@@ -137,7 +142,7 @@ export class ChildPool implements Pool {
   #respawnTimers = new Set<NodeJS.Timeout>();
   #bootFailures = 0;
   #exited: Array<() => void> = [];
-  readonly #counters = { replaced: 0, lost: 0, killed: 0 };
+  readonly #counters = { replaced: 0, lost: 0, killed: 0, terminated: 0 };
 
   constructor(ctx: PoolContext, spawner: Spawner) {
     if (!ctx.appModule) {
@@ -221,6 +226,44 @@ export class ChildPool implements Pool {
     }
   }
 
+  /** Revoke with terminate: the job is REVOKED now; its child is stopped (see Pool.terminate) and replaced. */
+  terminate(job: Job, signal: { num: number; name: string }): Outcome | null {
+    const revoked = (runtime: number): Outcome => ({
+      kind: 'revoked',
+      expired: false,
+      terminated: true,
+      signum: signal.num,
+      runtime,
+    });
+    // Still waiting for a child (a replacement is booting): it never reaches one.
+    const [waiting] = this.#waiting.removeWhere((w) => w.job === job);
+    if (waiting) {
+      const o = revoked(0);
+      this.#active--;
+      waiting.resolve(o);
+      return o;
+    }
+    for (const child of this.#children) {
+      for (const r of child.jobs.values()) {
+        if (r.job !== job) continue;
+        const req = job.request;
+        this.#counters.terminated++;
+        const how =
+          this.#spawner.implementation === 'threads'
+            ? `terminating thread ${child.id} (${signal.name} does not apply to a thread)`
+            : `sending ${signal.name} to process ${child.id}`;
+        this.#ctx.logger.log('info', `Terminating ${req.name}[${req.id}]: ${how}`);
+        child.jobs.delete(r.seq);
+        const o = revoked(this.#elapsed(r));
+        this.#finish(r, o);
+        this.#retire(child, { replace: true, kill: false });
+        child.handle.kill(signal.num);
+        return o;
+      }
+    }
+    return null;
+  }
+
   /** Idle children exit on request; any still busy (past the shutdown timeout) are killed. */
   async stop(): Promise<void> {
     this.#closed = true;
@@ -260,6 +303,7 @@ export class ChildPool implements Pool {
       replaced: this.#counters.replaced,
       lost: this.#counters.lost,
       killed: this.#counters.killed,
+      terminated: this.#counters.terminated,
     };
   }
 

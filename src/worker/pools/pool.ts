@@ -50,6 +50,18 @@ export interface Pool {
   shrink(n: number): void;
   /** Abort every running job (cold shutdown). Their `run` promises still resolve. */
   terminateAll(reason: Error): void;
+  /**
+   * Stop one running job now (remote control `revoke --terminate`, `terminate`) with `signal`; null
+   * when this pool is not running it (it finished, or never came here). Otherwise its slot is free
+   * when this returns and the returned outcome, `{ kind: 'revoked', terminated: true, signum }`, is its
+   * outcome: the caller settles it. The job's `run` promise may still resolve later, or never (a task
+   * on the event loop that ignores its aborted signal): the caller must ignore it. How each pool stops
+   * it: async and solo abort the task's signal (they cannot stop code that never yields); prefork sends
+   * the signal to the child process, then SIGKILL after `killGrace`, and replaces the child; threads
+   * terminate the thread (a thread cannot be signalled) and replace it. A pool without this method
+   * cannot terminate: its revoked tasks run to the end.
+   */
+  terminate?(job: Job, signal: { num: number; name: string }): Outcome | null;
   /** Stop the pool; running jobs should have finished or been terminated. */
   stop(): Promise<void>;
   stats(): PoolStats;

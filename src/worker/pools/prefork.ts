@@ -7,7 +7,8 @@
  * | tasks per child       | `childConcurrency` at once (async tasks share the child's loop); 1 by default |
  * | soft time limit       | the child aborts the task's `signal` with SoftTimeLimitExceeded |
  * | hard time limit       | SIGTERM to the child, SIGKILL after `killGrace` ms; TimeLimitExceeded, even in `while (true) {}` |
- * | child dies mid-task   | WorkerLostError (reason 'worker-lost'), the child is replaced |
+ * | terminate (revoke)    | the given signal to the child (SIGKILL after `killGrace`), REVOKED, the child is replaced |
+| child dies mid-task   | WorkerLostError (reason 'worker-lost'), the child is replaced |
  * | recycling             | `maxTasksPerChild`; `maxMemoryPerChild` KiB of peak RSS, checked after each task |
  * | resizing              | grow(n)/shrink(n) add or remove whole children (autoscale) |
  * | IPC                   | typed messages (ipc.ts), structured clone (`serialization: 'advanced'`) |
@@ -62,10 +63,11 @@ export const processSpawner: Spawner = {
       send(m) {
         if (child.connected) child.send(m, () => {}); // a closed channel: 'exit' will report the child
       },
-      kill() {
+      kill(signal = 'SIGTERM') {
         if (exited || killTimer) return;
-        child.kill('SIGTERM');
-        // SIGTERM ends a Node process even in a synchronous loop; SIGKILL covers code that traps it.
+        child.kill(signal);
+        // SIGTERM ends a Node process even in a synchronous loop; SIGKILL covers code that traps it (or
+        // a signal that does not end a process, e.g. a terminate with SIGINT, which children ignore).
         killTimer = setTimeout(() => child.kill('SIGKILL'), options.killGrace);
         killTimer.unref();
       },

@@ -8,7 +8,8 @@
  * | children              | `-c N` threads, each running up to `childConcurrency` tasks at once |
  * | soft time limit       | the thread aborts the task's `signal` with SoftTimeLimitExceeded |
  * | hard time limit       | `worker.terminate()`: stops even `while (true) {}`; TimeLimitExceeded |
- * | thread dies mid-task  | (`process.exit`, uncaught error) WorkerLostError, the thread is replaced |
+ * | terminate (revoke)    | `worker.terminate()` whatever the signal (a thread cannot be signalled); REVOKED, replaced |
+| thread dies mid-task  | (`process.exit`, uncaught error) WorkerLostError, the thread is replaced |
  * | recycling             | `maxTasksPerChild`; `maxMemoryPerChild` KiB of the thread's V8 heap + external memory |
  * | resizing              | grow(n)/shrink(n) add or remove whole threads (autoscale) |
  *

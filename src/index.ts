@@ -91,6 +91,8 @@ export type {
   WorkerMiddleware,
   WorkerScope,
 } from './middleware/middleware.js';
+// Observability: each loads its optional peer dependency only when used.
+export { type TracingOptions, tracing } from './middleware/tracing.js';
 export type { SignatureJson, WireMessage, WireProperties } from './protocol/message.js';
 // States and errors
 export { READY_STATES, type ResultMeta, type State, States } from './protocol/result.js';

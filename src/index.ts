@@ -79,6 +79,8 @@ export {
   TimeLimitExceeded,
   WorkerLostError,
 } from './errors.js';
+// Observability: each loads its optional peer dependency only when used.
+export { type MetricsMiddleware, type MetricsOptions, metrics } from './middleware/metrics.js';
 // Middleware: the hook contract
 export type {
   Disposition,
@@ -91,7 +93,6 @@ export type {
   WorkerMiddleware,
   WorkerScope,
 } from './middleware/middleware.js';
-// Observability: each loads its optional peer dependency only when used.
 export { type TracingOptions, tracing } from './middleware/tracing.js';
 export type { SignatureJson, WireMessage, WireProperties } from './protocol/message.js';
 // States and errors

@@ -10,6 +10,7 @@
  *    backend's own completion times, (N - 1) / (last done - first done), so worker start-up is not counted;
  *    worker CPU is taken from ready to the last result.
  *
+ * Celeriac async -c100 also runs with tracing and metrics on (`--tracing --metrics-port 0`), for their cost.
  * On RabbitMQ and SQLite, the configurations that answer "what does the broker cost": Celeriac async
  * -c100 and solo, Celery prefork -c2 and solo (its fastest drains on Redis; eventlet drains at ~150/s,
  * two minutes per run, and says nothing more about the broker).
@@ -39,10 +40,15 @@ interface WaitOut {
   failed: number;
 }
 
+/** `celeriac worker` flags of the observability row (docs/observability.md, "Cost"). */
+const OBSERVABILITY = ['--tracing', '--metrics-port', '0'];
+
 function configs(): WorkerConfig[] {
   return [
     { system: 'celeriac', pool: 'async', concurrency: 100 },
     { system: 'celeriac', pool: 'solo', concurrency: 1 },
+    // Observability on (OpenTelemetry SDK with a dropping exporter, Prometheus metrics): its cost per task.
+    { system: 'celeriac', pool: 'async', concurrency: 100, extra: OBSERVABILITY },
     { system: 'celery', pool: 'prefork', concurrency: 2 },
     { system: 'celery', pool: 'solo', concurrency: 1 },
     { system: 'celery', pool: 'eventlet', concurrency: 1000 },

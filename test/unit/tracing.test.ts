@@ -16,7 +16,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker, Consumer } from '../../src/brokers/broker.js';
 import { parseEnvelope } from '../../src/brokers/redis/envelope.js';
-import { currentTask } from '../../src/index.js';
+import { chord, currentTask } from '../../src/index.js';
 import { readTraceParent } from '../../src/middleware/trace-context.js';
 import { tracing } from '../../src/middleware/tracing.js';
 import { memoryApp, type TestApp } from '../helpers/app.js';
@@ -249,6 +249,26 @@ describe('tracing', () => {
     expect(lastSend).toBeDefined();
     const lastRun = runAdd.find((s) => s !== firstRun) as ReadableSpan;
     expect(parentOf(lastRun)).toBe(lastSend.spanContext().spanId);
+    expect(new Set(spans().map((s) => s.spanContext().traceId)).size).toBe(1);
+  });
+
+  it('makes a chord body a child of the run of the header task that completed the chord', async () => {
+    const { app, startWorker } = await tracedApp();
+    const add = app.task('t.hadd', (x: number, y: number) => x + y);
+    const tsum = app.task('t.tsum', (xs: number[]) => xs.reduce((a, b) => a + b, 0));
+    await startWorker();
+    // Under one active span, as a web request would publish it: else each header task starts a trace.
+    const root = provider.getTracer('test').startSpan('request');
+    const r = await api.context.with(api.trace.setSpan(api.context.active(), root), () =>
+      chord([add.s(1, 1), add.s(2, 2)], tsum.s()).delay(),
+    );
+    root.end();
+    expect(await r.get({ timeout: 5 })).toBe(6);
+    await waitUntil(() => named('run/t.tsum').length === 1 && named('run/t.hadd').length === 2);
+    const headerRuns = named('run/t.hadd').map((s) => s.spanContext().spanId);
+    const sendBody = one('apply_async/t.tsum');
+    expect(headerRuns).toContain(parentOf(sendBody));
+    expect(parentOf(one('run/t.tsum'))).toBe(sendBody.spanContext().spanId);
     expect(new Set(spans().map((s) => s.spanContext().traceId)).size).toBe(1);
   });
 

@@ -17,6 +17,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type * as Prom from 'prom-client';
 import { ConfigError } from '../errors.js';
 import { type MetricsServer, serveMetrics } from './metrics-http.js';
+import { makeSeries, type Series, type Watched } from './metrics-series.js';
+import { registerTaskSeries, type TaskTally, tallyOf, type WorkerTallies } from './metrics-tasks.js';
 import type { Middleware, TaskRun, WorkerMiddleware, WorkerScope } from './middleware.js';
 
 export interface MetricsOptions {
@@ -39,7 +41,7 @@ export interface MetricsMiddleware extends Middleware {
 }
 
 /** prometheus_client's Histogram.DEFAULT_BUCKETS, which Flower's runtime histogram uses. */
-const PY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
 export const SENT_AT_HEADER = 'x-celeriac-sent-at';
 
 /** Celery's task event type for each outcome (what Flower counts in flower_events_total). */
@@ -51,36 +53,6 @@ const EVENT: Record<string, string> = {
   revoked: 'task-revoked',
 };
 
-interface Series {
-  events: Prom.Counter<'worker' | 'type' | 'task'>;
-  runtime: Prom.Histogram<'worker' | 'task'>;
-  prefetchTime: Prom.Gauge<'worker' | 'task'>;
-  prefetched: Prom.Gauge<'worker' | 'task'>;
-  online: Prom.Gauge<'worker'>;
-  queueWait: Prom.Histogram<'worker' | 'task'>;
-  stalls: Prom.Counter<'worker' | 'task'>;
-  recycles: Prom.Counter<'worker' | 'pool' | 'reason'>;
-  brokerErrors: Prom.Counter<'worker'>;
-  deadLetters: Prom.Counter<'worker' | 'reason'>;
-}
-
-/** What one worker reads back at scrape time. */
-interface Watched {
-  readonly scope: WorkerScope;
-  /** Last seen values of cumulative stats, to add only the difference to counters. */
-  readonly seen: Map<string, number>;
-}
-
-type Stats = {
-  active?: number;
-  reserved?: number;
-  scheduled?: number;
-  pool?: Record<string, unknown>;
-  cpu_pool?: Record<string, unknown>;
-  blocking?: { 'by-task'?: Record<string, number> };
-  'broker-errors'?: number;
-};
-
 export function metrics(options: MetricsOptions = {}): MetricsMiddleware {
   const port = options.port ?? null;
   const host = options.host ?? '127.0.0.1';
@@ -88,6 +60,7 @@ export function metrics(options: MetricsOptions = {}): MetricsMiddleware {
   let series: Series | null = null;
   let server: MetricsServer | null = null;
   const watched = new Set<Watched>();
+  const tallies = new Set<WorkerTallies>();
   const lag = monitorEventLoopDelay({ resolution: 10 });
   let loading: Promise<void> | null = null;
 
@@ -101,6 +74,7 @@ export function metrics(options: MetricsOptions = {}): MetricsMiddleware {
     const reg = options.registry ?? new prom.Registry();
     registry = reg;
     series = makeSeries(prom, reg, watched, lag);
+    registerTaskSeries(prom, reg, tallies);
     if (port !== null) server = await serveMetrics(host, port, (req, res) => handle(req, res));
   }
 
@@ -138,10 +112,10 @@ export function metrics(options: MetricsOptions = {}): MetricsMiddleware {
       const s = series as Series;
       const me: Watched = { scope, seen: new Map() };
       const worker = scope.hostname;
-      /** When each run arrived here, and whether it counts as prefetched (Flower: no ETA). */
-      const arrived = new WeakMap<TaskRun, number>();
-      const prefetched = new WeakSet<TaskRun>();
-      const started = new WeakSet<TaskRun>();
+      const mine: WorkerTallies = { worker, byTask: new Map() };
+      tallies.add(mine);
+      // A Map, not a WeakMap: an ephemeron entry per task is measurable GC work; `settled` deletes each.
+      const runs = new Map<TaskRun, RunMark>();
       return {
         ready() {
           watched.add(me);
@@ -153,6 +127,7 @@ export function metrics(options: MetricsOptions = {}): MetricsMiddleware {
         async stop() {
           s.online.labels(worker).set(0);
           watched.delete(me);
+          runs.clear();
           if (watched.size === 0) {
             lag.disable();
             await server?.close();
@@ -165,38 +140,43 @@ export function metrics(options: MetricsOptions = {}): MetricsMiddleware {
           return null;
         },
         received(run) {
-          const name = run.request.name;
-          arrived.set(run, Date.now());
-          s.events.labels(worker, 'task-received', name).inc();
-          if (!run.request.eta) {
-            prefetched.add(run);
-            s.prefetched.labels(worker, name).inc();
-          }
+          const t = tallyOf(mine, run.request.name);
+          // Flower counts a task as prefetched when it has no ETA.
+          const prefetched = !run.request.eta;
+          runs.set(run, { t, at: Date.now(), prefetched, started: false });
+          t.received++;
+          if (prefetched) t.prefetched++;
           return null;
         },
         started(run) {
+          const mark = runs.get(run);
+          if (!mark) return;
           const req = run.request;
+          const { t } = mark;
           const now = Date.now();
-          started.add(run);
-          s.events.labels(worker, 'task-started', req.name).inc();
-          const at = arrived.get(run) ?? now;
-          if (prefetched.delete(run)) {
-            s.prefetched.labels(worker, req.name).dec();
-            s.prefetchTime.labels(worker, req.name).set((now - at) / 1000);
+          mark.started = true;
+          t.started++;
+          if (mark.prefetched) {
+            mark.prefetched = false;
+            t.prefetched--;
+            t.prefetchTime = (now - mark.at) / 1000;
           }
           const sent = req.headers[SENT_AT_HEADER];
-          const from = req.eta ? req.eta.getTime() : typeof sent === 'number' ? sent : at;
-          s.queueWait.labels(worker, req.name).observe(Math.max(0, now - from) / 1000);
+          const from = req.eta ? req.eta.getTime() : typeof sent === 'number' ? sent : mark.at;
+          t.queueWait.observe(Math.max(0, now - from) / 1000);
         },
         settled(run, o) {
-          const name = run.request.name;
-          if (prefetched.delete(run)) s.prefetched.labels(worker, name).dec();
+          const mark = runs.get(run);
+          if (!mark) return;
+          runs.delete(run);
+          const { t } = mark;
+          if (mark.prefetched) t.prefetched--;
           const type = EVENT[o.kind];
-          if (type) s.events.labels(worker, type, name).inc();
-          if (started.has(run)) {
-            s.runtime.labels(worker, name).observe(o.runtime);
+          if (type) t.outcome[type] = (t.outcome[type] ?? 0) + 1;
+          if (mark.started) {
+            t.runtime.observe(o.runtime);
             // Flower sets the prefetch time back to 0 once the task is over.
-            s.prefetchTime.labels(worker, name).set(0);
+            t.prefetchTime = 0;
           }
         },
       };
@@ -204,197 +184,10 @@ export function metrics(options: MetricsOptions = {}): MetricsMiddleware {
   };
 }
 
-function makeSeries(
-  prom: typeof Prom,
-  registry: Prom.Registry,
-  watched: ReadonlySet<Watched>,
-  lag: ReturnType<typeof monitorEventLoopDelay>,
-): Series {
-  const registers = [registry];
-  const statsOf = (w: Watched) => w.scope.worker.stats() as Stats;
-  /** Add to a counter what a cumulative stat grew by since the last scrape. */
-  const grow = <L extends string>(
-    w: Watched,
-    c: Prom.Counter<L>,
-    key: string,
-    labels: Record<L, string>,
-    value: number,
-  ) => {
-    const before = w.seen.get(key) ?? 0;
-    if (value > before) c.inc(labels as Prom.LabelValues<L>, value - before);
-    w.seen.set(key, value);
-  };
-  const gauge = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: L[],
-    collect?: (g: Prom.Gauge<L>) => void | Promise<void>,
-  ) =>
-    new prom.Gauge<L>({
-      name,
-      help,
-      labelNames,
-      registers,
-      ...(collect
-        ? {
-            collect(this: Prom.Gauge<L>) {
-              return collect(this);
-            },
-          }
-        : {}),
-    });
-  const perWorker = (name: string, help: string, read: (s: Stats) => number | undefined) =>
-    gauge(name, help, ['worker'], (g) => {
-      for (const w of watched) g.labels(w.scope.hostname).set(read(statsOf(w)) ?? 0);
-    });
-
-  perWorker(
-    'flower_worker_number_of_currently_executing_tasks',
-    'Number of tasks currently executing at a worker',
-    (s) => s.active,
-  );
-  perWorker('celeriac_tasks_in_flight', 'Tasks running now (started, not finished)', (s) => s.active);
-  perWorker(
-    'celeriac_tasks_prefetched',
-    'Tasks taken from the broker and waiting for a slot (or held by a rate limit)',
-    (s) => s.reserved,
-  );
-  perWorker('celeriac_tasks_scheduled', 'Tasks held by the worker until their ETA', (s) => s.scheduled);
-  gauge('celeriac_pool_processes', 'Processes (or threads) of the pool', ['worker', 'pool'], (g) => {
-    for (const w of watched) {
-      const s = statsOf(w);
-      for (const [pool, p] of [
-        ['main', s.pool],
-        ['cpu', s.cpu_pool],
-      ] as const) {
-        if (!p) continue;
-        const n = Array.isArray(p.threads)
-          ? p.threads.length
-          : Array.isArray(p.processes)
-            ? p.processes.length
-            : 0;
-        g.labels(w.scope.hostname, pool).set(n);
-      }
-    }
-  });
-  gauge(
-    'celeriac_event_loop_lag_seconds',
-    'Event-loop delay since the last scrape (perf_hooks.monitorEventLoopDelay)',
-    ['worker', 'quantile'],
-    (g) => {
-      if (lag.count === 0) return;
-      const q: [string, number][] = [
-        ['0.5', lag.percentile(50)],
-        ['0.99', lag.percentile(99)],
-        ['1', lag.max],
-      ];
-      for (const w of watched) for (const [k, ns] of q) g.labels(w.scope.hostname, k).set(ns / 1e9);
-      lag.reset();
-    },
-  );
-  gauge(
-    'celeriac_queue_depth',
-    'Messages ready in the queue, as the broker counts them (at scrape time)',
-    ['queue'],
-    async (g) => {
-      // Each queue once, whichever of this process's workers consume it.
-      const queues = new Map<string, WorkerScope>();
-      for (const w of watched) for (const q of w.scope.worker.queues) queues.set(q, w.scope);
-      await Promise.all(
-        [...queues].map(async ([q, scope]) => {
-          try {
-            g.labels(q).set(await scope.broker.size(q));
-          } catch {
-            // A broker that cannot count right now: the series keeps its last value rather than failing the scrape.
-          }
-        }),
-      );
-    },
-  );
-
-  const stalls = new prom.Counter<'worker' | 'task'>({
-    name: 'celeriac_event_loop_stalls_total',
-    help: 'Event-loop stalls over the blocking threshold, by the task the blocking monitor blamed',
-    labelNames: ['worker', 'task'],
-    registers,
-    collect() {
-      for (const w of watched) {
-        const byTask = statsOf(w).blocking?.['by-task'] ?? {};
-        for (const [task, n] of Object.entries(byTask))
-          grow(w, stalls, `stall:${task}`, { worker: w.scope.hostname, task }, n);
-      }
-    },
-  });
-  const recycles = new prom.Counter<'worker' | 'pool' | 'reason'>({
-    name: 'celeriac_pool_recycles_total',
-    help: 'Pool children replaced: replaced (max tasks/memory per child), lost (died), killed (time limit, terminate)',
-    labelNames: ['worker', 'pool', 'reason'],
-    registers,
-    collect() {
-      for (const w of watched) {
-        const s = statsOf(w);
-        for (const [pool, p] of [
-          ['main', s.pool],
-          ['cpu', s.cpu_pool],
-        ] as const)
-          for (const reason of ['replaced', 'lost', 'killed'] as const) {
-            const n = p?.[reason];
-            if (typeof n === 'number')
-              grow(w, recycles, `${pool}:${reason}`, { worker: w.scope.hostname, pool, reason }, n);
-          }
-      }
-    },
-  });
-  const brokerErrors = new prom.Counter<'worker'>({
-    name: 'celeriac_broker_reconnects_total',
-    help: 'Errors of the broker consumer that it recovered from by reconnecting or retrying',
-    labelNames: ['worker'],
-    registers,
-    collect() {
-      for (const w of watched)
-        grow(w, brokerErrors, 'broker', { worker: w.scope.hostname }, statsOf(w)['broker-errors'] ?? 0);
-    },
-  });
-  return {
-    events: new prom.Counter({
-      name: 'flower_events_total',
-      help: 'Number of events',
-      labelNames: ['worker', 'type', 'task'],
-      registers,
-    }),
-    runtime: new prom.Histogram({
-      name: 'flower_task_runtime_seconds',
-      help: 'Task runtime',
-      labelNames: ['worker', 'task'],
-      buckets: PY_BUCKETS,
-      registers,
-    }),
-    prefetchTime: gauge(
-      'flower_task_prefetch_time_seconds',
-      'The time the task spent waiting at the celery worker to be executed.',
-      ['worker', 'task'],
-    ),
-    prefetched: gauge(
-      'flower_worker_prefetched_tasks',
-      'Number of tasks of given type prefetched at a worker',
-      ['worker', 'task'],
-    ),
-    online: gauge('flower_worker_online', 'Worker online status', ['worker']),
-    queueWait: new prom.Histogram({
-      name: 'celeriac_task_queue_wait_seconds',
-      help: 'From sent (or ETA) to start; from arrival at the worker when the sender did not stamp the message',
-      labelNames: ['worker', 'task'],
-      buckets: PY_BUCKETS,
-      registers,
-    }),
-    stalls,
-    recycles,
-    brokerErrors,
-    deadLetters: new prom.Counter({
-      name: 'celeriac_dead_letters_total',
-      help: 'Messages the worker could not run (moved to workerDeadLetterQueue when set), by reason: too-large, undecodable, unregistered, internal',
-      labelNames: ['worker', 'reason'],
-      registers,
-    }),
-  };
+/** One run between `received` and `settled`. */
+interface RunMark {
+  readonly t: TaskTally;
+  readonly at: number;
+  prefetched: boolean;
+  started: boolean;
 }

@@ -72,9 +72,11 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
   const tracer = (provider ?? api.trace.getTracerProvider()).getTracer(TRACER_NAME);
   const w3c = (options.propagation ?? 'w3c') === 'w3c';
   const { SpanKind, SpanStatusCode } = api;
-  /** Consumer spans of the runs live in this process, by task id (to parent what they publish). */
-  const runs = new Map<string, Otel.Span>();
-  const runSpans = new WeakMap<TaskRun, Otel.Span>();
+  /**
+   * Consumer spans of the runs live in this process, by task id (to parent what they publish). One Map,
+   * no WeakMap per run: a WeakMap entry per task is measurable garbage-collector work at thousands a second.
+   */
+  const runs = new Map<string, { readonly run: TaskRun; readonly span: Otel.Span }>();
   const sending = new WeakMap<OutgoingTask, Otel.Span>();
 
   const headerGetter: Otel.TextMapGetter<Record<string, unknown>> = {
@@ -124,10 +126,11 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
     if (api.trace.getSpan(active)) return active;
     const current = taskStorage.getStore();
     const parentId = out.message.headers.parent_id;
-    const span =
+    const span = (
       (current && runs.get(current.id)) ??
       runs.get(out.id) ??
-      (typeof parentId === 'string' ? runs.get(parentId) : undefined);
+      (typeof parentId === 'string' ? runs.get(parentId) : undefined)
+    )?.span;
     return span ? api.trace.setSpan(active, span) : active;
   }
 
@@ -138,8 +141,7 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
       { kind: SpanKind.CONSUMER, attributes: runAttributes(req, run.delivery.queue, scope.hostname) },
       extract(req.headers),
     );
-    runs.set(req.id, span);
-    runSpans.set(run, span);
+    runs.set(req.id, { run, span });
     return span;
   }
 
@@ -172,7 +174,7 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
         break;
     }
     span.end();
-    if (runs.get(run.request.id) === span) runs.delete(run.request.id);
+    if (runs.get(run.request.id)?.span === span) runs.delete(run.request.id);
   }
 
   return {
@@ -209,7 +211,9 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
         },
         settled(run, o) {
           // A run settled without starting (revoked or expired on arrival) still gets its span.
-          const span = runSpans.get(run) ?? (o.kind === 'revoked' ? startRun(run, scope) : undefined);
+          const live = runs.get(run.request.id);
+          const span =
+            live?.run === run ? live.span : o.kind === 'revoked' ? startRun(run, scope) : undefined;
           if (span) endRun(run, span, o);
         },
       };

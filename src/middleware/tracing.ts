@@ -77,6 +77,8 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
    * no WeakMap per run: a WeakMap entry per task is measurable garbage-collector work at thousands a second.
    */
   const runs = new Map<string, { readonly run: TaskRun; readonly span: Otel.Span }>();
+  /** Runs whose id a newer run took before they settled (a retry that started first): rare. */
+  const displaced = new Map<TaskRun, Otel.Span>();
   const sending = new WeakMap<OutgoingTask, Otel.Span>();
 
   const headerGetter: Otel.TextMapGetter<Record<string, unknown>> = {
@@ -141,6 +143,8 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
       { kind: SpanKind.CONSUMER, attributes: runAttributes(req, run.delivery.queue, scope.hostname) },
       extract(req.headers),
     );
+    const before = runs.get(req.id);
+    if (before) displaced.set(before.run, before.span);
     runs.set(req.id, { run, span });
     return span;
   }
@@ -212,8 +216,9 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
         settled(run, o) {
           // A run settled without starting (revoked or expired on arrival) still gets its span.
           const live = runs.get(run.request.id);
-          const span =
-            live?.run === run ? live.span : o.kind === 'revoked' ? startRun(run, scope) : undefined;
+          let span = live?.run === run ? live.span : displaced.get(run);
+          if (span && span !== live?.span) displaced.delete(run);
+          span ??= o.kind === 'revoked' ? startRun(run, scope) : undefined;
           if (span) endRun(run, span, o);
         },
       };

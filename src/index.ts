@@ -94,6 +94,8 @@ export type { CeleryEvent } from './events/event.js';
 export type { AppEvents } from './events/index.js';
 export type { EventHandler, EventReceiver, ReceiverOptions } from './events/receiver.js';
 export { ClusterState, type ClusterStateOptions, ClusterTask, ClusterWorker } from './events/state.js';
+// Observability: each loads its optional peer dependency only when used.
+export { type MetricsMiddleware, type MetricsOptions, metrics } from './middleware/metrics.js';
 // Middleware: the hook contract
 export type {
   ControlHandler,
@@ -107,6 +109,7 @@ export type {
   WorkerMiddleware,
   WorkerScope,
 } from './middleware/middleware.js';
+export { type TracingOptions, tracing } from './middleware/tracing.js';
 export type { SignatureJson, WireMessage, WireProperties } from './protocol/message.js';
 // States and errors
 export { READY_STATES, type ResultMeta, type State, States } from './protocol/result.js';

@@ -25,6 +25,18 @@ export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/
 export const BROKER_URL = process.env.BENCH_BROKER_URL || REDIS_URL;
 export const BACKEND_URL = process.env.BENCH_BACKEND_URL || REDIS_URL;
 
+// The observability row (`celeriac worker --tracing --metrics-port 0`): a real OpenTelemetry SDK, spans
+// batched as in production, handed to an exporter that drops them, so the row measures what tracing
+// costs the worker and not an exporter's network. Registered here, before the CLI adds the middleware.
+if (process.argv.includes('--tracing')) {
+  const api = await import('@opentelemetry/api');
+  const { BatchSpanProcessor, TracerProvider } = await import('@opentelemetry/sdk-trace');
+  const exporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+  api.trace.setGlobalTracerProvider(
+    new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] }),
+  );
+}
+
 export const app = new Celeriac({ main: 'bench', broker: BROKER_URL, backend: BACKEND_URL });
 
 export const noop = app.task('bench.noop', () => null);

@@ -12,7 +12,7 @@
  *
  * Celeriac async -c100 also runs with `--task-events` (-E), whose drain rate against the row without it
  * is the price of task events.
- *
+ * Celeriac async -c100 also runs with tracing and metrics on (`--tracing --metrics-port 0`), for their cost.
  * On RabbitMQ and SQLite, the configurations that answer "what does the broker cost": Celeriac async
  * -c100 and solo, Celery prefork -c2 and solo (its fastest drains on Redis; eventlet drains at ~150/s,
  * two minutes per run, and says nothing more about the broker).
@@ -42,6 +42,9 @@ interface WaitOut {
   failed: number;
 }
 
+/** `celeriac worker` flags of the observability row (docs/observability.md, "Cost"). */
+const OBSERVABILITY = ['--tracing', '--metrics-port', '0'];
+
 function configs(): WorkerConfig[] {
   return [
     { system: 'celeriac', pool: 'async', concurrency: 100 },
@@ -49,6 +52,8 @@ function configs(): WorkerConfig[] {
     // 15 % below the row above). Heartbeats are on in both rows, as by default.
     { system: 'celeriac', pool: 'async', concurrency: 100, extra: ['--task-events'] },
     { system: 'celeriac', pool: 'solo', concurrency: 1 },
+    // Observability on (OpenTelemetry SDK with a dropping exporter, Prometheus metrics): its cost per task.
+    { system: 'celeriac', pool: 'async', concurrency: 100, extra: OBSERVABILITY },
     { system: 'celery', pool: 'prefork', concurrency: 2 },
     { system: 'celery', pool: 'solo', concurrency: 1 },
     { system: 'celery', pool: 'eventlet', concurrency: 1000 },

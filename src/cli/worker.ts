@@ -8,7 +8,11 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { Beat } from '../beat/beat.js';
 import { loadApp } from '../loader/app.js';
-import { parseLogLevel } from '../util/log.js';
+import { metrics } from '../middleware/metrics.js';
+import { tracing } from '../middleware/tracing.js';
+import { currentTaskFields } from '../task/context.js';
+import { createLogger, parseLogFormat, parseLogLevel } from '../util/log.js';
+import { openLogFile, reopenOnHangup } from '../util/log-file.js';
 import { VERSION } from '../version.js';
 import { parseAutoscale } from '../worker/autoscale.js';
 import { Worker, type WorkerOptions } from '../worker/worker.js';
@@ -117,6 +121,15 @@ export function addWorkerCommand(program: Command): void {
       'seconds between heartbeat events (default 2)',
       seconds('--heartbeat-interval'),
     )
+    .option('--log-format <format>', 'plain (Celery’s lines) or json (one object per line)', 'plain')
+    .option('--log-file <path>', 'append the log to this file (reopened on SIGHUP, for logrotate)')
+    .option('--tracing', 'OpenTelemetry spans for every publish and run (needs @opentelemetry/api)')
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics on http://<metrics-host>:<port>/metrics (needs prom-client)',
+      int('--metrics-port'),
+    )
+    .option('--metrics-host <host>', 'address the metrics server binds', '127.0.0.1')
     .option('--purge', 'purge the queues before starting')
     .option('--without-mingle', 'do not sync revoked ids and the clock with running workers at start-up')
     .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
@@ -132,9 +145,34 @@ export function addWorkerCommand(program: Command): void {
         return;
       }
       const { app, module } = await loadApp(g.app);
+      const logLevel = parseLogLevel(o.loglevel as string);
+      const logFormat = parseLogFormat(o.logFormat as string);
+      const logFile = o.logFile ? openLogFile(o.logFile as string) : null;
+      // Pool children read these when they make their logger (pools/child.ts): same format, same file.
+      process.env.CELERIAC_LOG_FORMAT = logFormat;
+      if (logFile) process.env.CELERIAC_LOG_FILE = o.logFile as string;
+      let hostname: string | null = null;
+      const logger = createLogger(logLevel, logFile ? (l) => logFile.write(l) : undefined, 'MainProcess', {
+        format: logFormat,
+        worker: () => hostname,
+        context: currentTaskFields,
+      });
+      if (logFile)
+        reopenOnHangup(logFile, (err) =>
+          logger.log(
+            'error',
+            `could not reopen --log-file ${o.logFile}: ${err.message}; still writing to the old file`,
+          ),
+        );
+      // Observability middleware asked for on the command line, unless the app added its own.
+      const using = (name: string) => app.middleware.some((m) => m.name === name);
+      if (o.tracing && !using('tracing')) app.use(await tracing());
+      if (o.metricsPort !== undefined && !using('metrics'))
+        app.use(metrics({ port: o.metricsPort as number, host: o.metricsHost as string }));
       const options: WorkerOptions = {
         pool: o.pool as string,
-        logLevel: parseLogLevel(o.loglevel as string),
+        logLevel,
+        logger,
         appModule: module,
       };
       if (o.concurrency !== undefined) options.concurrency = o.concurrency as number;
@@ -160,6 +198,7 @@ export function addWorkerCommand(program: Command): void {
       if (o.maxMemoryPerChild !== undefined) poolOptions.maxMemoryPerChild = o.maxMemoryPerChild;
       options.poolOptions = poolOptions;
       const worker = new Worker(app, options);
+      hostname = worker.hostname;
       // Built before the worker starts, so a bad schedule fails at start-up.
       const beat = o.beat ? new Beat(app, { logger: worker.logger, name: `beat@${worker.hostname}` }) : null;
       if (o.purge) {

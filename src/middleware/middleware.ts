@@ -106,6 +106,8 @@ export interface WorkerScope {
 /** Celery's signal `sender` for worker signals. */
 export interface WorkerInfo {
   readonly hostname: string;
+  /** The queues it consumes. */
+  readonly queues: readonly string[];
   stats(): Record<string, unknown>;
 }
 

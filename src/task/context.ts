@@ -77,3 +77,9 @@ export function currentTask(): TaskContext {
   if (!ctx) throw new CeleriacError('E_NO_TASK', 'currentTask() was called outside a running task');
   return ctx;
 }
+
+/** The running task's id and name for log lines (the JSON log format), or undefined outside a task. */
+export function currentTaskFields(): { taskId: string; taskName: string } | undefined {
+  const ctx = taskStorage.getStore();
+  return ctx ? { taskId: ctx.id, taskName: ctx.name } : undefined;
+}

@@ -67,6 +67,8 @@ export class Worker {
   #bound: BoundMiddleware[] = [];
   #heartbeat: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
+  /** Errors the broker consumer reported and retried past (reconnects): `broker-errors` in stats. */
+  #brokerErrors = 0;
   readonly startedAt = Date.now();
 
   constructor(app: App, options: WorkerOptions = {}) {
@@ -113,6 +115,7 @@ export class Worker {
       ...(this.#scalers.length ? { autoscaler: this.#scalers.map((s) => s.stats()) } : {}),
       ...(this.#hooks?.stats() ?? {}),
       prefetch_count: this.#consumer?.prefetch ?? 0,
+      'broker-errors': this.#brokerErrors,
     };
   }
 
@@ -248,7 +251,10 @@ export class Worker {
     if (!queues.length) return Promise.resolve(null);
     return (this.#broker as Broker).consume(queues, (d) => consumer.receive(d), {
       prefetch: consumer.prefetch,
-      onError: (err) => this.logger.log('error', `consumer: ${err.message}; retrying`),
+      onError: (err) => {
+        this.#brokerErrors++;
+        this.logger.log('error', `consumer: ${err.message}; retrying`);
+      },
     });
   }
 

@@ -15,9 +15,11 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { App } from '../../app/app.js';
 import { SoftTimeLimitExceeded } from '../../errors.js';
 import { loadApp } from '../../loader/app.js';
+import { currentTaskFields } from '../../task/context.js';
 import { failure, type Outcome } from '../../task/outcome.js';
 import { LazyAbort } from '../../util/lazy-abort.js';
-import { createLogger } from '../../util/log.js';
+import { createLogger, type Logger, type LogLevel, parseLogFormat } from '../../util/log.js';
+import { openLogFile, reopenOnHangup } from '../../util/log-file.js';
 import { setLongTimeout } from '../../util/long-timeout.js';
 import { Executor } from '../executor.js';
 import type { ChildInit, FromChild, ToChild } from './ipc.js';
@@ -83,9 +85,9 @@ async function main(): Promise<void> {
     channel.send({ type: 'error', message: e.message ?? String(err), stack: e.stack ?? null });
     process.exit(1);
   }
-  const logger = createLogger(
+  const logger = childLogger(
     app.conf.workerLogLevel,
-    undefined,
+    init.hostname,
     parentPort ? `ThreadPoolWorker-${threadId}` : `ForkPoolWorker-${process.pid}`,
   );
   const executor = new Executor(app, logger);
@@ -166,3 +168,19 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/**
+ * The child's logger, in the format and to the file the worker's command line chose (`--log-format`,
+ * `--log-file`, passed down in CELERIAC_LOG_FORMAT / CELERIAC_LOG_FILE): one stream for log shippers.
+ */
+function childLogger(level: LogLevel, hostname: string, processName: string): Logger {
+  const path = process.env.CELERIAC_LOG_FILE;
+  const file = path ? openLogFile(path) : null;
+  const logger = createLogger(level, file ? (l) => file.write(l) : undefined, processName, {
+    format: parseLogFormat(process.env.CELERIAC_LOG_FORMAT || 'plain'),
+    worker: () => hostname,
+    context: currentTaskFields,
+  });
+  if (file) reopenOnHangup(file, (err) => logger.log('error', `could not reopen ${path}: ${err.message}`));
+  return logger;
+}

@@ -56,6 +56,9 @@ export class Worker {
   #bound: BoundMiddleware[] = [];
   #heartbeat: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
+  #starting: Promise<void> | null = null;
+  /** Aborted by stop() during start: ends the broker connection retries at once (Ctrl-C). */
+  readonly #startAbort = new AbortController();
   readonly startedAt = Date.now();
 
   constructor(app: App, options: WorkerOptions = {}) {
@@ -98,9 +101,14 @@ export class Worker {
     hooks.revoke(id);
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
     if (this.#state !== 'new') throw new ConfigError(`worker.start() called in state ${this.#state}`);
     this.#state = 'starting';
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
       await this.#boot();
     } catch (err) {
@@ -123,7 +131,7 @@ export class Worker {
           `the CPU pool must run tasks off the event loop: prefork or threads, not "${c.cpuPool.name}"`,
         );
     }
-    const broker = await this.app.broker();
+    const broker = await this.app.broker({ logger: this.logger, signal: this.#startAbort.signal });
     this.#broker = broker;
     let backend: ResultBackend | null = null;
     try {
@@ -249,6 +257,11 @@ export class Worker {
   }
 
   async #stop(cold: boolean): Promise<void> {
+    if (this.#state === 'starting') {
+      // Still connecting (or booting): end the connection retries, then stop whatever start got to.
+      this.#startAbort.abort();
+      await this.#starting?.catch(() => {});
+    }
     if (this.#state === 'new' || this.#state === 'stopped') {
       this.#state = 'stopped';
       return;

@@ -102,7 +102,8 @@ export class Worker {
   }
 
   start(): Promise<void> {
-    if (this.#state !== 'new') throw new ConfigError(`worker.start() called in state ${this.#state}`);
+    if (this.#state !== 'new')
+      return Promise.reject(new ConfigError(`worker.start() called in state ${this.#state}`));
     this.#state = 'starting';
     this.#starting = this.#start();
     return this.#starting;

@@ -94,6 +94,7 @@ describe('SQLite faults', () => {
       });
       expect(ok).toBe(true);
       expect(lost).toBe(0);
+      expect(duplicated).toBeLessThanOrEqual(kills * 100); // the prefetch window (50 × 2) per kill
       expect(check).toBe('ok');
     } finally {
       await Promise.all(workers.map((w) => w.stop()));

@@ -29,6 +29,7 @@ export class ChaosWorker {
   readonly proc: ChildProcess;
   readonly exited: Promise<number | null>;
   #out = '';
+  #ready = false;
 
   constructor(spec: WorkerSpec) {
     const args = [bin, '-A', appModule, 'worker', '-l', 'info', '-Q', spec.queue];
@@ -48,6 +49,8 @@ export class ChaosWorker {
     });
     const keep = (d: Buffer) => {
       this.#out = (this.#out + String(d)).slice(-20_000);
+      // Remembered apart: the line scrolls out of the kept tail under a busy log.
+      if (!this.#ready && / ready: /.test(this.#out)) this.#ready = true;
     };
     this.proc.stdout?.on('data', keep);
     this.proc.stderr?.on('data', keep);
@@ -59,11 +62,7 @@ export class ChaosWorker {
   }
 
   ready(timeoutMs = 30_000): Promise<void> {
-    return waitUntil(
-      () => / ready: /.test(this.#out),
-      timeoutMs,
-      `worker ready; output: ${this.#out.slice(-500)}`,
-    );
+    return waitUntil(() => this.#ready, timeoutMs, `worker ready; output: ${this.#out.slice(-500)}`);
   }
 
   async kill9(): Promise<void> {

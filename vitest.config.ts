@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The chaos suite runs on its own (`npm run chaos`, vitest.chaos.config.ts).
+    exclude: ['**/node_modules/**', 'test/chaos/**'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Tests spawn bin/celeriac.js: make it run the sources they import, never a dist/ left by a build

@@ -15,6 +15,7 @@ import { threadId } from 'node:worker_threads';
 import type { ResultBackend } from '../backends/backend.js';
 import { backendSchemes, createBackend } from '../backends/registry.js';
 import type { Broker } from '../brokers/broker.js';
+import { connectWithRetry } from '../brokers/connect.js';
 import { createBroker } from '../brokers/registry.js';
 import { Control } from '../control/client.js';
 import { ConfigError } from '../errors.js';
@@ -34,6 +35,7 @@ import { bindInternals, type Call, type PublishedTask, type TaskPublisher } from
 import { AsyncResult, type RevokeOptions } from '../task/result.js';
 import { type AnyTask, Task, type TaskFn } from '../task/task.js';
 import { LamportClock } from '../util/lamport.js';
+import type { Logger } from '../util/log.js';
 import { checkKeys, resolveSettings, type Settings, type SettingsInput } from './config.js';
 import { type BeatEntryInput, type PeriodicOptions, type PeriodicTarget, periodicInput } from './periodic.js';
 import { type SignalHandler, type SignalName, Signals } from './signals.js';
@@ -354,11 +356,26 @@ export class App {
   /** AsyncResult.revoke() goes through remote control. */
   readonly #revoker = (id: string, o: RevokeOptions) => this.control.revoke(id, o);
 
-  /** The broker connection, opened on first use. */
-  broker(): Promise<Broker> {
+  /**
+   * The broker connection, opened on first use, with Celery's start-up retries (brokers/connect.ts):
+   * each failed attempt is logged to `options.logger` (a worker's; stderr for a client) and `signal`
+   * ends the wait (Ctrl-C while connecting).
+   */
+  broker(options: { logger?: Logger; signal?: AbortSignal } = {}): Promise<Broker> {
     this.#broker ??= (async () => {
       const b = await createBroker(this.conf.brokerUrl, this.conf.brokerTransportOptions);
-      await b.connect();
+      try {
+        await connectWithRetry(b, {
+          url: this.conf.brokerUrl,
+          retryOnStartup: this.conf.brokerConnectionRetryOnStartup,
+          maxRetries: this.conf.brokerConnectionMaxRetries,
+          logger: options.logger ?? this.#publishLogger,
+          signal: options.signal,
+        });
+      } catch (err) {
+        await b.close().catch(() => {});
+        throw err;
+      }
       return b;
     })();
     this.#broker.catch(() => {

@@ -24,6 +24,19 @@ export const settingDefaults = {
    * @defaultValue null (same as the broker)
    */
   resultBackend: null as string | null,
+  /**
+   * Retry the broker connection while a worker or client starts (Celery's
+   * broker_connection_retry_on_startup): each failed attempt is logged with its delay ("Cannot connect to
+   * …: …. Trying again in 2.00 seconds... (1/100)"). false: the first failure is fatal (a worker exits
+   * non-zero). Errors no retry can fix (bad credentials, unknown vhost, a bad path) are fatal either way.
+   * @defaultValue true
+   */
+  brokerConnectionRetryOnStartup: true,
+  /**
+   * Connection attempts at start-up before giving up (Celery's broker_connection_max_retries); the delay
+   * grows 2, 4, 6 … up to 30 seconds as kombu's. 0 or null: retry forever. @defaultValue 100
+   */
+  brokerConnectionMaxRetries: 100 as number | null,
   /** Transport options passed to the broker adapter (e.g. `{ visibilityTimeout: 3600 }`). @defaultValue {} */
   brokerTransportOptions: {} as Record<string, unknown>,
   /** Options passed to the result backend adapter (e.g. `{ globalKeyprefix: 'x' }`). @defaultValue {} */

@@ -4,7 +4,7 @@
  * on are printed without a stack trace and exit with status 1 (2 for usage errors).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { CeleriacError, TaskError } from '../errors.js';
+import { CeleriacError, ConfigError, TaskError } from '../errors.js';
 import type { SendOptions } from '../task/options.js';
 import { VERSION } from '../version.js';
 import { addBeatCommand } from './beat.js';
@@ -62,6 +62,8 @@ export function buildProgram(): Command {
     .option('--expires <seconds>', 'discard if not started within this many seconds', number('--expires'))
     .option('-Q, --queue <name>', 'queue to publish to')
     .option('--priority <n>', 'message priority 0-9', number('--priority'))
+    .option('-w, --wait', 'after the id, wait for the result and print it as JSON (the way to use rpc://)')
+    .option('-t, --timeout <seconds>', 'with --wait: give up after this many seconds', number('--timeout'))
     .action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
       if (!Array.isArray(o.args)) throw new InvalidArgumentError('--args must be a JSON array');
       const app = await appFor(cmd);
@@ -74,6 +76,10 @@ export function buildProgram(): Command {
       try {
         const r = await app.sendTask(name, o.args as unknown[], o.kwargs as Record<string, unknown>, options);
         process.stdout.write(`${r.id}\n`);
+        if (o.wait) {
+          const value = await r.get(o.timeout !== undefined ? { timeout: o.timeout as number } : {});
+          process.stdout.write(`${JSON.stringify(value)}\n`);
+        }
       } finally {
         await app.close();
       }
@@ -87,6 +93,9 @@ export function buildProgram(): Command {
     .action(async (id: string, o: { timeout?: number }, cmd: Command) => {
       const app = await appFor(cmd);
       try {
+        // An rpc:// result goes only to the reply queue of the process that sent the task: waiting for it
+        // here would never end, so say so at once.
+        if (app.conf.resultBackend?.startsWith('rpc:')) throw new ConfigError(RPC_ELSEWHERE);
         const value = await app.AsyncResult(id).get(o.timeout !== undefined ? { timeout: o.timeout } : {});
         process.stdout.write(`${JSON.stringify(value)}\n`);
       } finally {
@@ -144,6 +153,12 @@ export function buildProgram(): Command {
   addConnection(program.commands);
   return program;
 }
+
+const RPC_ELSEWHERE =
+  'celeriac result cannot read an rpc:// result: rpc results are sent only to the reply queue of the ' +
+  'process that sent the task, so no other process ever sees them (this one would wait forever). ' +
+  'Wait where you send (celeriac call --wait <name>, or AsyncResult.get() in the sending app), or use a ' +
+  'result backend that stores results (--result-backend redis://… or sqlite://…).';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = buildProgram().exitOverride();

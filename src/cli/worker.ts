@@ -225,7 +225,17 @@ export function addWorkerCommand(program: Command): void {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
-      await worker.start();
+      try {
+        await worker.start();
+      } catch (err) {
+        // Stopped by a signal while starting: onSignal exits once the stop is done.
+        if (signals > 0) return;
+        // Fatal at start-up (broker unreachable after the retries, a queue declared with other arguments,
+        // an unusable database file): say why and exit non-zero, never linger consuming nothing.
+        worker.logger.log('error', `cannot start the worker: ${(err as Error).message}`);
+        await Promise.race([app.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+        process.exit(1);
+      }
       // Stopped without a signal (remote control's `shutdown`): stop beat, close the app, exit 0.
       void worker.stopped.then(() => {
         if (signals > 0) return; // the signal handler exits

@@ -69,6 +69,9 @@ export class Worker {
   #stopping: Promise<void> | null = null;
   /** Errors the broker consumer reported and retried past (reconnects): `broker-errors` in stats. */
   #brokerErrors = 0;
+  #starting: Promise<void> | null = null;
+  /** Aborted by stop() during start: ends the broker connection retries at once (Ctrl-C). */
+  readonly #startAbort = new AbortController();
   readonly startedAt = Date.now();
 
   constructor(app: App, options: WorkerOptions = {}) {
@@ -142,9 +145,15 @@ export class Worker {
     return undefined;
   }
 
-  async start(): Promise<void> {
-    if (this.#state !== 'new') throw new ConfigError(`worker.start() called in state ${this.#state}`);
+  start(): Promise<void> {
+    if (this.#state !== 'new')
+      return Promise.reject(new ConfigError(`worker.start() called in state ${this.#state}`));
     this.#state = 'starting';
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
       await this.#boot();
     } catch (err) {
@@ -169,7 +178,7 @@ export class Worker {
           `the CPU pool must run tasks off the event loop: prefork or threads, not "${c.cpuPool.name}"`,
         );
     }
-    const broker = await this.app.broker();
+    const broker = await this.app.broker({ logger: this.logger, signal: this.#startAbort.signal });
     // What the adapter handles by itself (undecodable envelopes, duplicate tags, lease and restore trouble)
     // is reported through this worker's logger, so `-l` governs it and NODE_NO_WARNINGS cannot hide it.
     broker.setLogger?.(this.logger);
@@ -380,6 +389,11 @@ export class Worker {
   }
 
   async #stop(cold: boolean): Promise<void> {
+    if (this.#state === 'starting') {
+      // Still connecting (or booting): end the connection retries, then stop whatever start got to.
+      this.#startAbort.abort();
+      await this.#starting?.catch(() => {});
+    }
     if (this.#state === 'new' || this.#state === 'stopped') {
       this.#state = 'stopped';
       this.#stoppedResolve();

@@ -18,7 +18,9 @@
  *
  * Why the reply queue is not auto-delete (Celery's is): an auto-delete queue vanishes when our consumer's
  * connection drops, and every result sent before we reconnect and re-declare would be dropped by
- * RabbitMQ. With `x-expires` alone it survives reconnects and still goes away when left unused.
+ * RabbitMQ; and it is never deleted at all when nobody consumed from it (a client that sent tasks and
+ * exited). Instead close() deletes it (the oid is unique to this app instance, nobody else can read it),
+ * and `x-expires` removes the queue of a process that died before closing.
  */
 import { hostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
@@ -261,8 +263,22 @@ export class RpcBackend implements ResultBackend {
     throw new ConfigError("The rpc:// result backend cannot restore groups (neither can Celery's)");
   }
 
+  /**
+   * Close, deleting our reply queue: its name is this app instance's own (the oid carries a random part),
+   * so nobody can read what would arrive there later, and a short-lived client (every `celeriac call`)
+   * would otherwise leave one queue behind per run until `x-expires`. A process killed before it closes
+   * leaves its queue to `x-expires` (resultExpires).
+   */
   async close(): Promise<void> {
     await this.#waiters.close();
+    if (this.#declared && this.#link.isUp) {
+      const remove = this.#declared
+        .then(() => this.#link.admin((ch) => ch.deleteQueue(this.oid)))
+        .then(() => {})
+        .catch((err: unknown) => this.#link.onError(err as Error));
+      // Bounded: a broker that stopped answering must not hold up the close.
+      await Promise.race([remove, new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
     await this.#link.close();
   }
 }

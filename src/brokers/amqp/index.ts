@@ -114,8 +114,9 @@ export class AmqpBroker implements Broker {
     return browseAmqp(this.#link, queue, limit);
   }
 
+  /** One attempt: the app's start-up (brokers/connect.ts) retries and logs as Celery does. */
   connect(): Promise<void> {
-    return this.#link.connect();
+    return this.#link.connect({ once: true });
   }
 
   /** Declare a task queue as Celery does, once per connection. */
@@ -269,7 +270,15 @@ export class AmqpBroker implements Broker {
     const consumer = new AmqpConsumer(this, this.#link, [...queues], onMessage, options, global);
     this.#consumers.add(consumer);
     consumer.onEnd = () => this.#consumers.delete(consumer);
-    await consumer.start();
+    try {
+      await consumer.start();
+    } catch (err) {
+      // E.g. a queue declared with other arguments (x-max-priority): fatal for this consume(). Without the
+      // close, the consumer would reopen its channel and fail again forever, keeping the process up.
+      await consumer.close().catch(() => {});
+      this.#consumers.delete(consumer);
+      throw err;
+    }
     return consumer;
   }
 

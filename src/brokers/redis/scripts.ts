@@ -188,6 +188,33 @@ return lost
 );
 
 /**
+ * record_again — write deliveries this consumer holds back into `unacked` after the server lost them
+ * (a restart without persistence): the holder still has the message and will ack it, so it must exist
+ * for the visibility-timeout restore should the holder die before.
+ *
+ * KEYS[1]    unacked
+ * KEYS[2]    unacked_index
+ * ARGV[1]    now, epoch seconds
+ * ARGV[2i]   the i-th delivery tag
+ * ARGV[2i+1] its unacked entry, [envelope, exchange, routing_key]
+ * A tag already back in `unacked` belongs to whoever recorded it (another consumer took a restored copy):
+ * it is left alone. Returns the tags recorded.
+ */
+export const RECORD_AGAIN = script(
+  'record_again',
+  `
+local done = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+    done[#done + 1] = ARGV[i]
+  end
+end
+return done
+`,
+);
+
+/**
  * release_mutex — release the unacked_mutex only if we still own it (a lock that expired and was taken
  * by another restorer must not be deleted).
  *

@@ -46,16 +46,21 @@ import {
   restorable,
 } from './envelope.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
-import { RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, TAKE } from './scripts.js';
+import { RECORD_AGAIN, RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, TAKE } from './scripts.js';
 
 /**
  * What we remember of a delivery we hold. Not its envelope: that is in the `unacked` hash already, and
  * keeping a copy per message was ~1 KB each of the worker's memory (10,000 in flight: ~10 MB live, twice
- * that in RSS). A requeue reads the envelopes back from the hash.
+ * that in RSS). A requeue reads the envelopes back from the hash. `message` is the object handed to the
+ * consumer (which keeps it until it settles), so holding it costs a reference, not a copy: it is what we
+ * record again when the server lost the `unacked` hash (a restart without persistence).
  */
 interface Held {
   queue: string;
   priority: unknown;
+  message: WireMessage;
+  exchange: string;
+  routingKey: string;
 }
 
 /** Extra time a BRPOP may take past its own timeout before the connection is presumed dead. */
@@ -101,6 +106,8 @@ export class RedisStore implements VirtualStore {
   #lastRestore = 0;
   #maintaining = false;
   #closed = false;
+  /** The server's run_id at the last lease renewal (or at connect): a change means a restart. */
+  #runId: string | null = null;
   /** The record of a message handed out straight from BRPOP, while it is on its way (see #startPopped). */
   #committing: Promise<void> | null = null;
 
@@ -145,6 +152,7 @@ export class RedisStore implements VirtualStore {
     const cmd = newClient(Ctor, this.#target, 'command', this.options);
     await connectClient(cmd, this.#target, 'broker');
     this.#cmd = cmd;
+    this.#runId = await this.#serverRunId();
   }
 
   /** A new connection of the given role to the same server (fanout subscribers use it). */
@@ -235,7 +243,7 @@ export class RedisStore implements VirtualStore {
     // A tag we hold already is a duplicate: the careful path records it under a fresh tag first.
     if (!parsed.tag || this.#held.has(parsed.tag)) return null;
     const tag = parsed.tag;
-    this.#held.set(tag, { queue: entry.queue, priority: parsed.message.properties.priority });
+    this.#held.set(tag, held(entry.queue, parsed));
     this.#lost.delete(tag);
     const commit = this.#commitPopped(order, 1, popped).then(
       (taken) => {
@@ -324,7 +332,7 @@ export class RedisStore implements VirtualStore {
           `duplicate delivery tag ${parsedTag(raw) ?? '?'} in queue "${entry.queue}": another message holds it unacked; this one is held as ${tag}, so neither is lost`,
         );
       }
-      this.#held.set(tag, { queue: entry.queue, priority: taken.message.properties.priority });
+      this.#held.set(tag, heldOfRaw(entry.queue, raw, taken));
       this.#lost.delete(tag);
       out.push(taken);
     }
@@ -544,25 +552,51 @@ export class RedisStore implements VirtualStore {
     }
   }
 
-  /** Refresh the unacked_index score of every delivery we hold. */
+  /**
+   * Refresh the unacked_index score of every delivery we hold. A delivery gone from the index was either
+   * restored by another consumer (our lease ran out while we were cut off: it is theirs now) or lost with
+   * the server's data (a restart without persistence, a failover to a replica that never saw it). The
+   * two are told apart by the server's run_id: when it changed since the last renewal and nobody else
+   * holds the delivery, the data is what went, so we still hold the message and record it again; dropping
+   * it would lose it, since it is in no queue either.
+   */
   async renewLeases(): Promise<void> {
     const tags = [...this.#held.keys()];
-    const lost: string[] = [];
+    const runId = await this.#serverRunId();
+    const restarted = runId !== null && this.#runId !== null && runId !== this.#runId;
+    const gone: string[] = [];
     for (let i = 0; i < tags.length; i += RENEW_CHUNK) {
       const chunk = tags.slice(i, i + RENEW_CHUNK);
-      const gone = (await runScript(
+      const res = (await runScript(
         this.client,
         RENEW,
         [this.keys.unackedIndex],
         [nowSeconds(), ...chunk],
       )) as string[];
-      for (const t of gone) {
-        // Acked meanwhile by us (already released) is fine; otherwise another consumer restored it.
-        if (this.#held.delete(t)) {
-          this.#lost.add(t);
-          lost.push(t);
-        }
-      }
+      gone.push(...res);
+    }
+    const lost: string[] = [];
+    const again: string[] = [];
+    for (const t of gone) {
+      // Acked meanwhile by us (already released) is fine.
+      if (!this.#held.has(t)) continue;
+      (restarted ? again : lost).push(t);
+    }
+    if (again.length) {
+      const kept = await this.#recordAgain(again);
+      for (const t of again) if (!kept.has(t)) lost.push(t);
+      if (kept.size)
+        this.onError(
+          brokerError(
+            `the Redis server restarted and lost its data (run_id ${this.#runId} → ${runId}): recorded the ${kept.size} message(s) this worker holds again; messages that were waiting in queues on that server are gone with it`,
+            new Error([...kept].join(', ')),
+          ),
+        );
+    }
+    if (runId !== null) this.#runId = runId;
+    for (const t of lost) {
+      this.#held.delete(t);
+      this.#lost.add(t);
     }
     if (lost.length) {
       this.onError(
@@ -572,6 +606,34 @@ export class RedisStore implements VirtualStore {
         ),
       );
       this.onLeaseLost?.(lost);
+    }
+  }
+
+  /** Write held deliveries back into `unacked` + `unacked_index`; returns the tags recorded by us. */
+  async #recordAgain(tags: string[]): Promise<Set<string>> {
+    const args: string[] = [nowSeconds()];
+    for (const t of tags) {
+      const h = this.#held.get(t);
+      if (!h) continue;
+      const env = JSON.stringify(buildEnvelope(h.message, h.exchange, h.routingKey, t));
+      args.push(t, `[${env},${JSON.stringify(h.exchange)},${JSON.stringify(h.routingKey)}]`);
+    }
+    const recorded = (await runScript(
+      this.client,
+      RECORD_AGAIN,
+      [this.keys.unacked, this.keys.unackedIndex],
+      args,
+    )) as string[];
+    return new Set(recorded);
+  }
+
+  /** The server's run_id (INFO server), which changes at every restart; null if it cannot be read. */
+  async #serverRunId(): Promise<string | null> {
+    try {
+      const info = await this.client.info('server');
+      return /^run_id:(\w+)/m.exec(info)?.[1] ?? null;
+    } catch {
+      return null;
     }
   }
 
@@ -687,6 +749,27 @@ export class RedisStore implements VirtualStore {
       this.#cmd = null;
       if (cmd) await quit(cmd);
     }
+  }
+}
+
+/** What we keep of a delivery we hold; exchange and routing key as the take script records them. */
+function held(queue: string, parsed: ReturnType<typeof parseEnvelope>): Held {
+  const routingKey = parsed.exchange || parsed.routingKey ? parsed.routingKey : queue;
+  return {
+    queue,
+    priority: parsed.message.properties.priority,
+    message: parsed.message,
+    exchange: parsed.exchange,
+    routingKey,
+  };
+}
+
+/** held() for a raw envelope; an undecodable one is held as published to its queue (restored as-is). */
+function heldOfRaw(queue: string, raw: string, taken: Taken): Held {
+  try {
+    return held(queue, parseEnvelope(raw));
+  } catch {
+    return { queue, priority: 0, message: taken.message, exchange: '', routingKey: queue };
   }
 }
 

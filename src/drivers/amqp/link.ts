@@ -81,27 +81,32 @@ export class AmqpLink {
     return () => this.#downHooks.delete(hook);
   }
 
-  /** Open the first connection (retrying as configured); resolves once it is up. */
-  async connect(): Promise<void> {
+  /**
+   * Open the first connection; resolves once it is up. `once`: a single attempt, failing with a
+   * retryable BrokerError that says why (the broker's start-up, brokers/connect.ts, retries and logs
+   * each attempt as Celery does); otherwise retried as configured, silently (reported via onError).
+   */
+  async connect(options: { once?: boolean } = {}): Promise<void> {
     if (this.#conn) return;
     if (this.#failure) throw this.#failure;
-    await this.ready();
+    const first = this.#generation === 0 && !this.#establishing;
+    await this.ready(first && options.once ? 1 : null);
   }
 
   /** The live connection; waits while (re)connecting, fails once the link gave up or was closed. */
-  ready(): Promise<ChannelModel> {
+  ready(attempts: number | null = null): Promise<ChannelModel> {
     if (this.#conn) return Promise.resolve(this.#conn);
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closing)
       return Promise.reject(new BrokerError('AMQP connection is closed', { retryable: false }));
     const p = new Promise<ChannelModel>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    this.#establishing ??= this.#establish().finally(() => {
+    this.#establishing ??= this.#establish(attempts).finally(() => {
       this.#establishing = null;
     });
     return p;
   }
 
-  async #establish(): Promise<void> {
+  async #establish(attempts: number | null): Promise<void> {
     const o = this.#options;
     let delay = o.reconnectMin * 1000;
     for (let attempt = 1; ; attempt++) {
@@ -124,6 +129,17 @@ export class AmqpLink {
         return;
       } catch (err) {
         const fatal = isFatal(err);
+        if (!fatal && attempts !== null && attempt >= attempts) {
+          // A first connect of one attempt: fail the waiters, but leave the link usable for the next try.
+          const why = new BrokerError(`Cannot connect to ${safeUrl(this.#url)}: ${(err as Error).message}`, {
+            retryable: true,
+            cause: err,
+          });
+          const waiters = this.#waiters;
+          this.#waiters = [];
+          for (const w of waiters) w.reject(why);
+          return;
+        }
         const limit = o.connectionMaxRetries;
         if (fatal || (limit !== null && attempt > limit)) {
           this.#fail(

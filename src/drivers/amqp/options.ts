@@ -143,9 +143,9 @@ export function parseEndpoint(url: URL): AmqpEndpoint {
   };
 }
 
-/** The URL with its password hidden, for logs and errors. */
+/** The URL with its password hidden (as `**`, like Celery), for logs and errors. */
 export function safeUrl(url: URL): string {
   const u = new URL(url.href);
-  if (u.password) u.password = '***';
+  if (u.password) u.password = '**';
   return u.href;
 }

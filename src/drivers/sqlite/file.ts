@@ -83,6 +83,25 @@ export function translateError(err: unknown, path: string, opening: boolean, bus
   return new BrokerError(message, { retryable, cause: err });
 }
 
+/**
+ * Check that the file and its directory are writable: a read-only file or file system, which SQLite may
+ * still open for reading (an up-to-date schema needs no write, and WAL locks live in the -shm file),
+ * fails here at connect with a clear error instead of leaving a worker "ready" that can never take a
+ * message.
+ */
+function writeProbe(path: string): void {
+  for (const target of [path, dirname(path)]) {
+    try {
+      accessSync(target, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
+      const why = code === 'EROFS' ? 'it is on a read-only file system' : `no write access to ${target}`;
+      throw Object.assign(new Error(`${why} (${code})`), { code: 'SQLITE_READONLY' });
+    }
+  }
+}
+
 /** Whether waits watch the -wal file; bench/sqlite-wait.ts turns it off to measure the fallback poll. */
 export const walWatch = { enabled: true };
 
@@ -182,6 +201,7 @@ export class SqliteFile {
       // Keep the -wal file from growing without bound after bursts (it is truncated on checkpoint).
       db.pragma('journal_size_limit = 67108864');
       migrate(db, path);
+      writeProbe(path);
       // Migrations could wait the whole busy_timeout; from now on long waits happen in write().
       db.pragma(`busy_timeout = ${Math.min(SYNC_BUSY_MS, options.busyTimeout)}`);
       this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();

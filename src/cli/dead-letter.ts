@@ -17,6 +17,7 @@ import type { Broker, QueueSnapshot } from '../brokers/broker.js';
 import { CeleriacError } from '../errors.js';
 import { DEAD_HEADERS } from '../middleware/dead-letter.js';
 import type { WireMessage } from '../protocol/message.js';
+import { confirmed } from './confirm.js';
 
 export interface DeadLetter {
   /** The task id, or the dead letter's own id when the message has none. */
@@ -240,18 +241,7 @@ export function addDeadLetterCommand(program: Command, appFor: (cmd: Command) =>
     .option('-f, --force', 'do not ask for confirmation')
     .action((o: { force?: boolean }, cmd: Command) =>
       run(async ({ broker, queue }) => {
-        if (!o.force) {
-          if (!process.stdin.isTTY)
-            throw new CeleriacError(
-              'E_USAGE',
-              'purge deletes messages: pass -f to confirm when not on a terminal',
-            );
-          const { createInterface } = await import('node:readline/promises');
-          const rl = createInterface({ input: process.stdin, output: process.stderr });
-          const answer = await rl.question(`Delete every dead letter in ${queue}? [y/N] `);
-          rl.close();
-          if (!/^y(es)?$/i.test(answer.trim())) return;
-        }
+        if (!(await confirmed(`Delete every dead letter in ${queue}?`, o.force))) return;
         const n = await broker.purge(queue);
         process.stdout.write(`Purged ${plural(n, 'dead letter')} from ${queue}.\n`);
       })(cmd),

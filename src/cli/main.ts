@@ -9,6 +9,7 @@ import type { SendOptions } from '../task/options.js';
 import { VERSION } from '../version.js';
 import { addBeatCommand } from './beat.js';
 import { appFor } from './client-app.js';
+import { confirmed } from './confirm.js';
 import { addControlCommands } from './control.js';
 import { addDeadLetterCommand } from './dead-letter.js';
 import { addEventsCommand } from './events.js';
@@ -113,18 +114,7 @@ export function buildProgram(): Command {
       const app = await appFor(cmd);
       try {
         const queues = o.queues ? o.queues.split(',').filter(Boolean) : [app.conf.taskDefaultQueue];
-        if (!o.force) {
-          if (!process.stdin.isTTY)
-            throw new CeleriacError(
-              'E_USAGE',
-              'purge deletes messages: pass -f to confirm when not on a terminal',
-            );
-          const { createInterface } = await import('node:readline/promises');
-          const rl = createInterface({ input: process.stdin, output: process.stderr });
-          const answer = await rl.question(`Delete all messages in ${queues.join(', ')}? [y/N] `);
-          rl.close();
-          if (!/^y(es)?$/i.test(answer.trim())) return;
-        }
+        if (!(await confirmed(`Delete all messages in ${queues.join(', ')}?`, o.force))) return;
         const broker = await app.broker();
         let total = 0;
         for (const q of queues) total += await broker.purge(q);

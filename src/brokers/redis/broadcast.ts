@@ -27,18 +27,17 @@ import {
   type Subscription,
 } from '../broadcast.js';
 import { buildEnvelope, parseEnvelope } from './envelope.js';
-import { RedisFanout } from './fanout.js';
-import type { RedisStore } from './store.js';
+import { RedisFanout, type RedisHost } from './fanout.js';
 
 /** BRPOP timeout of a reply queue's loop (kombu's brpop_timeout): how soon it notices a close. */
 const REPLY_POLL_S = 1;
 
 export class RedisBroadcast implements Broadcast {
-  readonly #store: RedisStore;
+  readonly #store: RedisHost;
   readonly #fanout: RedisFanout;
   readonly #replyQueues = new Set<Subscription>();
 
-  constructor(store: RedisStore) {
+  constructor(store: RedisHost) {
     this.#store = store;
     this.#fanout = new RedisFanout(store);
     this.#fanout.onError = (err) => store.onError(err);

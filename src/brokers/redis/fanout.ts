@@ -10,9 +10,23 @@
  */
 import type { Redis } from 'ioredis';
 import { brokerError, quit } from '../../drivers/redis/connection.js';
+import type { BrokerKeys } from '../../drivers/redis/keys.js';
 import type { WireMessage } from '../../protocol/message.js';
+import type { Logger } from '../../util/log.js';
 import { buildEnvelope, parseEnvelope } from './envelope.js';
-import type { RedisStore } from './store.js';
+
+/**
+ * What fanout and broadcast need of the Redis store (store.ts implements it): its command connection,
+ * key layout, logger and error channel, and new connections for subscribers and blocking reads. An
+ * interface, so the store can own its broadcast without the two importing each other.
+ */
+export interface RedisHost {
+  readonly client: Redis;
+  readonly keys: BrokerKeys;
+  readonly logger: Logger;
+  onError(err: Error): void;
+  newConnection(role: 'command' | 'blocking' | 'subscriber'): Promise<Redis>;
+}
 
 export interface FanoutMessage {
   exchange: string;
@@ -28,14 +42,14 @@ interface Entry {
 }
 
 export class RedisFanout {
-  readonly #store: RedisStore;
+  readonly #store: RedisHost;
   #sub: Promise<Redis> | null = null;
   readonly #handlers = new Map<string, Set<Entry>>();
   readonly #ready = new Map<string, Promise<void>>();
   /** Called when a received message is not a kombu envelope; the store's logger by default. */
   onError: (err: Error) => void = (err) => this.#store.logger.log('warn', `Redis fanout: ${err.message}`);
 
-  constructor(store: RedisStore) {
+  constructor(store: RedisHost) {
     this.#store = store;
   }
 

@@ -163,7 +163,8 @@ export function programFor(blocks: Block[]): {
     importedNames.includes(name) ||
     new RegExp(`(const|let|var|function|class)\\s+${name}\\b|[{,]\\s*${name}\\s*[,}]\\s*=`).test(all);
   const prelude = Object.entries(PRELUDE)
-    .filter(([name]) => !declared(name) && new RegExp(`\\b${name}\\b`).test(all))
+    // A use is the name itself, not a property or a task name that ends in it (`'tasks.add'`).
+    .filter(([name]) => !declared(name) && new RegExp(`(?<![.\\w$])${name}\\b`).test(all))
     .map(([, decl]) => decl);
   const head = [...imports].map(([from, names]) => importLine(from, names));
   const out: string[] = [...head, ...prelude].join('\n').split('\n');

@@ -7,9 +7,9 @@
  *    the popped message is recorded by the same script together with up to max-1 more;
  *  - ack/discard (one MULTI per batch), requeue (one Lua call per batch, RPUSH to the front);
  *  - leases: every message this store holds has its unacked_index score renewed periodically, so a
- *    visibility-timeout restore never takes a message from a live consumer (ETAs, long tasks; #2599);
- *  - restore: periodic scan under `unacked_mutex` that gives back deliveries whose holder stopped renewing
- *    (a dead Celeriac consumer, or a kombu consumer past the visibility timeout);
+ *    visibility-timeout restore never takes a message from a live consumer (./lease.ts);
+ *  - restore: a periodic scan that gives back deliveries whose holder stopped renewing (./restore.ts);
+ *  - blocking waits: BRPOP on pooled blocking connections, woken by interrupt() (./blocking.ts);
  *  - close: every message still held goes back to the front of its queue (kombu's restore at shutdown);
  *  - bad input: every popped message is recorded, whatever it holds (scripts.ts TAKE); an envelope we
  *    cannot decode is handed out as Delivery.undecodable (the worker dead-letters and acks it), and a
@@ -33,39 +33,22 @@ import type { WireMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import type { BrokerCapabilities, QueueSnapshot } from '../broker.js';
 import type { Taken, VirtualStore } from '../virtual.js';
+import { BlockingPool } from './blocking.js';
 import { RedisBroadcast } from './broadcast.js';
 import { browseRedis } from './browse.js';
 import {
   buildEnvelope,
   decodeTaken,
   envelopeOfEntry,
-  markRedelivered,
   parsedTag,
   parseEnvelope,
   parseUnackedEntry,
   restorable,
 } from './envelope.js';
+import { type Held, held, heldOfRaw, Leases, nowSeconds } from './lease.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
-import { RECORD_AGAIN, RELEASE_MUTEX, RENEW, REQUEUE, RESTORE_STALE, TAKE } from './scripts.js';
-
-/**
- * What we remember of a delivery we hold. Not its envelope: that is in the `unacked` hash already, and
- * keeping a copy per message was ~1 KB each of the worker's memory (10,000 in flight: ~10 MB live, twice
- * that in RSS). A requeue reads the envelopes back from the hash. `message` is the object handed to the
- * consumer (which keeps it until it settles), so holding it costs a reference, not a copy: it is what we
- * record again when the server lost the `unacked` hash (a restart without persistence).
- */
-interface Held {
-  queue: string;
-  priority: unknown;
-  message: WireMessage;
-  exchange: string;
-  routingKey: string;
-}
-
-/** Extra time a BRPOP may take past its own timeout before the connection is presumed dead. */
-const BLOCKING_GRACE_MS = 10_000;
-const RENEW_CHUNK = 1000;
+import { restoreTimedOut } from './restore.js';
+import { REQUEUE, TAKE } from './scripts.js';
 
 export class RedisStore implements VirtualStore {
   readonly transport: string;
@@ -92,13 +75,9 @@ export class RedisStore implements VirtualStore {
   /** Unacked entries already reported as beyond repair (reported once, not at every scan). */
   readonly #reported = new Set<string>();
   #cmd: Redis | null = null;
-  readonly #idleBlocking: Redis[] = [];
-  readonly #busyBlocking = new Set<Redis>();
-  readonly #clientIds = new WeakMap<Redis, number>();
-  readonly #interrupted = new WeakSet<Redis>();
-  #interrupts = 0;
-  readonly #held = new Map<string, Held>();
-  readonly #lost = new Set<string>();
+  /** What this store holds unacked, and the renewal of its leases. */
+  readonly #leases: Leases;
+  readonly #blocking: BlockingPool;
   readonly #declared = new Set<string>();
   readonly #cycles = new Map<string, string[]>();
   readonly #idle = new Set<string>();
@@ -106,8 +85,6 @@ export class RedisStore implements VirtualStore {
   #lastRestore = 0;
   #maintaining = false;
   #closed = false;
-  /** The server's run_id at the last lease renewal (or at connect): a change means a restart. */
-  #runId: string | null = null;
   /** The record of a message handed out straight from BRPOP, while it is on its way (see #startPopped). */
   #committing: Promise<void> | null = null;
 
@@ -117,6 +94,13 @@ export class RedisStore implements VirtualStore {
     this.options = Object.freeze({ ...options });
     this.keys = new BrokerKeys({ ...options, db: target.db });
     this.broadcast = new RedisBroadcast(this);
+    this.#leases = new Leases(this);
+    this.#blocking = new BlockingPool({
+      transport: scheme,
+      target,
+      options: this.options,
+      command: () => this.#cmd,
+    });
   }
 
   /** The command connection (publishing, scripts, acks); for fanout helpers and tests. */
@@ -127,7 +111,7 @@ export class RedisStore implements VirtualStore {
 
   /** Number of deliveries this store holds unacked. */
   get heldCount(): number {
-    return this.#held.size;
+    return this.#leases.held.size;
   }
 
   get target(): Readonly<RedisTarget> {
@@ -152,7 +136,7 @@ export class RedisStore implements VirtualStore {
     const cmd = newClient(Ctor, this.#target, 'command', this.options);
     await connectClient(cmd, this.#target, 'broker');
     this.#cmd = cmd;
-    this.#runId = await this.#serverRunId();
+    await this.#leases.readRunId();
   }
 
   /** A new connection of the given role to the same server (fanout subscribers use it). */
@@ -201,7 +185,7 @@ export class RedisStore implements VirtualStore {
 
   async take(queues: readonly string[], max: number, waitMs: number): Promise<Taken[]> {
     this.#startMaintenance();
-    const generation = this.#interrupts;
+    const generation = this.#blocking.generation;
     const sig = queues.join('\0');
     const order = this.keys.brpopOrder(this.#cycle(sig, queues));
     // After a wait that found nothing, go straight to BRPOP: an idle consumer costs one command per wait.
@@ -210,8 +194,8 @@ export class RedisStore implements VirtualStore {
       if (now.length || waitMs <= 0) return this.#served(sig, now);
     }
     // interrupt() came while the script ran: do not start a wait the caller no longer wants.
-    if (waitMs <= 0 || generation !== this.#interrupts) return [];
-    const popped = await this.#brpop(
+    if (waitMs <= 0 || generation !== this.#blocking.generation) return [];
+    const popped = await this.#blocking.brpop(
       order.map((o) => o.key),
       waitMs,
     );
@@ -241,17 +225,17 @@ export class RedisStore implements VirtualStore {
       return null;
     }
     // A tag we hold already is a duplicate: the careful path records it under a fresh tag first.
-    if (!parsed.tag || this.#held.has(parsed.tag)) return null;
+    if (!parsed.tag || this.#leases.held.has(parsed.tag)) return null;
     const tag = parsed.tag;
-    this.#held.set(tag, held(entry.queue, parsed));
-    this.#lost.delete(tag);
+    this.#leases.held.set(tag, held(entry.queue, parsed));
+    this.#leases.lost.delete(tag);
     const commit = this.#commitPopped(order, 1, popped).then(
       (taken) => {
         // Recorded under a fresh tag (another consumer's unacked entry has this one): acks and requeues,
         // which wait for this record, go to that entry.
         const real = taken[0]?.tag;
         if (real && real !== tag) {
-          this.#held.delete(tag);
+          this.#leases.held.delete(tag);
           this.#alias.set(tag, real);
         }
       },
@@ -332,8 +316,8 @@ export class RedisStore implements VirtualStore {
           `duplicate delivery tag ${parsedTag(raw) ?? '?'} in queue "${entry.queue}": another message holds it unacked; this one is held as ${tag}, so neither is lost`,
         );
       }
-      this.#held.set(tag, heldOfRaw(entry.queue, raw, taken));
-      this.#lost.delete(tag);
+      this.#leases.held.set(tag, heldOfRaw(entry.queue, raw, taken));
+      this.#leases.lost.delete(tag);
       out.push(taken);
     }
     return out;
@@ -359,80 +343,9 @@ export class RedisStore implements VirtualStore {
     return taken;
   }
 
-  async #brpop(keys: string[], waitMs: number): Promise<[string, string] | null> {
-    const conn = await this.#acquireBlocking();
-    let watchdog: NodeJS.Timeout | undefined;
-    try {
-      if (!this.#clientIds.has(conn)) {
-        // Sent ahead of BRPOP on the same connection, so it answers before BRPOP blocks; needed to
-        // CLIENT UNBLOCK this connection when the consumer is cancelled.
-        void conn.client('ID').then(
-          (id) => this.#clientIds.set(conn, Number(id)),
-          () => {},
-        );
-      }
-      const pop = conn.brpop(...keys, (waitMs / 1000).toFixed(3)) as Promise<[string, string] | null>;
-      const timeout = new Promise<never>((_, reject) => {
-        watchdog = setTimeout(() => {
-          // A BRPOP that outlives its timeout by this much sits on a dead connection (no RST seen):
-          // drop the connection so the loop reconnects instead of hanging (celery/celery#8030).
-          conn.disconnect(true);
-          reject(new Error('BRPOP overran its timeout; connection reset'));
-        }, waitMs + BLOCKING_GRACE_MS);
-      });
-      return await Promise.race([pop, timeout]);
-    } catch (err) {
-      // Interrupted on purpose (cancel/close): an empty take, not an error.
-      if (this.#interrupted.has(conn)) return null;
-      throw brokerError('BRPOP', err);
-    } finally {
-      clearTimeout(watchdog);
-      this.#interrupted.delete(conn);
-      this.#releaseBlocking(conn);
-    }
-  }
-
-  async #acquireBlocking(): Promise<Redis> {
-    let conn = this.#idleBlocking.pop();
-    if (!conn) {
-      conn = newClient(await loadIoredis(this.transport), this.#target, 'blocking', this.options);
-      const c = conn;
-      // A reconnected connection has a new client id.
-      c.on('close', () => this.#clientIds.delete(c));
-      c.connect().catch(() => {});
-    }
-    this.#busyBlocking.add(conn);
-    return conn;
-  }
-
-  #releaseBlocking(conn: Redis): void {
-    this.#busyBlocking.delete(conn);
-    if (this.#closed || conn.status === 'end') conn.disconnect();
-    else this.#idleBlocking.push(conn);
-  }
-
-  /**
-   * Wake every take() blocked in BRPOP: CLIENT UNBLOCK when the server is known to have it blocked,
-   * otherwise (id not known yet, or BRPOP still on its way) drop that blocking connection.
-   */
+  /** Wake every take() blocked in BRPOP (see ./blocking.ts). */
   interrupt(): void {
-    this.#interrupts++;
-    for (const conn of this.#busyBlocking) {
-      this.#interrupted.add(conn);
-      const id = this.#clientIds.get(conn);
-      const cmd = this.#cmd;
-      if (id === undefined || cmd?.status !== 'ready') {
-        conn.disconnect();
-        continue;
-      }
-      void cmd.client('UNBLOCK', id).then(
-        (n) => {
-          if (Number(n) === 0 && this.#busyBlocking.has(conn) && this.#interrupted.has(conn))
-            conn.disconnect();
-        },
-        () => conn.disconnect(),
-      );
-    }
+    this.#blocking.interrupt();
   }
 
   async ack(tags: readonly string[]): Promise<void> {
@@ -460,7 +373,7 @@ export class RedisStore implements VirtualStore {
     const real = this.#real(tags);
     const items: { tag: string; held: Held }[] = [];
     for (const tag of real) {
-      const held = this.#held.get(tag);
+      const held = this.#leases.held.get(tag);
       if (held) items.push({ tag, held });
     }
     this.#release(real);
@@ -487,7 +400,7 @@ export class RedisStore implements VirtualStore {
 
   /** False once another consumer restored this delivery after we lost its lease. */
   isValid(tag: string): boolean {
-    return !this.#lost.has(this.#alias.get(tag) ?? tag);
+    return !this.#leases.lost.has(this.#alias.get(tag) ?? tag);
   }
 
   /** The tags as recorded in Redis (a fast-path delivery may have been recorded under a fresh one). */
@@ -505,8 +418,8 @@ export class RedisStore implements VirtualStore {
   #release(tags: readonly string[]): string[] {
     const mine: string[] = [];
     for (const t of tags) {
-      if (this.#lost.delete(t)) continue;
-      if (this.#held.delete(t)) mine.push(t);
+      if (this.#leases.lost.delete(t)) continue;
+      if (this.#leases.held.delete(t)) mine.push(t);
     }
     return mine;
   }
@@ -553,179 +466,16 @@ export class RedisStore implements VirtualStore {
   }
 
   /**
-   * Refresh the unacked_index score of every delivery we hold. A delivery gone from the index was either
-   * restored by another consumer (our lease ran out while we were cut off: it is theirs now) or lost with
-   * the server's data (a restart without persistence, a failover to a replica that never saw it). The
-   * two are told apart by the server's run_id: when it changed since the last renewal and nobody else
-   * holds the delivery, the data is what went, so we still hold the message and record it again; dropping
-   * it would lose it, since it is in no queue either.
+   * Refresh the unacked_index score of every delivery we hold; re-record those the server lost with its
+   * data, give up those another consumer restored (./lease.ts). Public for tests; runs on a timer.
    */
-  async renewLeases(): Promise<void> {
-    const tags = [...this.#held.keys()];
-    const runId = await this.#serverRunId();
-    const restarted = runId !== null && this.#runId !== null && runId !== this.#runId;
-    const gone: string[] = [];
-    for (let i = 0; i < tags.length; i += RENEW_CHUNK) {
-      const chunk = tags.slice(i, i + RENEW_CHUNK);
-      const res = (await runScript(
-        this.client,
-        RENEW,
-        [this.keys.unackedIndex],
-        [nowSeconds(), ...chunk],
-      )) as string[];
-      gone.push(...res);
-    }
-    const lost: string[] = [];
-    const again: string[] = [];
-    for (const t of gone) {
-      // Acked meanwhile by us (already released) is fine.
-      if (!this.#held.has(t)) continue;
-      (restarted ? again : lost).push(t);
-    }
-    if (again.length) {
-      const kept = await this.#recordAgain(again);
-      for (const t of again) if (!kept.has(t)) lost.push(t);
-      if (kept.size)
-        this.onError(
-          brokerError(
-            `the Redis server restarted and lost its data (run_id ${this.#runId} → ${runId}): recorded the ${kept.size} message(s) this worker holds again; messages that were waiting in queues on that server are gone with it`,
-            new Error([...kept].join(', ')),
-          ),
-        );
-    }
-    if (runId !== null) this.#runId = runId;
-    for (const t of lost) {
-      this.#held.delete(t);
-      this.#lost.add(t);
-    }
-    if (lost.length) {
-      this.onError(
-        brokerError(
-          `lost the lease of ${lost.length} message(s): restored to their queue by another consumer`,
-          new Error(lost.join(', ')),
-        ),
-      );
-      this.onLeaseLost?.(lost);
-    }
+  renewLeases(): Promise<void> {
+    return this.#leases.renew();
   }
 
-  /** Write held deliveries back into `unacked` + `unacked_index`; returns the tags recorded by us. */
-  async #recordAgain(tags: string[]): Promise<Set<string>> {
-    const args: string[] = [nowSeconds()];
-    for (const t of tags) {
-      const h = this.#held.get(t);
-      if (!h) continue;
-      const env = JSON.stringify(buildEnvelope(h.message, h.exchange, h.routingKey, t));
-      args.push(t, `[${env},${JSON.stringify(h.exchange)},${JSON.stringify(h.routingKey)}]`);
-    }
-    const recorded = (await runScript(
-      this.client,
-      RECORD_AGAIN,
-      [this.keys.unacked, this.keys.unackedIndex],
-      args,
-    )) as string[];
-    return new Set(recorded);
-  }
-
-  /** The server's run_id (INFO server), which changes at every restart; null if it cannot be read. */
-  async #serverRunId(): Promise<string | null> {
-    try {
-      const info = await this.client.info('server');
-      return /^run_id:(\w+)/m.exec(info)?.[1] ?? null;
-    } catch {
-      return null;
-    }
-  }
-
-  /**
-   * Give back deliveries whose holder stopped renewing them for a visibility timeout. Runs under kombu's
-   * `unacked_mutex` so only one consumer of the database scans at a time (kombu skips when it is held).
-   * Returns how many messages were restored.
-   */
-  async restoreTimedOut(): Promise<number> {
-    const token = randomUUID();
-    const got = await this.client.set(
-      this.keys.unackedMutex,
-      token,
-      'PX',
-      this.options.unackedMutexExpire * 1000,
-      'NX',
-    );
-    if (got !== 'OK') return 0;
-    let restored = 0;
-    try {
-      const ceil = nowSeconds(-this.options.visibilityTimeout);
-      const stale = (
-        await this.client.zrangebyscore(
-          this.keys.unackedIndex,
-          0,
-          ceil,
-          'LIMIT',
-          0,
-          this.options.unackedRestoreLimit,
-        )
-      ).filter((t) => !this.#held.has(t));
-      if (!stale.length) return 0;
-      const values = await this.client.hmget(this.keys.unacked, ...stale);
-      const bindings = new Map<string, string[]>();
-      for (const [i, tag] of stale.entries()) {
-        const value = values[i];
-        if (value == null) {
-          await this.client.zrem(this.keys.unackedIndex, tag);
-          continue;
-        }
-        let entry: ReturnType<typeof parseUnackedEntry>;
-        try {
-          entry = parseUnackedEntry(value);
-        } catch (err) {
-          // Not written by a take script (ours or kombu's): there is no telling where it belongs.
-          if (!this.#reported.has(tag)) {
-            this.#reported.add(tag);
-            this.onError(
-              brokerError(
-                `unacked entry ${tag} is not [envelope, exchange, routing_key]; left in place`,
-                err,
-              ),
-            );
-          }
-          continue;
-        }
-        const queues = await this.#lookup(entry.exchange, entry.routingKey, bindings);
-        const priority = entry.envelope?.properties?.priority;
-        const dest = queues.map((q) => this.keys.queue(q, priority));
-        const n = await runScript(
-          this.client,
-          RESTORE_STALE,
-          [this.keys.unacked, this.keys.unackedIndex, ...dest],
-          [tag, ceil, restorable(entry, tag)],
-        );
-        restored += Number(n);
-      }
-    } finally {
-      await runScript(this.client, RELEASE_MUTEX, [this.keys.unackedMutex], [token]).catch(() => {});
-    }
-    return restored;
-  }
-
-  /**
-   * kombu's exchange lookup for a restore: the anonymous exchange routes by queue name; a named exchange
-   * by its binding set (direct match on the routing key). Where kombu would drop an unroutable message
-   * (no binding, no dead-letter queue), we use the routing key as the queue name instead: Celery's routing
-   * keys are queue names, and a lost task is worse than a misrouted one.
-   */
-  async #lookup(exchange: string, routingKey: string, cache: Map<string, string[]>): Promise<string[]> {
-    if (!exchange) return [routingKey];
-    let members = cache.get(exchange);
-    if (!members) {
-      members = await this.client.smembers(this.keys.binding(exchange));
-      cache.set(exchange, members);
-    }
-    const queues = new Set<string>();
-    for (const m of members) {
-      const b = this.keys.parseBindingMember(m);
-      if (b.routingKey === routingKey && b.queue) queues.add(b.queue);
-    }
-    return queues.size ? [...queues] : [routingKey];
+  /** Give back other consumers' deliveries past the visibility timeout (./restore.ts); how many. */
+  restoreTimedOut(): Promise<number> {
+    return restoreTimedOut(this, this.#leases.held, this.#reported);
   }
 
   async close(): Promise<void> {
@@ -736,44 +486,18 @@ export class RedisStore implements VirtualStore {
     await this.broadcast.close();
     try {
       // Like kombu at shutdown: whatever we still hold goes back to the front of its queue.
-      if (this.#held.size && this.#cmd?.status === 'ready') await this.requeue([...this.#held.keys()]);
+      if (this.#leases.held.size && this.#cmd?.status === 'ready')
+        await this.requeue([...this.#leases.held.keys()]);
     } catch (err) {
       this.onError(
         brokerError('restoring held messages at close (they come back after the visibility timeout)', err),
       );
     } finally {
       this.#closed = true;
-      for (const c of this.#idleBlocking.splice(0)) c.disconnect();
-      for (const c of this.#busyBlocking) c.disconnect();
+      this.#blocking.close();
       const cmd = this.#cmd;
       this.#cmd = null;
       if (cmd) await quit(cmd);
     }
   }
-}
-
-/** What we keep of a delivery we hold; exchange and routing key as the take script records them. */
-function held(queue: string, parsed: ReturnType<typeof parseEnvelope>): Held {
-  const routingKey = parsed.exchange || parsed.routingKey ? parsed.routingKey : queue;
-  return {
-    queue,
-    priority: parsed.message.properties.priority,
-    message: parsed.message,
-    exchange: parsed.exchange,
-    routingKey,
-  };
-}
-
-/** held() for a raw envelope; an undecodable one is held as published to its queue (restored as-is). */
-function heldOfRaw(queue: string, raw: string, taken: Taken): Held {
-  try {
-    return held(queue, parseEnvelope(raw));
-  } catch {
-    return { queue, priority: 0, message: taken.message, exchange: '', routingKey: queue };
-  }
-}
-
-/** Epoch seconds with milliseconds, as kombu's time() scores; `offset` in seconds. */
-function nowSeconds(offset = 0): string {
-  return (Date.now() / 1000 + offset).toFixed(3);
 }

@@ -122,8 +122,8 @@ export { createLogger, type Logger } from './util/log.js';
 // Workers and pools
 export type { AutoscaleOptions } from './worker/autoscale.js';
 export type { WorkerConfig } from './worker/config.js';
-export type { ChildPoolOptions } from './worker/pools/children.js';
 export type { Job, Pool, PoolContext, PoolFactory, PoolStats } from './worker/pools/pool.js';
 export { registerPool } from './worker/pools/registry.js';
+export type { ChildPoolOptions } from './worker/pools/spawner.js';
 export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js';
 export type { ErrbackRequest } from './worker/workflow.js';

@@ -13,15 +13,16 @@
  * | resizing              | grow(n)/shrink(n) add or remove whole children (autoscale) |
  * | IPC                   | typed messages (ipc.ts), structured clone (`serialization: 'advanced'`) |
  *
- * Options (PoolContext.options): see `childPoolDefaults` in children.ts. The app module must only define
+ * Options (PoolContext.options): see `childPoolDefaults` in spawner.ts. The app module must only define
  * the app; a module that also starts a worker must skip that when `process.env.CELERIAC_POOL_CHILD` is set.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ChildPool, type ChildPoolOptions, type Spawner } from './children.js';
+import { ChildPool } from './children.js';
 import type { ChildInit, FromChild } from './ipc.js';
 import type { Pool, PoolContext } from './pool.js';
 import { childEntry, childEnv, childNeedsTsx, tsxLoaderUrl } from './spawn.js';
+import type { ChildPoolOptions, Spawner } from './spawner.js';
 
 /** Flags of the worker's node that children inherit: not the inspector (its port is taken). */
 function inheritedExecArgv(): string[] {

@@ -13,13 +13,14 @@
  * | recycling             | `maxTasksPerChild`; `maxMemoryPerChild` KiB of the thread's V8 heap + external memory |
  * | resizing              | grow(n)/shrink(n) add or remove whole threads (autoscale) |
  *
- * Options (PoolContext.options): see `childPoolDefaults` in children.ts (`killGrace` does not apply).
+ * Options (PoolContext.options): see `childPoolDefaults` in spawner.ts (`killGrace` does not apply).
  */
 import { Worker } from 'node:worker_threads';
-import { ChildPool, type Spawner } from './children.js';
+import { ChildPool } from './children.js';
 import type { ChildInit, FromChild } from './ipc.js';
 import type { Pool, PoolContext } from './pool.js';
 import { childEntry, childEnv, childNeedsTsx, tsxApiUrl } from './spawn.js';
+import type { Spawner } from './spawner.js';
 
 function startThread(init: ChildInit): Worker {
   const options = { workerData: init, env: childEnv() };

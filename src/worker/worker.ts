@@ -5,7 +5,7 @@
  *  - start: pools, broker and backend, then each middleware's hooks for this worker (`mw.worker(scope)`),
  *    then consume with prefetch = slots × multiplier; the consumer (consumer.ts) does the rest;
  *  - keep the background loops: autoscalers, heartbeats; each one reports failures through the logger;
- *  - remote control (remote.ts): mingle before consuming, then the pidbox mailbox; queues added or
+ *  - remote control (remote.ts: the control target, mingle, the mailbox): mingle before consuming, then the pidbox mailbox; queues added or
  *    cancelled at run time re-create the one broker consumer (the old one is cancelled first, so the
  *    prefetch window stays one window, and its deliveries stay settleable, so nothing is lost);
  *  - stop: warm (stop consuming, give back what waits, let running tasks finish within the shutdown
@@ -16,7 +16,7 @@
 import type { App } from '../app/app.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
-import type { ControlTarget, QueueSpec } from '../control/commands/index.js';
+import type { QueueSpec } from '../control/commands/index.js';
 import type { Mailbox } from '../control/mailbox.js';
 import { ConfigError, WorkerLostError } from '../errors.js';
 import { type BoundMiddleware, WorkerHooks } from '../middleware/hooks.js';
@@ -32,7 +32,7 @@ import { resolveWorkerConfig, type WorkerConfig, type WorkerOptions } from './co
 import { TaskConsumer } from './consumer.js';
 import type { Pool } from './pools/pool.js';
 import { createPool, POOL_ALIASES } from './pools/registry.js';
-import { remoteControlOff, runMingle, startMailbox } from './remote.js';
+import { controlTarget, remoteControlOff, runMingle, startMailbox } from './remote.js';
 
 export { parsePoolSpec, type WorkerOptions } from './config.js';
 
@@ -235,7 +235,18 @@ export class Worker {
     if (off) this.logger.log('info', `remote control off: ${off}`);
     else {
       try {
-        this.#mailbox = await startMailbox(this.app, broker, this.#controlTarget(broker), hooks);
+        const target = controlTarget(this, broker, {
+          consumer: this.#consumer as TaskConsumer,
+          pools: () => {
+            const out = [];
+            for (const pool of [this.#pool, this.#cpuPool])
+              if (pool) out.push({ pool, autoscaler: this.#scalers.find((s) => s.pool === pool) ?? null });
+            return out;
+          },
+          queues: () => this.#queues,
+          changeQueues: (next) => this.#changeQueues(next),
+        });
+        this.#mailbox = await startMailbox(this.app, broker, target, hooks);
       } catch (err) {
         this.logger.log('error', `remote control off: ${(err as Error).message}`);
       }
@@ -284,46 +295,6 @@ export class Worker {
     };
     this.#queueChange = this.#queueChange.then(run, run);
     return this.#queueChange;
-  }
-
-  /** What the remote-control commands read and steer (control/commands/target.ts). */
-  #controlTarget(broker: Broker): ControlTarget {
-    const consumer = this.#consumer as TaskConsumer;
-    return {
-      hostname: this.hostname,
-      conf: this.config.conf,
-      tasks: this.app.tasks,
-      clock: this.app.clock,
-      logger: this.logger,
-      broker,
-      stats: () => this.stats(),
-      inventory: () => {
-        const inv = consumer.inventory();
-        return {
-          active: inv.active.map((r) => ({ run: r, timeStart: r.timeStart, workerPid: r.workerPid })),
-          reserved: inv.reserved,
-          scheduled: inv.scheduled,
-        };
-      },
-      pools: () => {
-        const out = [];
-        for (const pool of [this.#pool, this.#cpuPool])
-          if (pool) out.push({ pool, autoscaler: this.#scalers.find((s) => s.pool === pool) ?? null });
-        return out;
-      },
-      resized: (slots) => consumer.resize(slots * this.config.conf.workerPrefetchMultiplier),
-      queues: () => this.#queues,
-      addQueue: (spec) =>
-        this.#queues.some((q) => q.name === spec.name)
-          ? Promise.resolve()
-          : this.#changeQueues([...this.#queues, spec]),
-      cancelQueue: (name) => this.#changeQueues(this.#queues.filter((q) => q.name !== name)),
-      shutdown: () => {
-        setImmediate(() => {
-          this.stop().catch((err: Error) => this.logger.log('error', `shutdown failed: ${err.message}`));
-        });
-      },
-    };
   }
 
   /** What the middleware of this worker get; built once at start. */

@@ -1,7 +1,7 @@
 /**
  * From delivery to settled message: the worker's core loop, with every feature left to middleware.
  * Responsibilities:
- *  - vet each message (size, decoding, known task); one that cannot run goes to the `unusable` hooks
+ *  - vet each message (vet.ts: size, decoding, known task); one that cannot run goes to the `unusable` hooks
  *    (FAILURE stored, dead-lettered, logged) and is rejected, and the worker keeps serving;
  *  - reserve: wrap it in a Reservation, which the `received` hooks may settle at once (revoked, expired);
  *  - ETA: hold it unacked in one timer heap, raising the prefetch window meanwhile as Celery does, or
@@ -16,10 +16,9 @@
  *  - shutdown: stop starting tasks, give back what waits, wait for (or abandon) what runs.
  */
 import type { Broker, Delivery } from '../brokers/broker.js';
-import { MessageTooLarge, NotRegistered } from '../errors.js';
 import type { WorkerHooks } from '../middleware/hooks.js';
 import type { Disposition, TaskRun, Unusable, WorkerScope } from '../middleware/middleware.js';
-import { parseTaskMessage, type TaskRequest } from '../protocol/message.js';
+import type { TaskRequest } from '../protocol/message.js';
 import type { Outcome } from '../task/outcome.js';
 import type { AnyTask } from '../task/task.js';
 import { Deque } from '../util/deque.js';
@@ -28,6 +27,7 @@ import { TimerHeap } from '../util/timer-heap.js';
 import type { Pool } from './pools/pool.js';
 import { type Lane, Reservation, type ReservationOwner } from './reservation.js';
 import { SettleTracker } from './settling.js';
+import { internalUnusable, vetDelivery } from './vet.js';
 
 /** Without an acks middleware a finished task's message is acked. */
 const ACK: Disposition = Object.freeze({ action: 'ack', reason: 'the task finished', final: true });
@@ -120,49 +120,18 @@ export class TaskConsumer implements ReservationOwner {
     try {
       this.#vet(delivery);
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      const h = delivery.message.headers ?? {};
-      this.#unusable(
-        delivery,
-        'internal',
-        new Error(`internal error: ${e.message}`, { cause: e }),
-        typeof h.id === 'string' && h.id ? h.id : null,
-        typeof h.task === 'string' ? h.task : null,
-      );
+      this.#unusable(internalUnusable(delivery, err));
     }
   }
 
   #vet(delivery: Delivery): void {
-    const { conf, tasks } = this.#d.scope;
-    const msg = delivery.message;
-    if (delivery.undecodable) {
-      // The transport could not read the envelope: the message holds its raw bytes. Dead-lettered (and
-      // failed, when an id could be read) like any message that cannot run, never dropped.
-      const id = typeof msg.headers.id === 'string' ? msg.headers.id : null;
-      const name = typeof msg.headers.task === 'string' ? msg.headers.task : null;
-      this.#unusable(delivery, 'undecodable', delivery.undecodable, id, name);
+    const vetted = vetDelivery(delivery, this.#d.scope);
+    if (!vetted.ok) {
+      this.#unusable(vetted.unusable);
       return;
     }
-    if (msg.body.length > conf.workerMessageSizeLimit) {
-      const id = typeof msg.headers.id === 'string' ? msg.headers.id : null;
-      const name = typeof msg.headers.task === 'string' ? msg.headers.task : null;
-      const err = new MessageTooLarge(msg.body.length, conf.workerMessageSizeLimit);
-      this.#unusable(delivery, 'too-large', err, id, name);
-      return;
-    }
-    const parsed = parseTaskMessage(msg, conf.acceptContent, conf.workerMessageSizeLimit);
-    if (!parsed.ok) {
-      const kind = parsed.error instanceof MessageTooLarge ? 'too-large' : 'undecodable';
-      this.#unusable(delivery, kind, parsed.error, parsed.id, parsed.name);
-      return;
-    }
-    const req = parsed.request;
-    const task = tasks.get(req.name);
-    // As Celery: a FAILURE result with NotRegistered under the task id, and the message taken off the queue.
-    if (!task) {
-      this.#unusable(delivery, 'unregistered', new NotRegistered(req.name), req.id, req.name, req);
-      return;
-    }
+    const { request: req, task } = vetted;
+    const { conf } = this.#d.scope;
     const r = new Reservation(this, delivery, req, task, this.#laneFor(task, delivery.queue));
     const early = this.#hooks.received(r);
     if (early) {
@@ -199,18 +168,10 @@ export class TaskConsumer implements ReservationOwner {
       logger.log('info', `Task ${req.name}[${req.id}] handed to the broker until ${eta.toISOString()}`);
   }
 
-  /** A message that cannot run: the `unusable` hooks (store FAILURE, dead-letter, log), then reject it. */
-  #unusable(
-    delivery: Delivery,
-    kind: Unusable['kind'],
-    error: Error,
-    id: string | null,
-    name: string | null,
-    request: TaskRequest | null = null,
-  ): void {
-    const u: Unusable = { delivery, kind, error, id, name, request };
+  /** A message that cannot run (./vet.ts): the `unusable` hooks (store FAILURE, dead-letter, log), then reject it. */
+  #unusable(u: Unusable): void {
     // Rejected without requeue: it would fail the same way again (the dead-letter queue has a copy).
-    this.track(this.#hooks.unusable(u).then(() => delivery.reject(false)));
+    this.track(this.#hooks.unusable(u).then(() => u.delivery.reject(false)));
   }
 
   #laneFor(task: AnyTask, queue: string): Lane {

@@ -2,7 +2,7 @@
  * RedisStore: the VirtualStore primitives over kombu's Redis layout (drivers/redis/keys.ts), so Python Celery producers
  * and workers share queues with us. Responsibilities:
  *  - put: LPUSH kombu envelopes into priority buckets, and SADD the queue's binding once, as kombu does;
- *  - take: a Lua script pops ready messages and records them in `unacked` + `unacked_index` atomically;
+ *  - take: a Lua script (./take.ts) pops ready messages and records them in `unacked` + `unacked_index` atomically;
  *    only when everything is empty does it BRPOP (priority-major key order) on a blocking connection, and
  *    the popped message is recorded by the same script together with up to max-1 more;
  *  - ack/discard (one MULTI per batch), requeue (one Lua call per batch, RPUSH to the front);
@@ -16,7 +16,6 @@
  *    duplicate delivery tag gets a fresh one, with a warning, so neither cycles nor is lost;
  *  - reports go to the logger the worker sets (setLogger), never to process warnings.
  */
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
   brokerError,
@@ -36,19 +35,12 @@ import type { Taken, VirtualStore } from '../virtual.js';
 import { BlockingPool } from './blocking.js';
 import { RedisBroadcast } from './broadcast.js';
 import { browseRedis } from './browse.js';
-import {
-  buildEnvelope,
-  decodeTaken,
-  envelopeOfEntry,
-  parsedTag,
-  parseEnvelope,
-  parseUnackedEntry,
-  restorable,
-} from './envelope.js';
-import { type Held, held, heldOfRaw, Leases, nowSeconds } from './lease.js';
+import { buildEnvelope, parseEnvelope, parseUnackedEntry, restorable } from './envelope.js';
+import { type Held, held, Leases } from './lease.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
 import { restoreTimedOut } from './restore.js';
-import { REQUEUE, TAKE } from './scripts.js';
+import { REQUEUE } from './scripts.js';
+import { type TakeOrder, takeNow } from './take.js';
 
 export class RedisStore implements VirtualStore {
   readonly transport: string;
@@ -190,7 +182,7 @@ export class RedisStore implements VirtualStore {
     const order = this.keys.brpopOrder(this.#cycle(sig, queues));
     // After a wait that found nothing, go straight to BRPOP: an idle consumer costs one command per wait.
     if (!this.#idle.has(sig)) {
-      const now = await this.#takeNow(order, max, null);
+      const now = await takeNow(this, this.#leases, order, max, null);
       if (now.length || waitMs <= 0) return this.#served(sig, now);
     }
     // interrupt() came while the script ran: do not start a wait the caller no longer wants.
@@ -215,7 +207,7 @@ export class RedisStore implements VirtualStore {
    * requeues wait for the record, so one can never reach Redis before it. Null when the envelope needs the
    * careful path (undecodable, no delivery tag): that path records or reports it before anything runs.
    */
-  #startPopped(order: { key: string; queue: string }[], popped: [string, string]): Taken | null {
+  #startPopped(order: TakeOrder, popped: [string, string]): Taken | null {
     const entry = order.find((o) => o.key === popped[0]);
     if (!entry) return null;
     let parsed: ReturnType<typeof parseEnvelope>;
@@ -252,15 +244,11 @@ export class RedisStore implements VirtualStore {
 
   /** Record a message BRPOP popped (and take up to max-1 more). It exists only in our memory until this
    * succeeds, so retry through connection trouble; on close, push it back to the front of its list. */
-  async #commitPopped(
-    order: { key: string; queue: string }[],
-    max: number,
-    popped: [string, string],
-  ): Promise<Taken[]> {
+  async #commitPopped(order: TakeOrder, max: number, popped: [string, string]): Promise<Taken[]> {
     let delay = 100;
     for (;;) {
       try {
-        return await this.#takeNow(order, max, popped);
+        return await takeNow(this, this.#leases, order, max, popped);
       } catch (err) {
         if (this.#closed) {
           await this.client.rpush(popped[0], popped[1]).catch(() => {});
@@ -271,56 +259,6 @@ export class RedisStore implements VirtualStore {
         delay = Math.min(delay * 2, 5000);
       }
     }
-  }
-
-  async #takeNow(
-    order: { key: string; queue: string }[],
-    max: number,
-    popped: [string, string] | null,
-  ): Promise<Taken[]> {
-    const keys = [
-      this.keys.unacked,
-      this.keys.unackedIndex,
-      this.keys.takeReceipt(randomUUID()),
-      ...order.map((o) => o.key),
-    ];
-    const poppedIdx = popped ? keys.indexOf(popped[0], 3) + 1 : 0;
-    const args = [
-      max,
-      nowSeconds(),
-      popped ? popped[1] : '',
-      poppedIdx,
-      randomUUID(),
-      ...order.map((o) => o.queue),
-    ];
-    let reply: unknown;
-    try {
-      reply = await runScript(this.client, TAKE, keys, args);
-    } catch (err) {
-      throw brokerError('take from Redis', err);
-    }
-    const flat = reply as (number | string)[];
-    const out: Taken[] = [];
-    for (let i = 0; i + 3 < flat.length; i += 4) {
-      const idx = Number(flat[i]);
-      const entry = order[Math.abs(idx) - 4];
-      const tag = String(flat[i + 1]);
-      const flag = Number(flat[i + 3]);
-      if (!entry) continue;
-      // From a receipt (the script was resent after a lost reply), the item is the whole unacked entry.
-      const raw = idx < 0 ? envelopeOfEntry(String(flat[i + 2])) : String(flat[i + 2]);
-      const taken = decodeTaken(tag, entry.queue, raw);
-      if (flag === 1) {
-        this.#logger.log(
-          'warn',
-          `duplicate delivery tag ${parsedTag(raw) ?? '?'} in queue "${entry.queue}": another message holds it unacked; this one is held as ${tag}, so neither is lost`,
-        );
-      }
-      this.#leases.held.set(tag, heldOfRaw(entry.queue, raw, taken));
-      this.#leases.lost.delete(tag);
-      out.push(taken);
-    }
-    return out;
   }
 
   /** kombu's round_robin cycle: the queue just served moves to the back of the order. */

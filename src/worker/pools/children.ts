@@ -12,55 +12,18 @@
  *  - recycle a child after maxTasksPerChild tasks, or after a task that left it over maxMemoryPerChild;
  *  - grow and shrink by whole children (autoscale), never killing a busy child to shrink.
  * How a child is made, spoken to and killed is the Spawner's business (the contract and the pool's options
- * are in spawner.ts; prefork.ts and threads.ts implement it); what a child does is child.ts. The soft time limit is enforced inside the child.
+ * are in spawner.ts; prefork.ts and threads.ts implement it); what a child does is child.ts; the record
+ * the pool keeps of each child and job, and the choice of child for a job, are in child-record.ts.
+ * The soft time limit is enforced inside the child.
  */
 import { CeleriacError, ConfigError, TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { failure, type Outcome } from '../../task/outcome.js';
 import { Deque } from '../../util/deque.js';
-import { type LongTimeout, setLongTimeout } from '../../util/long-timeout.js';
+import { setLongTimeout } from '../../util/long-timeout.js';
+import { type Child, deferred, elapsed, pickChild, type Running, type Waiting } from './child-record.js';
 import type { ChildInit, FromChild } from './ipc.js';
 import type { Job, Pool, PoolContext, PoolStats } from './pool.js';
 import { type ChildHandle, type ChildPoolOptions, childPoolOptions, type Spawner } from './spawner.js';
-
-interface Child {
-  readonly handle: ChildHandle;
-  /** pid or thread id, once ready. */
-  id: number | null;
-  /** leaving: takes no new job; it exits when its jobs are done (or was killed). */
-  state: 'starting' | 'ready' | 'leaving';
-  readonly jobs: Map<number, Running>;
-  tasks: number;
-  bootError: string | null;
-  readonly booted: Deferred;
-}
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(err: Error): void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (err: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-interface Waiting {
-  job: Job;
-  resolve(o: Outcome): void;
-}
-
-interface Running extends Waiting {
-  seq: number;
-  child: Child;
-  started: number;
-  hard: LongTimeout | null;
-}
 
 const RESPAWN_BACKOFF_MAX_MS = 10_000;
 
@@ -159,7 +122,7 @@ export class ChildPool implements Pool {
     this.#clearRespawns();
     for (const w of this.#drainWaiting()) w.resolve(failure(reason, 0, 'worker-lost'));
     for (const c of this.#children) {
-      for (const r of c.jobs.values()) this.#finish(r, failure(reason, this.#elapsed(r), 'worker-lost'));
+      for (const r of c.jobs.values()) this.#finish(r, failure(reason, elapsed(r), 'worker-lost'));
       c.jobs.clear();
       c.state = 'leaving';
       c.handle.kill();
@@ -194,7 +157,7 @@ export class ChildPool implements Pool {
             : `sending ${signal.name} to process ${child.id}`;
         this.#ctx.logger.log('info', `Terminating ${req.name}[${req.id}]: ${how}`);
         child.jobs.delete(r.seq);
-        const o = revoked(this.#elapsed(r));
+        const o = revoked(elapsed(r));
         this.#finish(r, o);
         this.#retire(child, { replace: true, kill: false });
         child.handle.kill(signal.num);
@@ -329,7 +292,7 @@ export class ChildPool implements Pool {
         `${this.#spawner.noun} ${child.id} running ${req.name}[${req.id}] exited prematurely (${how})`,
       );
       const err = new WorkerLostError(`Worker exited prematurely: ${how}.`);
-      this.#finish(r, failure(err, this.#elapsed(r), 'worker-lost'));
+      this.#finish(r, failure(err, elapsed(r), 'worker-lost'));
     }
     child.jobs.clear();
     if (wasLive && !this.#closed) {
@@ -352,21 +315,10 @@ export class ChildPool implements Pool {
 
   #dispatch(): void {
     while (this.#waiting.length) {
-      const child = this.#pick();
+      const child = pickChild(this.#children, this.#opts.childConcurrency);
       if (!child) return;
       this.#send(child, this.#waiting.shift() as Waiting);
     }
-  }
-
-  /** The ready child with the fewest jobs, if it has a free slot. */
-  #pick(): Child | null {
-    let best: Child | null = null;
-    for (const c of this.#children) {
-      if (c.state !== 'ready' || c.jobs.size >= this.#opts.childConcurrency) continue;
-      if (!best || c.jobs.size < best.jobs.size) best = c;
-      if (c.jobs.size === 0) break;
-    }
-    return best;
   }
 
   #send(child: Child, w: Waiting): void {
@@ -393,7 +345,7 @@ export class ChildPool implements Pool {
     child.jobs.delete(r.seq);
     // At least the limit: libuv fires timers by its cached loop clock, which can run a hair behind the
     // performance.now() taken at the start, so the measured time can come out a fraction of a ms short.
-    this.#finish(r, failure(new TimeLimitExceeded(seconds), Math.max(seconds, this.#elapsed(r)), 'timeout'));
+    this.#finish(r, failure(new TimeLimitExceeded(seconds), Math.max(seconds, elapsed(r)), 'timeout'));
     // Only killing stops a synchronous loop. Its other jobs fail as lost when it exits.
     this.#retire(child, { replace: true, kill: true });
   }
@@ -417,10 +369,6 @@ export class ChildPool implements Pool {
     if ('hard' in r && r.hard) r.hard.clear();
     this.#active--;
     r.resolve(outcome);
-  }
-
-  #elapsed(r: Running): number {
-    return (performance.now() - r.started) / 1000;
   }
 
   #drainWaiting(): Waiting[] {

@@ -20,7 +20,7 @@
  * the server closed while the connection stayed up is reopened after a second.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { type AmqpLink, ChannelSlot } from '../../drivers/amqp/link.js';
+import { type AmqpLink, ChannelSlot, drained } from '../../drivers/amqp/link.js';
 import { toFieldTable } from '../../drivers/amqp/table.js';
 import { BrokerError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
@@ -304,16 +304,4 @@ class AmqpSubscription implements Subscription {
     if (ch) await ch.close().catch(() => {});
     this.#onClosed();
   }
-}
-
-function drained(ch: Channel): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      ch.off('drain', done);
-      ch.off('close', done);
-      resolve();
-    };
-    ch.on('drain', done);
-    ch.on('close', done);
-  });
 }

@@ -22,7 +22,7 @@
  */
 import type { ConfirmChannel } from 'amqplib';
 import { decoderProblem } from '../../drivers/amqp/driver.js';
-import { AmqpLink, ChannelSlot, isNotFound } from '../../drivers/amqp/link.js';
+import { AmqpLink, ChannelSlot, drained, isNotFound } from '../../drivers/amqp/link.js';
 import { type AmqpOptions, resolveAmqpOptions } from '../../drivers/amqp/options.js';
 import { BrokerError, ConfigError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
@@ -319,18 +319,6 @@ export class AmqpBroker implements Broker {
     if (pub) await pub.then((ch) => ch.waitForConfirms()).catch(() => {});
     await this.#link.close();
   }
-}
-
-function drained(ch: ConfirmChannel): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      ch.off('drain', done);
-      ch.off('close', done);
-      resolve();
-    };
-    ch.on('drain', done);
-    ch.on('close', done);
-  });
 }
 
 function declareError(what: string, err: unknown, option = 'maxPriority/queueType'): Error {

@@ -283,3 +283,19 @@ export class ChannelSlot<C extends Channel> {
     return this.#current;
   }
 }
+
+/**
+ * Resolves when a channel whose write buffer was full (`publish` returned false) can take more, or has
+ * closed: publishers wait on it instead of buffering without bound.
+ */
+export function drained(ch: Channel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      ch.off('drain', done);
+      ch.off('close', done);
+      resolve();
+    };
+    ch.on('drain', done);
+    ch.on('close', done);
+  });
+}

@@ -18,7 +18,7 @@ import type { Broadcast, Subscription } from '../brokers/broadcast.js';
 import type { Broker } from '../brokers/broker.js';
 import { ConfigError } from '../errors.js';
 import { uuid } from '../protocol/oid.js';
-import { buildPidboxRequest, parsePidboxReply } from '../protocol/pidbox.js';
+import { buildPidboxRequest, parsePidboxReply, pidboxExchange } from '../protocol/pidbox.js';
 import type { LamportClock } from '../util/lamport.js';
 import { matchName } from './match.js';
 
@@ -142,7 +142,7 @@ export class Control {
       matcher: options.matcher ?? null,
     };
     const expires = Date.now() / 1000 + timeout;
-    const exchange = { name: `${this.#exchange}.pidbox`, type: 'fanout', durable: false } as const;
+    const exchange = pidboxExchange(this.#exchange);
     if (!options.reply) {
       await bc.publish(
         exchange,

@@ -20,7 +20,12 @@
  */
 import type { Broadcast, Subscription } from '../brokers/broadcast.js';
 import type { ControlHandler } from '../middleware/middleware.js';
-import { buildPidboxReply, type PidboxRequest, parsePidboxRequest } from '../protocol/pidbox.js';
+import {
+  buildPidboxReply,
+  type PidboxRequest,
+  parsePidboxRequest,
+  pidboxExchange,
+} from '../protocol/pidbox.js';
 import { pyRepr } from '../protocol/repr.js';
 import type { LamportClock } from '../util/lamport.js';
 import type { Logger } from '../util/log.js';
@@ -73,7 +78,7 @@ export class Mailbox {
   async start(): Promise<void> {
     const o = this.#o;
     this.#sub = await o.broadcast.subscribe(
-      { name: `${o.exchange}.pidbox`, type: 'fanout', durable: false },
+      pidboxExchange(o.exchange),
       '',
       (m) => {
         this.#chain = this.#chain.then(() => this.handle(m.message));

@@ -21,6 +21,7 @@ import type { Subscription } from '../brokers/broadcast.js';
 import type { Broker } from '../brokers/broker.js';
 import { ConfigError } from '../errors.js';
 import type { WireMessage } from '../protocol/message.js';
+import { buildPidboxRequest, pidboxExchange } from '../protocol/pidbox.js';
 import type { LamportClock } from '../util/lamport.js';
 import { adjustTimestamp, type CeleryEvent, eventExchange, utcoffset } from './event.js';
 
@@ -46,13 +47,13 @@ export interface ReceiverHost {
   readonly clock: LamportClock;
   readonly conf: {
     readonly eventExchange: string;
+    /** Celery's control_exchange: the wakeup goes to `<this>.pidbox`. */
+    readonly controlExchange: string;
     readonly eventQueueTtl: number | null;
     readonly eventQueueExpires: number | null;
   };
   broker(): Promise<Broker>;
 }
-
-const PIDBOX = Object.freeze({ name: 'celery.pidbox', type: 'fanout' as const, durable: false });
 
 export class EventReceiver {
   readonly #host: ReceiverHost;
@@ -113,15 +114,10 @@ export class EventReceiver {
 
   /** Celery's wakeup_workers: a `heartbeat` control broadcast (a cast: no reply is asked for). */
   async #wakeup(broker: Broker): Promise<void> {
-    const body = { method: 'heartbeat', arguments: {}, destination: null, pattern: null, matcher: null };
-    const message: WireMessage = {
-      body: Buffer.from(JSON.stringify(body)),
-      contentType: 'application/json',
-      contentEncoding: 'utf-8',
-      headers: { clock: this.#host.clock.forward(), expires: 0 },
-      properties: { delivery_mode: 2 },
-    };
-    await broker.broadcast?.publish(PIDBOX, '', message);
+    const { conf, clock } = this.#host;
+    const req = { method: 'heartbeat', arguments: {}, destination: null, pattern: null, matcher: null };
+    const message = buildPidboxRequest(req, { clock: clock.forward(), expires: 0 });
+    await broker.broadcast?.publish(pidboxExchange(conf.controlExchange), '', message);
   }
 
   #receive(message: WireMessage): void {

@@ -37,6 +37,14 @@ function encode(
   };
 }
 
+/**
+ * The fanout exchange remote-control requests go through, `<control_exchange>.pidbox`: not durable,
+ * as kombu's Mailbox declares it (a durable one would clash with Python workers on AMQP).
+ */
+export function pidboxExchange(controlExchange: string) {
+  return { name: `${controlExchange}.pidbox`, type: 'fanout', durable: false } as const;
+}
+
 export function buildPidboxRequest(
   req: PidboxRequest,
   o: { clock: number; expires: number; serializer?: string },

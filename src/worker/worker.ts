@@ -138,11 +138,7 @@ export class Worker {
 
   /** The remote-control command `method` as a middleware of this started worker answers it (the mailbox's lookup). */
   controlHandler(method: string): ControlHandler | undefined {
-    for (const b of this.#bound) {
-      const h = b.hooks.control?.[method];
-      if (h) return h;
-    }
-    return undefined;
+    return this.#hooks?.controls().get(method);
   }
 
   start(): Promise<void> {

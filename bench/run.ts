@@ -9,6 +9,8 @@
  *   --baseline main~3       also run Celeriac built from that git ref (system celeriac-base, in a worktree
  *                           under bench/results/tmp/.baseline/), interleaved with this tree's: before/after
  *   --brokers redis,amqp    brokers to run on (redis, amqp, sqlite; default all three)
+ *   --cases 'async-100(---tracing.*)?$'   only the cases whose id (`noop-20000/celeriac-async-100…`, as
+ *                           logged) matches this regular expression, e.g. the observability pair
  *   --reps 3                repetitions per case (median and min-max are reported)
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
  *   --render results.json   rewrite the report and chart from a saved run, measuring nothing
@@ -72,6 +74,7 @@ const { values: opts } = parseArgs({
     profile: { type: 'boolean', default: false },
     render: { type: 'string' },
     baseline: { type: 'string' },
+    cases: { type: 'string' },
   },
 });
 
@@ -137,13 +140,14 @@ const wanted = new Set<SystemOrCeiling>(
   (opts.systems?.split(',') ?? [...SYSTEM_IDS, 'ceiling']) as SystemOrCeiling[],
 );
 const brokers = new Set<BrokerId>((opts.brokers?.split(',') ?? BROKER_IDS) as BrokerId[]);
+const caseFilter = opts.cases ? new RegExp(opts.cases) : null;
 const unknownW = [...(only ?? [])].filter((w) => !WORKLOADS.some((x) => x.name === w));
 const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !ALL_SYSTEM_IDS.includes(s as never));
 const unknownB = [...brokers].filter((b) => !BROKER_IDS.includes(b));
 const baseWithout = wanted.has('celeriac-base') && !opts.baseline;
 if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || baseWithout) {
   console.error(
-    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>]` +
+    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>] [--cases <regexp of case ids>]` +
       (unknownW.length ? `\nunknown workload: ${unknownW.join(', ')}` : '') +
       (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : '') +
       (unknownB.length ? `\nunknown broker: ${unknownB.join(', ')}` : '') +
@@ -274,7 +278,12 @@ const loadBefore = loadavg()
   .join(', ');
 const records: RunRecord[] = [];
 const workloads = WORKLOADS.filter((w) => !only || only.has(w.name));
-const cases = workloads.flatMap((w) => w.cases(ctx).map((c) => ({ w, c })));
+const cases = workloads.flatMap((w) =>
+  w
+    .cases(ctx)
+    .filter((c) => !caseFilter || caseFilter.test(c.id))
+    .map((c) => ({ w, c })),
+);
 log(`${cases.length} cases × ${reps} repetition(s)`);
 try {
   for (let rep = 1; rep <= reps; rep++) {
@@ -343,6 +352,7 @@ const meta: Meta = {
     opts.systems ? `--systems ${opts.systems}` : '',
     opts.brokers ? `--brokers ${opts.brokers}` : '',
     baseline ? `--baseline ${baseline.ref}` : '',
+    opts.cases ? `--cases '${opts.cases}'` : '',
   ]
     .filter(Boolean)
     .join(' '),

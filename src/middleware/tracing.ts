@@ -72,6 +72,9 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
   const tracer = (provider ?? api.trace.getTracerProvider()).getTracer(TRACER_NAME);
   const w3c = (options.propagation ?? 'w3c') === 'w3c';
   const { SpanKind, SpanStatusCode } = api;
+  // One options object per kind, shared by every span (the SDK only reads it).
+  const RUN_OPTIONS: Otel.SpanOptions = { kind: SpanKind.CONSUMER };
+  const SEND_OPTIONS: Otel.SpanOptions = { kind: SpanKind.PRODUCER };
   /**
    * Consumer spans of the runs live in this process, by task id (to parent what they publish). One Map,
    * no WeakMap per run: a WeakMap entry per task is measurable garbage-collector work at thousands a second.
@@ -138,11 +141,8 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
 
   function startRun(run: TaskRun, scope: WorkerScope): Otel.Span {
     const req = run.request;
-    const span = tracer.startSpan(
-      `run/${req.name}`,
-      { kind: SpanKind.CONSUMER, attributes: runAttributes(req, run.delivery.queue, scope.hostname) },
-      extract(req.headers),
-    );
+    const span = tracer.startSpan(`run/${req.name}`, RUN_OPTIONS, extract(req.headers));
+    if (span.isRecording()) setRunAttributes(span, req, run.delivery.queue, scope.hostname);
     const before = runs.get(req.id);
     if (before) displaced.set(before.run, before.span);
     runs.set(req.id, { run, span });
@@ -185,23 +185,17 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
     name: 'tracing',
     beforePublish(out) {
       const parent = publishParent(out);
-      const span = tracer.startSpan(
-        `apply_async/${out.name}`,
-        {
-          kind: SpanKind.PRODUCER,
-          attributes: {
-            'celery.action': 'apply_async',
-            'celery.task_name': out.name,
-            'messaging.system': 'celery',
-            'messaging.operation.type': 'send',
-            'messaging.operation.name': 'apply_async',
-            'messaging.destination.name': out.queue,
-            'messaging.destination': out.queue,
-            'messaging.message.id': out.id,
-          },
-        },
-        parent,
-      );
+      const span = tracer.startSpan(`apply_async/${out.name}`, SEND_OPTIONS, parent);
+      if (span.isRecording()) {
+        span.setAttribute('celery.action', 'apply_async');
+        span.setAttribute('celery.task_name', out.name);
+        span.setAttribute('messaging.system', 'celery');
+        span.setAttribute('messaging.operation.type', 'send');
+        span.setAttribute('messaging.operation.name', 'apply_async');
+        span.setAttribute('messaging.destination.name', out.queue);
+        span.setAttribute('messaging.destination', out.queue);
+        span.setAttribute('messaging.message.id', out.id);
+      }
       inject(span, parent, out.message.headers);
       sending.set(out, span);
     },
@@ -226,24 +220,28 @@ export function tracingWith(api: Api, options: TracingOptions = {}): Middleware 
   };
 }
 
-/** Python's `set_attributes_from_context` names for a request, plus the messaging semantic conventions. */
-function runAttributes(req: TaskRequest, queue: string, hostname: string): Otel.Attributes {
-  const a: Otel.Attributes = {
-    'celery.action': 'run',
-    'celery.task_name': req.name,
-    'celery.hostname': hostname,
-    'messaging.system': 'celery',
-    'messaging.operation.type': 'process',
-    'messaging.operation.name': 'run',
-    'messaging.destination.name': queue,
-    'messaging.destination': queue,
-    'messaging.message.id': req.id,
-  };
-  if (req.correlationId) a['messaging.message.conversation_id'] = req.correlationId;
-  if (req.retries) a['celery.retries'] = req.retries;
-  if (req.eta) a['celery.eta'] = req.eta.toISOString();
-  if (req.expires) a['celery.expires'] = req.expires.toISOString();
-  if (req.priority != null) a['celery.priority'] = req.priority;
-  if (req.replyTo) a['celery.reply_to'] = req.replyTo;
-  return a;
+/**
+ * Python's `set_attributes_from_context` names for a request, plus the messaging semantic conventions.
+ * Set on the started span, one call each, as Python's instrumentation does (after `start_span`, only
+ * when the span records), not passed to `startSpan`: the SDK validates `startSpan`'s attributes twice
+ * (once for the sampler, once against the span limits), each value with a fresh WeakSet, which at
+ * thousands of spans a second is most of what a span costs (docs/benchmarks.md, "Observability cost").
+ * A sampled-out span then costs no attribute work at all.
+ */
+function setRunAttributes(span: Otel.Span, req: TaskRequest, queue: string, hostname: string): void {
+  span.setAttribute('celery.action', 'run');
+  span.setAttribute('celery.task_name', req.name);
+  span.setAttribute('celery.hostname', hostname);
+  span.setAttribute('messaging.system', 'celery');
+  span.setAttribute('messaging.operation.type', 'process');
+  span.setAttribute('messaging.operation.name', 'run');
+  span.setAttribute('messaging.destination.name', queue);
+  span.setAttribute('messaging.destination', queue);
+  span.setAttribute('messaging.message.id', req.id);
+  if (req.correlationId) span.setAttribute('messaging.message.conversation_id', req.correlationId);
+  if (req.retries) span.setAttribute('celery.retries', req.retries);
+  if (req.eta) span.setAttribute('celery.eta', req.eta.toISOString());
+  if (req.expires) span.setAttribute('celery.expires', req.expires.toISOString());
+  if (req.priority != null) span.setAttribute('celery.priority', req.priority);
+  if (req.replyTo) span.setAttribute('celery.reply_to', req.replyTo);
 }

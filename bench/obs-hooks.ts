@@ -5,7 +5,7 @@
  * (the middleware over the API's no-op tracer) and what the OpenTelemetry SDK adds per span, with a
  * NoopSpanProcessor and with the BatchSpanProcessor the bench's worker uses (its exporter drops spans).
  *
- *   node --import tsx bench/obs-hooks.ts [N=200000] [reps=3]
+ *   node --import tsx bench/obs-hooks.ts [N=200000] [reps=3] [variants=all, e.g. none,sdk-batch]
  *
  * Each variant runs in a child process of its own (one heap each, so one variant's garbage is not billed
  * to the next), the variants interleaved repetition by repetition; medians printed. Variants:
@@ -113,14 +113,15 @@ async function child(v: Variant, n: number): Promise<void> {
 }
 
 const [, , a1, a2, a3] = process.argv;
+const chosen = a3 && a1 !== '--child' ? VARIANTS.filter((v) => a3.split(',').includes(v)) : VARIANTS;
 if (a1 === '--child') {
   await child(a2 as Variant, Number(a3));
 } else {
   const n = Number(a1 ?? 200_000);
   const reps = Number(a2 ?? 3);
-  const got = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+  const got = new Map<Variant, number[]>(chosen.map((v) => [v, []]));
   for (let rep = 0; rep < reps; rep++)
-    for (const v of VARIANTS) {
+    for (const v of chosen) {
       const out = execFileSync(process.execPath, [
         ...process.execArgv,
         import.meta.filename,
@@ -131,7 +132,7 @@ if (a1 === '--child') {
       got.get(v)?.push(Number(out.toString()));
     }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
-  const none = median(got.get('none') ?? []);
+  const none = got.has('none') ? median(got.get('none') as number[]) : 0;
   console.log(`N=${n}, ${reps} repetitions; CPU µs per task, median (min–max); over "none"`);
   for (const [v, xs] of got) {
     const m = median(xs);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as api from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
+  AlwaysOffSampler,
   InMemorySpanExporter,
   type ReadableSpan,
   SimpleSpanProcessor,
@@ -138,6 +139,29 @@ describe('tracing', () => {
       traceState: 'vendor=abc',
     });
     expect(got.id).toBe(r.id);
+  });
+
+  it('propagates a sampled-out trace (flags 00) without recording or exporting its spans', async () => {
+    // Attributes are set only on recording spans, as Python's instrumentation does: a sampled-out span
+    // costs no attribute work, and still carries the trace on.
+    const offExporter = new InMemorySpanExporter();
+    const offProvider = new TracerProvider({
+      sampler: new AlwaysOffSampler(),
+      spanProcessors: [new SimpleSpanProcessor({ exporter: offExporter })],
+    });
+    t = memoryApp({ taskDefaultQueue: uniq('q') });
+    const { app, startWorker } = t;
+    app.use(await tracing({ tracerProvider: offProvider }));
+    const noop = app.task('t.quiet', () => null);
+    const broker = await app.broker();
+    const r = await noop.delay();
+    const got = await firstHeaders(broker, app.conf.taskDefaultQueue);
+    const tp = readTraceParent(got);
+    expect(tp?.traceFlags).toBe(0);
+    expect(got.id).toBe(r.id);
+    await startWorker();
+    expect(await (await noop.delay()).get({ timeout: 5 })).toBeNull();
+    expect(offExporter.getFinishedSpans()).toEqual([]);
   });
 
   it('continues a trace from a message with Python’s header layout (golden fixture from Celery 5.2)', async () => {

@@ -1,6 +1,6 @@
 /**
- * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 60 minutes on 2 cores;
- * 35 with `--brokers redis`) or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
+ * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 30 minutes on 2 cores; see
+ * bench/README.md, "Duration") or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
  *
  * Options:
  *   --smoke                 tiny sizes; writes the report to bench/results/tmp/ instead of docs/
@@ -13,6 +13,11 @@
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
  *   --render results.json   rewrite the report and chart from a saved run, measuring nothing
  *   --profile               write V8 CPU profiles of Celeriac's workers to bench/results/tmp/profiles/
+ *   --all-reps              run every case in every repetition (by default a few slow anchor rows that no
+ *                           goal reads run in the first one only: WorkerConfig.once)
+ *   --feed-sizes 1000,5000  the feed hub's N (default 5000, issue 19's row)
+ *   --plan                  list the cases of each repetition and an estimate of the run's time (from the
+ *                           newest saved run's per-case seconds), then exit without measuring
  *
  * It builds dist/ (Celeriac's workers run compiled code, as in production), installs the anchors
  * (bench/anchors/setup.sh), starts and stops every worker itself, samples each worker's CPU and RSS from
@@ -37,12 +42,14 @@ import {
   type FeedFarm,
   type RunRecord,
   repOrder,
+  runsIn,
   Skip,
   type SystemOrCeiling,
   startFeedFarm,
   uniqueQueue,
   type Workload,
 } from './lib/context.js';
+import { renderPlan, savedTimings } from './lib/plan.js';
 import { capture, installCleanup } from './lib/proc.js';
 import { aggregate, deriveRecords, type Meta, renderReport } from './lib/report.js';
 import {
@@ -54,7 +61,7 @@ import {
   SYSTEMS,
   setBaseline,
 } from './lib/systems.js';
-import { FEED_LATENCY_MS, feedhub } from './workloads/feedhub.js';
+import { DEFAULT_FEED_SIZES, FEED_LATENCY_MS, feedhub, MAX_FEEDS } from './workloads/feedhub.js';
 import { inflight } from './workloads/inflight.js';
 import { noop } from './workloads/noop.js';
 import { roundtrip } from './workloads/roundtrip.js';
@@ -72,6 +79,9 @@ const { values: opts } = parseArgs({
     profile: { type: 'boolean', default: false },
     render: { type: 'string' },
     baseline: { type: 'string' },
+    'all-reps': { type: 'boolean', default: false },
+    'feed-sizes': { type: 'string' },
+    plan: { type: 'boolean', default: false },
   },
 });
 
@@ -137,13 +147,17 @@ const wanted = new Set<SystemOrCeiling>(
   (opts.systems?.split(',') ?? [...SYSTEM_IDS, 'ceiling']) as SystemOrCeiling[],
 );
 const brokers = new Set<BrokerId>((opts.brokers?.split(',') ?? BROKER_IDS) as BrokerId[]);
+const feedSizes = opts['feed-sizes']?.split(',').map(Number) ?? [...DEFAULT_FEED_SIZES];
+const allReps = opts['all-reps'] ?? false;
+const badSizes = feedSizes.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_FEEDS);
 const unknownW = [...(only ?? [])].filter((w) => !WORKLOADS.some((x) => x.name === w));
 const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !ALL_SYSTEM_IDS.includes(s as never));
 const unknownB = [...brokers].filter((b) => !BROKER_IDS.includes(b));
 const baseWithout = wanted.has('celeriac-base') && !opts.baseline;
-if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || baseWithout) {
+if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || baseWithout || badSizes) {
   console.error(
-    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>]` +
+    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>] [--all-reps] [--feed-sizes 1000,5000] [--plan]` +
+      (badSizes ? `\n--feed-sizes takes whole numbers from 1 to ${MAX_FEEDS}` : '') +
       (unknownW.length ? `\nunknown workload: ${unknownW.join(', ')}` : '') +
       (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : '') +
       (unknownB.length ? `\nunknown broker: ${unknownB.join(', ')}` : '') +
@@ -153,6 +167,15 @@ if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || bas
 }
 // --baseline is there to compare: its system runs even when --systems does not name it.
 if (opts.baseline) wanted.add('celeriac-base');
+
+// --plan: the cases and an estimate of the time, from the saved runs' per-case seconds; nothing runs.
+if (opts.plan) {
+  const planCtx = { smoke, rep: 1, feedSizes, systems: wanted, brokers } as unknown as BenchContext;
+  const planned = WORKLOADS.filter((w) => !only || only.has(w.name)).flatMap((w) => w.cases(planCtx));
+  const results = join(ROOT, 'bench', 'results');
+  console.log(renderPlan(planned, reps, allReps, savedTimings([results, join(results, 'tmp')])));
+  process.exit(0);
+}
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
 process.env.BENCH_REDIS_URL = redisUrl;
@@ -253,6 +276,7 @@ let farmStarting: Promise<FeedFarm & { close(): Promise<void> }> | null = null;
 const ctx: BenchContext = {
   smoke,
   rep: 0,
+  feedSizes,
   systems,
   brokers,
   tmp,
@@ -260,7 +284,7 @@ const ctx: BenchContext = {
   amqpUrl,
   log,
   feeds: () => {
-    farmStarting ??= startFeedFarm(feedhub.maxFeeds(smoke), FEED_LATENCY_MS, tmp).then((f) => {
+    farmStarting ??= startFeedFarm(feedhub.maxFeeds(smoke, feedSizes), FEED_LATENCY_MS, tmp).then((f) => {
       farm = f;
       return f;
     });
@@ -275,7 +299,10 @@ const loadBefore = loadavg()
 const records: RunRecord[] = [];
 const workloads = WORKLOADS.filter((w) => !only || only.has(w.name));
 const cases = workloads.flatMap((w) => w.cases(ctx).map((c) => ({ w, c })));
-log(`${cases.length} cases × ${reps} repetition(s)`);
+const once = cases.filter(({ c }) => !runsIn(c, 2, allReps)).length;
+log(
+  `${cases.length} cases × ${reps} repetition(s)${once && reps > 1 ? `, ${once} of them in the first only (--all-reps: every one)` : ''}`,
+);
 try {
   for (let rep = 1; rep <= reps; rep++) {
     ctx.rep = rep;
@@ -284,7 +311,9 @@ try {
       cases.map((x) => ({ ...x, id: x.c.id })),
       rep,
     )) {
+      if (!runsIn(c, rep, allReps)) continue;
       log(`rep ${rep}/${reps} ${w.name} ${c.group}: ${c.label} (${c.broker})`);
+      const t0 = performance.now();
       const rec: RunRecord = {
         workload: w.name,
         group: c.group,
@@ -311,6 +340,7 @@ try {
           log(`    FAILED: ${rec.error.split('\n').slice(0, 6).join('\n    ')}`);
         }
       }
+      rec.seconds = (performance.now() - t0) / 1000;
       records.push(rec);
     }
   }
@@ -343,6 +373,8 @@ const meta: Meta = {
     opts.systems ? `--systems ${opts.systems}` : '',
     opts.brokers ? `--brokers ${opts.brokers}` : '',
     baseline ? `--baseline ${baseline.ref}` : '',
+    opts['feed-sizes'] ? `--feed-sizes ${opts['feed-sizes']}` : '',
+    allReps ? '--all-reps' : '',
   ]
     .filter(Boolean)
     .join(' '),

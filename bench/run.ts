@@ -28,7 +28,7 @@
  * exchange) is deleted after it. SQLite: one file per case in bench/results/tmp/, deleted after it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -49,6 +49,7 @@ import {
   uniqueQueue,
   type Workload,
 } from './lib/context.js';
+import { handWritten, withHandWritten } from './lib/handwritten.js';
 import { renderPlan, savedTimings } from './lib/plan.js';
 import { capture, installCleanup } from './lib/proc.js';
 import { aggregate, deriveRecords, type Meta, renderReport } from './lib/report.js';
@@ -85,11 +86,13 @@ const { values: opts } = parseArgs({
   },
 });
 
-/** Aggregate, then write the markdown report and the SVG chart next to it. */
+/** Aggregate, then write the markdown report (keeping its hand-written sections) and the SVG chart next to it. */
 function writeReport(meta: Meta, records: RunRecord[], notes: string[], reportPath: string): string {
   const rows = aggregate(deriveRecords(records));
   mkdirSync(dirname(reportPath), { recursive: true });
-  writeFileSync(reportPath, `${renderReport(meta, rows, notes, records)}\n`);
+  // The report's hand-written sections (lib/handwritten.ts) stay, in their place.
+  const kept = existsSync(reportPath) ? handWritten(readFileSync(reportPath, 'utf8')) : [];
+  writeFileSync(reportPath, `${withHandWritten(renderReport(meta, rows, notes, records), kept)}\n`);
   const svgPath = reportPath.replace(/\.md$/, '.svg');
   const subtitle = `${meta.machine.cpu}, ${meta.machine.nproc} cores · ${meta.date.slice(0, 10)} · ${meta.command}`;
   writeFileSync(svgPath, renderChart(rows, subtitle));

@@ -6,6 +6,10 @@
  *
  * Also the no-queue ceilings: the same fetch + parse at the same concurrency with no queue, in Node
  * (examples/feedhub/feed.ts) and in Python (requests + ElementTree on an eventlet GreenPool).
+ *
+ * N=5,000 (issue 19's row) unless `--feed-sizes`. Issue 19's multi-core rows: Celeriac `--processes 2`
+ * (one worker command, consuming children) and BullMQ on two worker processes (the harness starts both;
+ * CPU and RSS summed), each process at -c 500 so that every row holds 1,000 tasks in flight.
  */
 import { join } from 'node:path';
 import { describeFeed } from '../../examples/feedhub/server.js';

@@ -13,6 +13,8 @@
  * Celeriac async -c100 also runs with `--task-events` (-E), whose drain rate against the row without it
  * is the price of task events.
  * Celeriac async -c100 also runs with tracing and metrics on (`--tracing --metrics-port 0`), for their cost.
+ * Celeriac `--processes 2` of -c50 each (100 in flight, as BullMQ c=100) is issue 19's one worker command
+ * on both cores.
  * On RabbitMQ and SQLite, the configurations that answer "what does the broker cost": Celeriac async
  * -c100 and solo, Celery prefork -c2 and solo (its fastest drains on Redis; eventlet drains at ~150/s,
  * two minutes per run, and says nothing more about the broker).

@@ -16,6 +16,7 @@
  *   --all-reps              run every case in every repetition (by default a few slow anchor rows that no
  *                           goal reads run in the first one only: WorkerConfig.once)
  *   --feed-sizes 1000,5000  the feed hub's N (default 5000, issue 19's row)
+ *   --cases processes,x2    only the cases whose id contains one of these (e.g. a new configuration)
  *   --plan                  list the cases of each repetition and an estimate of the run's time (from the
  *                           newest saved run's per-case seconds), then exit without measuring
  *
@@ -83,6 +84,7 @@ const { values: opts } = parseArgs({
     'all-reps': { type: 'boolean', default: false },
     'feed-sizes': { type: 'string' },
     plan: { type: 'boolean', default: false },
+    cases: { type: 'string' },
   },
 });
 
@@ -152,6 +154,8 @@ const wanted = new Set<SystemOrCeiling>(
 const brokers = new Set<BrokerId>((opts.brokers?.split(',') ?? BROKER_IDS) as BrokerId[]);
 const feedSizes = opts['feed-sizes']?.split(',').map(Number) ?? [...DEFAULT_FEED_SIZES];
 const allReps = opts['all-reps'] ?? false;
+const casePatterns = opts.cases?.split(',').filter(Boolean) ?? null;
+const caseWanted = (id: string) => !casePatterns || casePatterns.some((p) => id.includes(p));
 const badSizes = feedSizes.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_FEEDS);
 const unknownW = [...(only ?? [])].filter((w) => !WORKLOADS.some((x) => x.name === w));
 const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !ALL_SYSTEM_IDS.includes(s as never));
@@ -159,7 +163,7 @@ const unknownB = [...brokers].filter((b) => !BROKER_IDS.includes(b));
 const baseWithout = wanted.has('celeriac-base') && !opts.baseline;
 if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || baseWithout || badSizes) {
   console.error(
-    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>] [--all-reps] [--feed-sizes 1000,5000] [--plan]` +
+    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>] [--all-reps] [--feed-sizes 1000,5000] [--cases a,b] [--plan]` +
       (badSizes ? `\n--feed-sizes takes whole numbers from 1 to ${MAX_FEEDS}` : '') +
       (unknownW.length ? `\nunknown workload: ${unknownW.join(', ')}` : '') +
       (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : '') +
@@ -174,7 +178,9 @@ if (opts.baseline) wanted.add('celeriac-base');
 // --plan: the cases and an estimate of the time, from the saved runs' per-case seconds; nothing runs.
 if (opts.plan) {
   const planCtx = { smoke, rep: 1, feedSizes, systems: wanted, brokers } as unknown as BenchContext;
-  const planned = WORKLOADS.filter((w) => !only || only.has(w.name)).flatMap((w) => w.cases(planCtx));
+  const planned = WORKLOADS.filter((w) => !only || only.has(w.name))
+    .flatMap((w) => w.cases(planCtx))
+    .filter((c) => caseWanted(c.id));
   const results = join(ROOT, 'bench', 'results');
   console.log(renderPlan(planned, reps, allReps, savedTimings([results, join(results, 'tmp')])));
   process.exit(0);
@@ -301,7 +307,9 @@ const loadBefore = loadavg()
   .join(', ');
 const records: RunRecord[] = [];
 const workloads = WORKLOADS.filter((w) => !only || only.has(w.name));
-const cases = workloads.flatMap((w) => w.cases(ctx).map((c) => ({ w, c })));
+const cases = workloads
+  .flatMap((w) => w.cases(ctx).map((c) => ({ w, c })))
+  .filter(({ c }) => caseWanted(c.id));
 const once = cases.filter(({ c }) => !runsIn(c, 2, allReps)).length;
 log(
   `${cases.length} cases × ${reps} repetition(s)${once && reps > 1 ? `, ${once} of them in the first only (--all-reps: every one)` : ''}`,
@@ -378,6 +386,7 @@ const meta: Meta = {
     baseline ? `--baseline ${baseline.ref}` : '',
     opts['feed-sizes'] ? `--feed-sizes ${opts['feed-sizes']}` : '',
     allReps ? '--all-reps' : '',
+    opts.cases ? `--cases ${opts.cases}` : '',
   ]
     .filter(Boolean)
     .join(' '),

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { runJson, startWorkers, type WorkerHandle } from './proc.js';
+import { runJson, startWorkers, track, type WorkerHandle } from './proc.js';
 import {
   type BrokerId,
   brokerOf,
@@ -249,6 +249,7 @@ export async function startFeedFarm(
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  track(child); // killed with the workers if the run is interrupted
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });

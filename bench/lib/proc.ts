@@ -143,6 +143,12 @@ function killEverything(): void {
   }
   for (const c of live) c.kill('SIGKILL');
 }
+/** Have `child` killed with the workers if the harness exits early (e.g. the feed farm). */
+export function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
 /** Kill every process started here when the harness exits or is interrupted (called by run.ts). */
 export function installCleanup(): void {
   process.on('exit', killEverything);

@@ -306,6 +306,31 @@ const loadBefore = loadavg()
   .map((x) => x.toFixed(2))
   .join(', ');
 const records: RunRecord[] = [];
+// After every case, the records so far in results/tmp/partial-<pid>.json: an interrupted run can still be
+// reported (`--render` it; its meta is the start's, without the versions); removed when the run ends.
+const partialPath = join(tmp, `partial-${process.pid}.json`);
+const startMeta = {
+  date: new Date(started).toISOString(),
+  command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''} (interrupted)`,
+  reps,
+  smoke,
+  filters: '',
+  machine: {
+    nproc: String(cpus().length),
+    cpu: cpus()[0]?.model ?? '?',
+    ramGiB: (totalmem() / 2 ** 30).toFixed(1),
+    os: 'Linux',
+    loadBefore,
+    loadAfter: '?',
+  },
+  versions: { node: process.versions.node },
+  redisUrl,
+  brokers: [...brokers],
+};
+function savePartial(): void {
+  const meta = { ...startMeta, durationS: (Date.now() - started) / 1000 };
+  writeFileSync(partialPath, `${JSON.stringify({ meta, notes, records })}\n`);
+}
 const workloads = WORKLOADS.filter((w) => !only || only.has(w.name));
 const cases = workloads
   .flatMap((w) => w.cases(ctx).map((c) => ({ w, c })))
@@ -353,6 +378,7 @@ try {
       }
       rec.seconds = (performance.now() - t0) / 1000;
       records.push(rec);
+      savePartial();
     }
   }
 } finally {
@@ -422,6 +448,7 @@ const reportPath =
   opts.report ?? (smoke ? join(tmp, 'benchmarks-smoke.md') : join(ROOT, 'docs', 'benchmarks.md'));
 const svgPath = writeReport(meta, records, notes, reportPath);
 const failed = records.filter((r) => r.error).length;
+rmSync(partialPath, { force: true });
 log(`wrote ${relative(ROOT, resultsPath)}, ${relative(ROOT, reportPath)}, ${relative(ROOT, svgPath)}`);
 log(`${records.length - failed} runs ok, ${failed} failed`);
 process.exit(smoke && failed > 0 ? 1 : 0);

@@ -16,7 +16,8 @@
  *   --all-reps              run every case in every repetition (by default a few slow anchor rows that no
  *                           goal reads run in the first one only: WorkerConfig.once)
  *   --feed-sizes 1000,5000  the feed hub's N (default 5000, issue 19's row)
- *   --cases processes,x2    only the cases whose id contains one of these (e.g. a new configuration)
+ *   --cases 'processes|x2'  only the cases whose id (`noop-20000/celeriac-async-100…`, as logged) matches
+ *                           this regular expression, e.g. a new configuration
  *   --plan                  list the cases of each repetition and an estimate of the run's time (from the
  *                           newest saved run's per-case seconds), then exit without measuring
  *
@@ -154,8 +155,8 @@ const wanted = new Set<SystemOrCeiling>(
 const brokers = new Set<BrokerId>((opts.brokers?.split(',') ?? BROKER_IDS) as BrokerId[]);
 const feedSizes = opts['feed-sizes']?.split(',').map(Number) ?? [...DEFAULT_FEED_SIZES];
 const allReps = opts['all-reps'] ?? false;
-const casePatterns = opts.cases?.split(',').filter(Boolean) ?? null;
-const caseWanted = (id: string) => !casePatterns || casePatterns.some((p) => id.includes(p));
+const caseFilter = opts.cases ? new RegExp(opts.cases) : null;
+const caseWanted = (id: string) => !caseFilter || caseFilter.test(id);
 const badSizes = feedSizes.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_FEEDS);
 const unknownW = [...(only ?? [])].filter((w) => !WORKLOADS.some((x) => x.name === w));
 const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !ALL_SYSTEM_IDS.includes(s as never));
@@ -163,7 +164,7 @@ const unknownB = [...brokers].filter((b) => !BROKER_IDS.includes(b));
 const baseWithout = wanted.has('celeriac-base') && !opts.baseline;
 if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || baseWithout || badSizes) {
   console.error(
-    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>] [--all-reps] [--feed-sizes 1000,5000] [--cases a,b] [--plan]` +
+    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>] [--all-reps] [--feed-sizes 1000,5000] [--cases <regexp of case ids>] [--plan]` +
       (badSizes ? `\n--feed-sizes takes whole numbers from 1 to ${MAX_FEEDS}` : '') +
       (unknownW.length ? `\nunknown workload: ${unknownW.join(', ')}` : '') +
       (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : '') +
@@ -412,7 +413,7 @@ const meta: Meta = {
     baseline ? `--baseline ${baseline.ref}` : '',
     opts['feed-sizes'] ? `--feed-sizes ${opts['feed-sizes']}` : '',
     allReps ? '--all-reps' : '',
-    opts.cases ? `--cases ${opts.cases}` : '',
+    opts.cases ? `--cases '${opts.cases}'` : '',
   ]
     .filter(Boolean)
     .join(' '),

@@ -9,6 +9,8 @@
  *   --baseline main~3       also run Celeriac built from that git ref (system celeriac-base, in a worktree
  *                           under bench/results/tmp/.baseline/), interleaved with this tree's: before/after
  *   --brokers redis,amqp    brokers to run on (redis, amqp, sqlite; default all three)
+ *   --cases 'async-100(---tracing.*)?$'   only the cases whose id (`noop-20000/celeriac-async-100…`, as
+ *                           logged) matches this regular expression, e.g. the observability pair
  *   --reps 3                repetitions per case (median and min-max are reported)
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
  *   --render results.json   rewrite the report and chart from a saved run, measuring nothing
@@ -16,8 +18,6 @@
  *   --all-reps              run every case in every repetition (by default a few slow anchor rows that no
  *                           goal reads run in the first one only: WorkerConfig.once)
  *   --feed-sizes 1000,5000  the feed hub's N (default 5000, issue 19's row)
- *   --cases 'processes|x2'  only the cases whose id (`noop-20000/celeriac-async-100…`, as logged) matches
- *                           this regular expression, e.g. a new configuration
  *   --plan                  list the cases of each repetition and an estimate of the run's time (from the
  *                           newest saved run's per-case seconds), then exit without measuring
  *

@@ -1,6 +1,6 @@
 /**
- * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 60 minutes on 2 cores;
- * 35 with `--brokers redis`) or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
+ * The one benchmark command: `npm run bench` (full run, 3 repetitions, about 30 minutes on 2 cores; see
+ * bench/README.md, "Duration") or `npm run bench -- --smoke` (tiny N, proves the harness works; what CI runs).
  *
  * Options:
  *   --smoke                 tiny sizes; writes the report to bench/results/tmp/ instead of docs/
@@ -15,6 +15,11 @@
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
  *   --render results.json   rewrite the report and chart from a saved run, measuring nothing
  *   --profile               write V8 CPU profiles of Celeriac's workers to bench/results/tmp/profiles/
+ *   --all-reps              run every case in every repetition (by default a few slow anchor rows that no
+ *                           goal reads run in the first one only: WorkerConfig.once)
+ *   --feed-sizes 1000,5000  the feed hub's N (default 5000, issue 19's row)
+ *   --plan                  list the cases of each repetition and an estimate of the run's time (from the
+ *                           newest saved run's per-case seconds), then exit without measuring
  *
  * It builds dist/ (Celeriac's workers run compiled code, as in production), installs the anchors
  * (bench/anchors/setup.sh), starts and stops every worker itself, samples each worker's CPU and RSS from
@@ -25,7 +30,7 @@
  * exchange) is deleted after it. SQLite: one file per case in bench/results/tmp/, deleted after it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -39,12 +44,15 @@ import {
   type FeedFarm,
   type RunRecord,
   repOrder,
+  runsIn,
   Skip,
   type SystemOrCeiling,
   startFeedFarm,
   uniqueQueue,
   type Workload,
 } from './lib/context.js';
+import { handWritten, withHandWritten } from './lib/handwritten.js';
+import { renderPlan, savedTimings } from './lib/plan.js';
 import { capture, installCleanup } from './lib/proc.js';
 import { aggregate, deriveRecords, type Meta, renderReport } from './lib/report.js';
 import {
@@ -56,7 +64,7 @@ import {
   SYSTEMS,
   setBaseline,
 } from './lib/systems.js';
-import { FEED_LATENCY_MS, feedhub } from './workloads/feedhub.js';
+import { DEFAULT_FEED_SIZES, FEED_LATENCY_MS, feedhub, MAX_FEEDS } from './workloads/feedhub.js';
 import { inflight } from './workloads/inflight.js';
 import { noop } from './workloads/noop.js';
 import { roundtrip } from './workloads/roundtrip.js';
@@ -74,15 +82,20 @@ const { values: opts } = parseArgs({
     profile: { type: 'boolean', default: false },
     render: { type: 'string' },
     baseline: { type: 'string' },
+    'all-reps': { type: 'boolean', default: false },
+    'feed-sizes': { type: 'string' },
+    plan: { type: 'boolean', default: false },
     cases: { type: 'string' },
   },
 });
 
-/** Aggregate, then write the markdown report and the SVG chart next to it. */
+/** Aggregate, then write the markdown report (keeping its hand-written sections) and the SVG chart next to it. */
 function writeReport(meta: Meta, records: RunRecord[], notes: string[], reportPath: string): string {
   const rows = aggregate(deriveRecords(records));
   mkdirSync(dirname(reportPath), { recursive: true });
-  writeFileSync(reportPath, `${renderReport(meta, rows, notes, records)}\n`);
+  // The report's hand-written sections (lib/handwritten.ts) stay, in their place.
+  const kept = existsSync(reportPath) ? handWritten(readFileSync(reportPath, 'utf8')) : [];
+  writeFileSync(reportPath, `${withHandWritten(renderReport(meta, rows, notes, records), kept)}\n`);
   const svgPath = reportPath.replace(/\.md$/, '.svg');
   const subtitle = `${meta.machine.cpu}, ${meta.machine.nproc} cores · ${meta.date.slice(0, 10)} · ${meta.command}`;
   writeFileSync(svgPath, renderChart(rows, subtitle));
@@ -140,14 +153,19 @@ const wanted = new Set<SystemOrCeiling>(
   (opts.systems?.split(',') ?? [...SYSTEM_IDS, 'ceiling']) as SystemOrCeiling[],
 );
 const brokers = new Set<BrokerId>((opts.brokers?.split(',') ?? BROKER_IDS) as BrokerId[]);
+const feedSizes = opts['feed-sizes']?.split(',').map(Number) ?? [...DEFAULT_FEED_SIZES];
+const allReps = opts['all-reps'] ?? false;
 const caseFilter = opts.cases ? new RegExp(opts.cases) : null;
+const caseWanted = (id: string) => !caseFilter || caseFilter.test(id);
+const badSizes = feedSizes.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_FEEDS);
 const unknownW = [...(only ?? [])].filter((w) => !WORKLOADS.some((x) => x.name === w));
 const unknownS = [...wanted].filter((s) => s !== 'ceiling' && !ALL_SYSTEM_IDS.includes(s as never));
 const unknownB = [...brokers].filter((b) => !BROKER_IDS.includes(b));
 const baseWithout = wanted.has('celeriac-base') && !opts.baseline;
-if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || baseWithout) {
+if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || baseWithout || badSizes) {
   console.error(
-    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>] [--cases <regexp of case ids>]` +
+    `usage: npm run bench -- [--smoke] [--only ${WORKLOADS.map((w) => w.name).join(',')}] [--systems ${SYSTEM_IDS.join(',')},ceiling[,celeriac-base]] [--brokers ${BROKER_IDS.join(',')}] [--reps N] [--baseline <git-ref>] [--all-reps] [--feed-sizes 1000,5000] [--cases <regexp of case ids>] [--plan]` +
+      (badSizes ? `\n--feed-sizes takes whole numbers from 1 to ${MAX_FEEDS}` : '') +
       (unknownW.length ? `\nunknown workload: ${unknownW.join(', ')}` : '') +
       (unknownS.length ? `\nunknown system: ${unknownS.join(', ')}` : '') +
       (unknownB.length ? `\nunknown broker: ${unknownB.join(', ')}` : '') +
@@ -157,6 +175,17 @@ if (unknownW.length || unknownS.length || unknownB.length || !(reps >= 1) || bas
 }
 // --baseline is there to compare: its system runs even when --systems does not name it.
 if (opts.baseline) wanted.add('celeriac-base');
+
+// --plan: the cases and an estimate of the time, from the saved runs' per-case seconds; nothing runs.
+if (opts.plan) {
+  const planCtx = { smoke, rep: 1, feedSizes, systems: wanted, brokers } as unknown as BenchContext;
+  const planned = WORKLOADS.filter((w) => !only || only.has(w.name))
+    .flatMap((w) => w.cases(planCtx))
+    .filter((c) => caseWanted(c.id));
+  const results = join(ROOT, 'bench', 'results');
+  console.log(renderPlan(planned, reps, allReps, savedTimings([results, join(results, 'tmp')])));
+  process.exit(0);
+}
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
 process.env.BENCH_REDIS_URL = redisUrl;
@@ -257,6 +286,7 @@ let farmStarting: Promise<FeedFarm & { close(): Promise<void> }> | null = null;
 const ctx: BenchContext = {
   smoke,
   rep: 0,
+  feedSizes,
   systems,
   brokers,
   tmp,
@@ -264,7 +294,7 @@ const ctx: BenchContext = {
   amqpUrl,
   log,
   feeds: () => {
-    farmStarting ??= startFeedFarm(feedhub.maxFeeds(smoke), FEED_LATENCY_MS, tmp).then((f) => {
+    farmStarting ??= startFeedFarm(feedhub.maxFeeds(smoke, feedSizes), FEED_LATENCY_MS, tmp).then((f) => {
       farm = f;
       return f;
     });
@@ -277,14 +307,39 @@ const loadBefore = loadavg()
   .map((x) => x.toFixed(2))
   .join(', ');
 const records: RunRecord[] = [];
+// After every case, the records so far in results/tmp/partial-<pid>.json: an interrupted run can still be
+// reported (`--render` it; its meta is the start's, without the versions); removed when the run ends.
+const partialPath = join(tmp, `partial-${process.pid}.json`);
+const startMeta = {
+  date: new Date(started).toISOString(),
+  command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''} (interrupted)`,
+  reps,
+  smoke,
+  filters: '',
+  machine: {
+    nproc: String(cpus().length),
+    cpu: cpus()[0]?.model ?? '?',
+    ramGiB: (totalmem() / 2 ** 30).toFixed(1),
+    os: 'Linux',
+    loadBefore,
+    loadAfter: '?',
+  },
+  versions: { node: process.versions.node },
+  redisUrl,
+  brokers: [...brokers],
+};
+function savePartial(): void {
+  const meta = { ...startMeta, durationS: (Date.now() - started) / 1000 };
+  writeFileSync(partialPath, `${JSON.stringify({ meta, notes, records })}\n`);
+}
 const workloads = WORKLOADS.filter((w) => !only || only.has(w.name));
-const cases = workloads.flatMap((w) =>
-  w
-    .cases(ctx)
-    .filter((c) => !caseFilter || caseFilter.test(c.id))
-    .map((c) => ({ w, c })),
+const cases = workloads
+  .flatMap((w) => w.cases(ctx).map((c) => ({ w, c })))
+  .filter(({ c }) => caseWanted(c.id));
+const once = cases.filter(({ c }) => !runsIn(c, 2, allReps)).length;
+log(
+  `${cases.length} cases × ${reps} repetition(s)${once && reps > 1 ? `, ${once} of them in the first only (--all-reps: every one)` : ''}`,
 );
-log(`${cases.length} cases × ${reps} repetition(s)`);
 try {
   for (let rep = 1; rep <= reps; rep++) {
     ctx.rep = rep;
@@ -293,7 +348,9 @@ try {
       cases.map((x) => ({ ...x, id: x.c.id })),
       rep,
     )) {
+      if (!runsIn(c, rep, allReps)) continue;
       log(`rep ${rep}/${reps} ${w.name} ${c.group}: ${c.label} (${c.broker})`);
+      const t0 = performance.now();
       const rec: RunRecord = {
         workload: w.name,
         group: c.group,
@@ -320,7 +377,9 @@ try {
           log(`    FAILED: ${rec.error.split('\n').slice(0, 6).join('\n    ')}`);
         }
       }
+      rec.seconds = (performance.now() - t0) / 1000;
       records.push(rec);
+      savePartial();
     }
   }
 } finally {
@@ -352,6 +411,8 @@ const meta: Meta = {
     opts.systems ? `--systems ${opts.systems}` : '',
     opts.brokers ? `--brokers ${opts.brokers}` : '',
     baseline ? `--baseline ${baseline.ref}` : '',
+    opts['feed-sizes'] ? `--feed-sizes ${opts['feed-sizes']}` : '',
+    allReps ? '--all-reps' : '',
     opts.cases ? `--cases '${opts.cases}'` : '',
   ]
     .filter(Boolean)
@@ -388,6 +449,7 @@ const reportPath =
   opts.report ?? (smoke ? join(tmp, 'benchmarks-smoke.md') : join(ROOT, 'docs', 'benchmarks.md'));
 const svgPath = writeReport(meta, records, notes, reportPath);
 const failed = records.filter((r) => r.error).length;
+rmSync(partialPath, { force: true });
 log(`wrote ${relative(ROOT, resultsPath)}, ${relative(ROOT, reportPath)}, ${relative(ROOT, svgPath)}`);
 log(`${records.length - failed} runs ok, ${failed} failed`);
 process.exit(smoke && failed > 0 ? 1 : 0);

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { runJson, startWorker, type WorkerHandle } from './proc.js';
+import { runJson, startWorkers, track, type WorkerHandle } from './proc.js';
 import {
   type BrokerId,
   brokerOf,
@@ -32,6 +32,8 @@ export interface Case {
   broker: BrokerId;
   /** Grouping inside the workload's table (e.g. the N of the feed hub). */
   group: string;
+  /** Runs in the first repetition only, unless `--all-reps` (see WorkerConfig.once). */
+  once?: boolean;
   run(ctx: BenchContext): Promise<Metrics>;
 }
 
@@ -56,6 +58,8 @@ export interface RunRecord {
   metrics: Metrics;
   error?: string;
   skipped?: string;
+  /** Wall time of the whole case (worker start and stop, drivers, clean-up): where the run's time goes. */
+  seconds?: number;
 }
 
 export interface FeedFarm {
@@ -67,6 +71,8 @@ export interface FeedFarm {
 export interface BenchContext {
   smoke: boolean;
   rep: number;
+  /** The feed hub's N (one table group each); `--feed-sizes`, default 5,000. */
+  feedSizes: readonly number[];
   systems: ReadonlySet<SystemOrCeiling>;
   brokers: ReadonlySet<BrokerId>;
   /** Scratch directory (gitignored): worker logs, id lists, URL lists, SQLite files. */
@@ -86,7 +92,10 @@ export function uniqueQueue(tag: string): string {
 
 /** `celeriac-async-1000`, with `@amqp` / `@sqlite` appended off Redis (Redis ids predate brokers). */
 export function caseId(cfg: WorkerConfig): string {
-  const id = [cfg.system, cfg.pool, cfg.concurrency, ...(cfg.extra ?? [])].join('-').replace(/[^\w.-]+/g, '');
+  const copies = (cfg.processes ?? 1) > 1 ? [`x${cfg.processes}`] : [];
+  const id = [cfg.system, cfg.pool, cfg.concurrency, ...copies, ...(cfg.extra ?? [])]
+    .join('-')
+    .replace(/[^\w.-]+/g, '');
   return brokerOf(cfg) === 'redis' ? id : `${id}@${brokerOf(cfg)}`;
 }
 
@@ -202,10 +211,14 @@ export async function withWorker<T>(
   try {
     const missing = await sys.unsupported(cfg);
     if (missing) throw new Skip(missing);
-    const logPath = join(ctx.tmp, `${queue}.log`);
-    ctx.log(`    start ${configLabel(cfg)} on ${ep.broker} (log ${logPath})`);
+    const copies = Math.max(1, cfg.processes ?? 1);
+    const logPaths = Array.from({ length: copies }, (_, i) =>
+      join(ctx.tmp, copies > 1 ? `${queue}.${i + 1}.log` : `${queue}.log`),
+    );
+    ctx.log(`    start ${configLabel(cfg)} on ${ep.broker} (log ${logPaths.join(', ')})`);
     const spec = sys.worker(cfg, queue, task);
-    w = await startWorker({ ...spec, env: { ...spec.env, ...ep.env } }, sys.ready, logPath);
+    const specs = logPaths.map(() => ({ ...spec, env: { ...spec.env, ...ep.env } }));
+    w = await startWorkers(specs, sys.ready, logPaths);
     return await fn(w, ep);
   } finally {
     await w?.stop();
@@ -236,6 +249,7 @@ export async function startFeedFarm(
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  track(child); // killed with the workers if the run is interrupted
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -262,4 +276,9 @@ export async function startFeedFarm(
       await exited;
     },
   };
+}
+
+/** Does case `c` run in repetition `rep`? Every case runs in the first; `once` cases only there. */
+export function runsIn(c: Pick<Case, 'once'>, rep: number, allReps: boolean): boolean {
+  return rep === 1 || !c.once || allReps;
 }

@@ -47,8 +47,8 @@ function readStat(pid: number): Stat | null {
   };
 }
 
-/** The live pids of `root`'s tree (root first). */
-export function treePids(root: number): number[] {
+/** The live pids of the trees of `roots` (each root before its descendants), from one scan of /proc. */
+export function treePids(roots: number | readonly number[]): number[] {
   const children = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
@@ -60,7 +60,7 @@ export function treePids(root: number): number[] {
     else children.set(st.ppid, [pid]);
   }
   const out: number[] = [];
-  const stack = [root];
+  const stack = typeof roots === 'number' ? [roots] : [...roots].reverse();
   while (stack.length) {
     const pid = stack.pop()!;
     out.push(pid);
@@ -69,23 +69,26 @@ export function treePids(root: number): number[] {
   return out;
 }
 
-/** Samples a process tree's CPU and RSS every 250 ms; `cpu()` reads the CPU right now. */
+/**
+ * Samples the CPU and RSS of one or more process trees every 250 ms, summed (a worker made of several
+ * processes the harness started, e.g. BullMQ twice, is one worker); `cpu()` reads the CPU right now.
+ */
 export class TreeSampler {
-  readonly root: number;
+  readonly roots: readonly number[];
   #pids: number[];
   #timer: NodeJS.Timeout | null = null;
   #peakRss = 0;
 
-  constructor(root: number) {
-    this.root = root;
-    this.#pids = treePids(root);
+  constructor(roots: number | readonly number[]) {
+    this.roots = typeof roots === 'number' ? [roots] : [...roots];
+    this.#pids = treePids(this.roots);
     this.#timer = setInterval(() => this.#sample(), SAMPLE_MS);
     this.#timer.unref();
     this.#sample();
   }
 
   #sample(): { cpuTicks: number; rss: number } {
-    this.#pids = treePids(this.root);
+    this.#pids = treePids(this.roots);
     let cpuTicks = 0;
     let rssPages = 0;
     for (const pid of this.#pids) {
@@ -140,6 +143,12 @@ function killEverything(): void {
   }
   for (const c of live) c.kill('SIGKILL');
 }
+/** Have `child` killed with the workers if the harness exits early (e.g. the feed farm). */
+export function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
 /** Kill every process started here when the harness exits or is interrupted (called by run.ts). */
 export function installCleanup(): void {
   process.on('exit', killEverything);
@@ -152,19 +161,22 @@ export function installCleanup(): void {
 }
 
 export interface WorkerHandle {
+  /** The first process's pid (a worker of several processes has one root per process). */
   pid: number;
+  /** CPU and RSS of every process tree of the worker, summed. */
   sampler: TreeSampler;
   /** Warm stop (SIGTERM), then SIGKILL of the whole tree after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Start a long-running process and resolve once a line of its output matches `ready`. */
-export async function startWorker(
-  spec: Spec,
-  ready: RegExp,
-  logPath: string,
-  timeoutMs = 60_000,
-): Promise<WorkerHandle> {
+interface Started {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  log: ReturnType<typeof createWriteStream>;
+}
+
+/** Spawn one process and resolve once a line of its output matches `ready` (killed if it never does). */
+async function spawnReady(spec: Spec, ready: RegExp, logPath: string, timeoutMs: number): Promise<Started> {
   const child = spawn(spec.cmd, spec.args, {
     cwd: spec.cwd,
     env: { ...process.env, ...spec.env },
@@ -202,8 +214,62 @@ export async function startWorker(
     log.end();
     throw err;
   }
-  const pid = child.pid!;
-  const sampler = new TreeSampler(pid);
+  return { child, exited, log };
+}
+
+/** Start a long-running process and resolve once a line of its output matches `ready`. */
+export function startWorker(
+  spec: Spec,
+  ready: RegExp,
+  logPath: string,
+  timeoutMs = 60_000,
+): Promise<WorkerHandle> {
+  return startWorkers([spec], ready, [logPath], timeoutMs);
+}
+
+/**
+ * Start several processes that together are one worker (e.g. two BullMQ workers on one queue), each with
+ * its own log, and resolve once every one is ready. They start together: start-up is not measured. CPU
+ * and RSS are sampled over all their trees at once, so the peak RSS is that of the sum.
+ */
+export async function startWorkers(
+  specs: readonly Spec[],
+  ready: RegExp,
+  logPaths: readonly string[],
+  timeoutMs = 60_000,
+): Promise<WorkerHandle> {
+  const settled = await Promise.allSettled(
+    specs.map((s, i) => spawnReady(s, ready, logPaths[i]!, timeoutMs)),
+  );
+  const procs = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const stopAll = async (graceMs: number, pids: number[]) => {
+    for (const p of procs) p.child.kill('SIGTERM');
+    const all = Promise.all(procs.map((p) => p.exited));
+    const done = await Promise.race([all.then(() => true), sleep(graceMs).then(() => false)]);
+    for (const p of pids.reverse()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* exited */
+      }
+    }
+    if (!done) await all;
+    for (const p of procs) {
+      live.delete(p.child);
+      p.log.end();
+    }
+  };
+  if (failed) {
+    // One copy never got ready: the others are stopped, and the case fails with the first reason.
+    await stopAll(
+      5_000,
+      procs.map((p) => p.child.pid!),
+    );
+    throw failed.reason;
+  }
+  const pid = procs[0]!.child.pid!;
+  const sampler = new TreeSampler(procs.map((p) => p.child.pid!));
   liveTrees.set(pid, sampler);
   return {
     pid,
@@ -211,19 +277,8 @@ export async function startWorker(
     async stop(graceMs = 30_000) {
       const pids = sampler.pids();
       sampler.stop();
-      child.kill('SIGTERM');
-      const done = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
-      for (const p of pids.reverse()) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          /* exited */
-        }
-      }
-      if (!done) await exited;
-      live.delete(child);
+      await stopAll(graceMs, pids);
       liveTrees.delete(pid);
-      log.end();
     },
   };
 }

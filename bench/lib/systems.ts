@@ -44,6 +44,34 @@ export interface WorkerConfig {
   extra?: string[];
   /** Where the tasks go; absent means Redis (the rows measured before brokers were a dimension). */
   broker?: BrokerId;
+  /**
+   * Copies of the worker the harness starts on the same queue, together one worker whose CPU and RSS
+   * are summed over every process tree: for a system with no multi-process mode of its own (BullMQ).
+   * `concurrency` is each copy's. Celeriac's own mode is a flag (`extra: ['--processes', 'N']`).
+   */
+  processes?: number;
+  /**
+   * Run in the first repetition only (unless `--all-reps`): a slow anchor row that no goal reads, kept
+   * in the report as a single measurement so the full run fits its time.
+   */
+  once?: boolean;
+}
+
+/** The value of `flag` in `extra`, if given. */
+function flagValue(c: WorkerConfig, flag: string): number | null {
+  const i = c.extra?.indexOf(flag) ?? -1;
+  return i >= 0 ? Number(c.extra![i + 1]) : null;
+}
+
+/**
+ * Tasks the whole worker holds in flight at most: `-c` times the processes for Celeriac's `--processes`
+ * and the harness's copies (each process has its own `-c`), the children times `--child-concurrency`
+ * for a prefork pool of async children, else `-c`.
+ */
+export function totalConcurrency(c: WorkerConfig): number {
+  const child = flagValue(c, '--child-concurrency');
+  if (child !== null) return c.concurrency * child;
+  return c.concurrency * (flagValue(c, '--processes') ?? 1) * Math.max(1, c.processes ?? 1);
 }
 
 export const brokerOf = (c: { broker?: BrokerId }): BrokerId => c.broker ?? 'redis';
@@ -67,7 +95,11 @@ export interface SystemDef {
 
 export function configLabel(c: WorkerConfig): string {
   const sys = SYSTEMS[c.system].label;
-  if (c.system === 'bullmq') return `${sys} c=${c.concurrency}`;
+  if (c.system === 'bullmq') {
+    return (c.processes ?? 1) > 1
+      ? `${sys} ${c.processes} processes × c=${c.concurrency}`
+      : `${sys} c=${c.concurrency}`;
+  }
   const extra = c.extra?.length ? ` ${c.extra.join(' ')}` : '';
   return c.pool === 'solo' ? `${sys} solo${extra}` : `${sys} ${c.pool} -c${c.concurrency}${extra}`;
 }

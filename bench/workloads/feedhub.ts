@@ -6,6 +6,10 @@
  *
  * Also the no-queue ceilings: the same fetch + parse at the same concurrency with no queue, in Node
  * (examples/feedhub/feed.ts) and in Python (requests + ElementTree on an eventlet GreenPool).
+ *
+ * N=5,000 (issue 19's row) unless `--feed-sizes`. Issue 19's multi-core rows: Celeriac `--processes 2`
+ * (one worker command, consuming children) and BullMQ on two worker processes (the harness starts both;
+ * CPU and RSS summed), each process at -c 500 so that every row holds 1,000 tasks in flight.
  */
 import { join } from 'node:path';
 import { describeFeed } from '../../examples/feedhub/server.js';
@@ -20,9 +24,11 @@ import {
   withWorker,
 } from '../lib/context.js';
 import { runJson } from '../lib/proc.js';
-import { brokerOf, configLabel, ROOT, type WorkerConfig } from '../lib/systems.js';
+import { brokerOf, configLabel, ROOT, totalConcurrency, type WorkerConfig } from '../lib/systems.js';
 
 export const FEED_LATENCY_MS = 100;
+/** The most feeds `--feed-sizes` may ask (the farm renders every body before the run). */
+export const MAX_FEEDS = 10_000;
 const WARMUP = 50;
 
 interface RunOut {
@@ -33,8 +39,10 @@ interface RunOut {
   sample: unknown;
 }
 
-function sizes(ctx: BenchContext): number[] {
-  return ctx.smoke ? [40] : [1000, 5000];
+/** The N of each feed-hub group: N=5,000 (issue 19's row) unless `--feed-sizes` says otherwise. */
+export const DEFAULT_FEED_SIZES: readonly number[] = [5000];
+function sizes(ctx: BenchContext): readonly number[] {
+  return ctx.smoke ? [40] : ctx.feedSizes;
 }
 
 /**
@@ -45,24 +53,34 @@ function configs(ctx: BenchContext): WorkerConfig[] {
   if (ctx.smoke) {
     return [
       { system: 'celeriac', pool: 'async', concurrency: 100 },
+      { system: 'celeriac', pool: 'async', concurrency: 50, extra: ['--processes', '2'] },
       { system: 'celery', pool: 'eventlet', concurrency: 100 },
       { system: 'celery', pool: 'prefork', concurrency: 2 },
       { system: 'bullmq', pool: 'async', concurrency: 100 },
+      { system: 'bullmq', pool: 'async', concurrency: 50, processes: 2 },
       { system: 'celeriac', pool: 'async', concurrency: 100, broker: 'amqp' },
       { system: 'celery', pool: 'eventlet', concurrency: 100, broker: 'amqp' },
       { system: 'celeriac', pool: 'async', concurrency: 100, broker: 'sqlite' },
     ];
   }
+  // Every multi-process row holds 1,000 tasks in flight in all, as the single processes do (the same
+  // latency ceiling, 10,000 feeds/s): two processes of -c 500 each.
   return [
     { system: 'celeriac', pool: 'async', concurrency: 1000 },
+    // Issue 19: one worker command on both cores, each child a full consumer (skipped by a build
+    // without the flag).
+    { system: 'celeriac', pool: 'async', concurrency: 500, extra: ['--processes', '2'] },
     // Prefork children each running async tasks: two processes (one per core) of -c 500 each.
     { system: 'celeriac', pool: 'prefork', concurrency: 2, extra: ['--child-concurrency', '500'] },
     { system: 'celery', pool: 'eventlet', concurrency: 1000 },
-    { system: 'celery', pool: 'gevent', concurrency: 1000 },
-    { system: 'celery', pool: 'prefork', concurrency: 16 },
+    // Slow rows no goal reads: the first repetition only (`--all-reps` runs them every time).
+    { system: 'celery', pool: 'gevent', concurrency: 1000, once: true },
+    { system: 'celery', pool: 'prefork', concurrency: 16, once: true },
     { system: 'bullmq', pool: 'async', concurrency: 1000 },
+    // BullMQ on both cores: two worker processes on the queue, one worker for CPU and RSS.
+    { system: 'bullmq', pool: 'async', concurrency: 500, processes: 2 },
     { system: 'celeriac', pool: 'async', concurrency: 1000, broker: 'amqp' },
-    { system: 'celery', pool: 'eventlet', concurrency: 1000, broker: 'amqp' },
+    { system: 'celery', pool: 'eventlet', concurrency: 1000, broker: 'amqp', once: true },
     { system: 'celeriac', pool: 'async', concurrency: 1000, broker: 'sqlite' },
   ];
 }
@@ -77,15 +95,14 @@ function verified(sample: unknown): number {
 }
 
 function queueCase(cfg: WorkerConfig, n: number): Case {
-  const concurrency = cfg.extra?.includes('--child-concurrency')
-    ? cfg.concurrency * Number(cfg.extra[cfg.extra.indexOf('--child-concurrency') + 1])
-    : cfg.concurrency;
+  const concurrency = totalConcurrency(cfg);
   return {
     id: `feedhub-${n}/${caseId(cfg)}`,
     label: configLabel(cfg),
     system: cfg.system,
     broker: brokerOf(cfg),
     group: `N=${n}`,
+    once: cfg.once ?? false,
     async run(ctx) {
       const farm = await ctx.feeds();
       const queue = ctx.queue(`feeds${n}`);
@@ -173,7 +190,7 @@ export const feedhub = {
     }
     return out;
   },
-  maxFeeds(smoke: boolean): number {
-    return smoke ? 50 : 5000;
+  maxFeeds(smoke: boolean, feedSizes: readonly number[]): number {
+    return smoke ? 50 : Math.max(...feedSizes);
   },
 };

@@ -42,6 +42,7 @@ export const roundtrip = {
         system: cfg.system,
         broker: brokerOf(cfg),
         group: `${n} sequential calls`,
+        once: cfg.once ?? false,
         run: (c: BenchContext) => {
           const queue = c.queue('rt');
           return withWorker(c, cfg, 'noop', queue, async (_w, ep) => {

@@ -164,18 +164,28 @@ for (const kind of Object.keys(setups)) {
         'the chord body page with its graph',
       );
       const chordNode = page.graph.nodes.find((n) => n.kind === 'chord');
-      const header = page.graph.edges.filter((e) => e.from === chordNode?.id && e.kind === 'group').map((e) => e.to);
+      const header = page.graph.edges
+        .filter((e) => e.from === chordNode?.id && e.kind === 'group')
+        .map((e) => e.to);
       expect(header).toHaveLength(2);
       for (const h of header) expect(page.graph.edges).toContainEqual({ from: h, to: r.id, kind: 'body' });
       expect(page.graph.nodes.find((n) => n.id === r.id)).toMatchObject({ name: 'dash.sum', kind: 'task' });
       // A header member's page draws the same chord.
       const member = await http.get(`api/tasks/${header[0]}`);
-      expect((member.body as TaskDetailView).graph.edges).toContainEqual({ from: header[1], to: r.id, kind: 'body' });
+      expect((member.body as TaskDetailView).graph.edges).toContainEqual({
+        from: header[1],
+        to: r.id,
+        kind: 'body',
+      });
     });
 
     it('revokes a scheduled (ETA) task: the worker replies, and the task never runs', async () => {
       const r = await tasks.add.applyAsync([5, 5], { countdown: 2 });
-      await http.until<TaskDetailView>(`api/tasks/${r.id}`, (b) => b.state === 'RECEIVED', 'the ETA task received');
+      await http.until<TaskDetailView>(
+        `api/tasks/${r.id}`,
+        (b) => b.state === 'RECEIVED',
+        'the ETA task received',
+      );
       const res = await http.post('api/actions/revoke', { id: r.id }, { 'x-csrf-token': csrf });
       expect(res.status).toBe(200);
       const body = res.body as ActionResultView;
@@ -185,7 +195,11 @@ for (const kind of Object.keys(setups)) {
         ok: true,
         message: `tasks ${r.id} flagged as revoked`,
       });
-      const t = await http.until<TaskDetailView>(`api/tasks/${r.id}`, (b) => b.state === 'REVOKED', 'REVOKED');
+      const t = await http.until<TaskDetailView>(
+        `api/tasks/${r.id}`,
+        (b) => b.state === 'REVOKED',
+        'REVOKED',
+      );
       expect(t.started).toBeNull();
       expect(t.succeeded).toBeNull();
     });
@@ -193,7 +207,11 @@ for (const kind of Object.keys(setups)) {
     it('retry re-sends a failed task with the same arguments', async () => {
       const r = await tasks.fail.delay(7, 'again');
       await expect(r.get({ timeout: 15 })).rejects.toThrow(/boom/);
-      await http.until<TaskDetailView>(`api/tasks/${r.id}`, (b) => b.state === 'FAILURE', 'the first failure');
+      await http.until<TaskDetailView>(
+        `api/tasks/${r.id}`,
+        (b) => b.state === 'FAILURE',
+        'the first failure',
+      );
       const res = await http.post('api/actions/retry', { id: r.id }, { 'x-csrf-token': csrf });
       expect(res.status).toBe(200);
       const newId = (res.body as ActionResultView).id as string;
@@ -213,7 +231,11 @@ for (const kind of Object.keys(setups)) {
       expect((await http.post('api/actions/revoke', { id })).status).toBe(403);
       expect((await http.post('api/actions/revoke', { id }, { 'x-csrf-token': 'nope' })).status).toBe(403);
       expect((await http.get('api/actions/revoke')).status).toBe(405);
-      const cross = await http.post('api/actions/revoke', { id }, { 'x-csrf-token': csrf, origin: 'https://evil.example' });
+      const cross = await http.post(
+        'api/actions/revoke',
+        { id },
+        { 'x-csrf-token': csrf, origin: 'https://evil.example' },
+      );
       expect(cross.status).toBe(403);
       expect((await http.post('api/actions/explode', {}, { 'x-csrf-token': csrf })).status).toBe(404);
       const bad = await http.post('api/actions/revoke', { id: 42 }, { 'x-csrf-token': csrf });
@@ -221,11 +243,13 @@ for (const kind of Object.keys(setups)) {
     });
 
     it('lists queues with their depth and consumers, and dead letters', async () => {
-      const q = (await http.until<{ queues: { name: string; depth: number; consumers: number | null }[] }>(
-        'api/queues',
-        (b) => b.queues.some((x) => x.name === app.conf.taskDefaultQueue && x.consumers === 1),
-        'the default queue with its consumer',
-      )).queues;
+      const q = (
+        await http.until<{ queues: { name: string; depth: number; consumers: number | null }[] }>(
+          'api/queues',
+          (b) => b.queues.some((x) => x.name === app.conf.taskDefaultQueue && x.consumers === 1),
+          'the default queue with its consumer',
+        )
+      ).queues;
       expect(q.map((x) => x.name)).toContain(app.conf.workerDeadLetterQueue);
       const dl = await http.get('api/dead-letters?limit=10');
       expect(dl.status).toBe(200);

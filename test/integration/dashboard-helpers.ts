@@ -30,7 +30,8 @@ export function client(base: string, auth: Record<string, string> = {}) {
   }
   return {
     get: (path: string, headers?: Record<string, string>) => call('GET', path, undefined, headers),
-    post: (path: string, body: unknown, headers?: Record<string, string>) => call('POST', path, body, headers),
+    post: (path: string, body: unknown, headers?: Record<string, string>) =>
+      call('POST', path, body, headers),
     /** GET until `check` holds on the JSON body. */
     async until<T>(path: string, check: (body: T) => boolean, what: string): Promise<T> {
       let last: T | undefined;

@@ -80,6 +80,7 @@ for (const kind of Object.keys(setups)) {
         taskEvents: true,
         heartbeatInterval: 0.5,
         concurrency: 4,
+        blockingThreshold: 100,
         logger: createLogger('error', () => {}),
       });
       await worker.start();
@@ -113,6 +114,19 @@ for (const kind of Object.keys(setups)) {
       );
       const w = o.workers.find((x) => x.hostname === worker.hostname);
       expect(w).toMatchObject({ language: 'typescript', swIdent: 'celeriac', online: true, concurrency: 4 });
+    });
+
+    it('shows event-loop stalls per task name, from the worker’s blocking monitor', async () => {
+      await (await tasks.block.delay()).get({ timeout: 15 });
+      const o = await http.until<OverviewView>(
+        'api/overview',
+        (b) => b.stalls.some((s) => s.task === 'dash.block'),
+        'the stall in the overview',
+      );
+      const stall = o.stalls.find((s) => s.task === 'dash.block');
+      expect(stall).toMatchObject({ worker: worker.hostname, count: 1 });
+      expect(stall?.maxMs).toBeGreaterThanOrEqual(100);
+      expect(stall?.lastAt).toBeGreaterThan(0);
     });
 
     it('counts tasks as they succeed, in the list and in the series', async () => {

@@ -55,5 +55,13 @@ export function defineTasks(app: Celeriac) {
     throw new Error(`boom ${x} ${tag}`);
   });
   const tsum = app.task('dash.sum', (xs: number[]) => xs.reduce((a, b) => a + b, 0));
-  return { add, fail, tsum };
+  // Computes synchronously for 300 ms: the blocking monitor blames it for an event-loop stall.
+  const block = app.task('dash.block', () => {
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      // spin
+    }
+    return 'done';
+  });
+  return { add, fail, tsum, block };
 }

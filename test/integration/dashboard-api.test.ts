@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   ActionResultView,
+  DeadLetterView,
   OverviewView,
   SeriesView,
   SessionView,
@@ -18,6 +19,8 @@ import type {
 } from '../../src/dashboard/api-types.js';
 import { type DashboardServer, serveDashboard } from '../../src/dashboard/server.js';
 import { Celeriac, chord } from '../../src/index.js';
+import { DEAD_HEADERS } from '../../src/middleware/dead-letter.js';
+import type { WireMessage } from '../../src/protocol/message.js';
 import { createLogger } from '../../src/util/log.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { deletePrefix, skipRedis } from '../helpers/redis.js';
@@ -256,6 +259,60 @@ for (const kind of Object.keys(setups)) {
       expect(bad.status).toBe(400);
     });
 
+    it('sets a rate limit and reports the worker’s reply', async () => {
+      const res = await http.post(
+        'api/actions/rate-limit',
+        { task: 'dash.add', rate: '100/s', worker: worker.hostname },
+        { 'x-csrf-token': csrf },
+      );
+      expect(res.body).toMatchObject({
+        ok: true,
+        replies: [{ worker: worker.hostname, ok: true, message: expect.stringMatching(/rate limit/i) }],
+      });
+    });
+
+    it('lists, requeues and purges dead letters', async () => {
+      const dlq = uniq('dlq');
+      const origin = uniq('from');
+      const broker = await dashApp.broker();
+      const dead = (id: string): WireMessage => ({
+        body: Buffer.from(JSON.stringify([[id], {}, {}])),
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        headers: {
+          id,
+          task: 'dash.nope',
+          argsrepr: `('${id}',)`,
+          [DEAD_HEADERS.reason]: `reason of ${id}`,
+          [DEAD_HEADERS.fromQueue]: origin,
+          [DEAD_HEADERS.at]: '2026-12-01T12:00:00.000Z',
+          [DEAD_HEADERS.id]: `dead-${id}`,
+        },
+        properties: { correlation_id: id, reply_to: '', delivery_mode: 2, priority: 0 },
+      });
+      for (const id of ['a', 'b', 'c']) await broker.publish(dlq, dead(id));
+      const listed = (await http.get(`api/dead-letters?queue=${dlq}`)).body as { messages: DeadLetterView[] };
+      expect(listed.messages).toHaveLength(3);
+      expect(listed.messages[0]).toEqual({
+        id: 'a',
+        task: 'dash.nope',
+        reason: 'reason of a',
+        at: Date.parse('2026-12-01T12:00:00.000Z') / 1000,
+        argsrepr: "('a',)",
+        queue: origin,
+      });
+      const h = { 'x-csrf-token': csrf };
+      const rq = await http.post('api/actions/dead-letter-requeue', { queue: dlq, ids: ['b'] }, h);
+      expect(rq.body).toMatchObject({ ok: true, replies: [{ worker: 'broker', ok: true }] });
+      expect(await broker.size(origin)).toBe(1);
+      const pg = await http.post('api/actions/dead-letter-purge', { queue: dlq, ids: ['a'] }, h);
+      expect(pg.body).toMatchObject({ ok: true, replies: [{ message: 'purged 1 dead letter' }] });
+      const left = (await http.get(`api/dead-letters?queue=${dlq}`)).body as { messages: DeadLetterView[] };
+      expect(left.messages.map((m) => m.id)).toEqual(['c']);
+      await http.post('api/actions/dead-letter-purge', { queue: dlq }, h);
+      await broker.purge(origin);
+    });
+
     it('lists queues with their depth and consumers, and dead letters', async () => {
       const q = (
         await http.until<{ queues: { name: string; depth: number; consumers: number | null }[] }>(
@@ -287,8 +344,10 @@ for (const kind of Object.keys(setups)) {
         'an update with the task',
       );
       expect(text).toMatch(/^retry: 2000\n\nevent: update\ndata: \{/);
+      expect(server.handler.liveClients).toBe(1);
       ac.abort();
       await reader.cancel().catch(() => undefined);
+      await waitUntil(() => server.handler.liveClients === 0, 10_000, 'the stream dropped on disconnect');
     });
   });
 }

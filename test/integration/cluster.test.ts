@@ -126,7 +126,7 @@ describe.skipIf(skipRedis && !inCI)('worker --processes 2', () => {
             cwd: PY_DIR,
             env: {
               ...process.env,
-              INTEROP_BROKER: BROKER,
+              INTEROP_BROKER: 'redis://127.0.0.1:6379/9',
               INTEROP_BACKEND: 'redis://127.0.0.1:6379/9',
               INTEROP_QUEUE: node.queue,
             },
@@ -149,30 +149,27 @@ describe.skipIf(skipRedis && !inCI)('worker --processes 2', () => {
       [0, 1].map(() => app.sendTask('cluster.latch', [latch], {}, { queue: node.queue })),
     );
     const early = await app.sendTask('cluster.latchEarly', [join(dir, 'never')], {}, { queue: node.queue });
-    await waitUntil(
-      async () => (await stats()).cluster.children.every((c) => c.active > 0),
-      30_000,
-      'both busy',
-    );
-    const before = await stats();
-    const victim = before.cluster.children.find((c) => c.active === 2) ?? before.cluster.children[0];
-    process.kill(victim?.pid as number, 'SIGKILL');
-    await logged(node, `exited (signal SIGKILL); restarting it`);
+    const inspect = app.control.inspect({ destination: node.name, timeout: 5 });
+    const running = async () =>
+      ((await inspect.active())[node.name] ?? []) as { id: string; worker_pid: number }[];
+    await waitUntil(async () => (await running()).length === 3, 30_000, 'three running');
+    // The child that runs the acked task: it dies with it and with one or both acksLate tasks.
+    const victim = (await running()).find((a) => a.id === early.id)?.worker_pid as number;
+    process.kill(victim, 'SIGKILL');
+    await logged(node, 'exited (signal SIGKILL); restarting it');
+    await logged(node, `cluster.latchEarly[${early.id}] was running in child ${victim}`);
+    await expect(early.get({ timeout: 10 })).rejects.toThrow(/WorkerLostError|exited prematurely/);
     await waitUntil(
       async () => {
         const pids = await childPids();
-        return pids.length === 2 && !pids.includes(victim?.pid as number);
+        return pids.length === 2 && !pids.includes(victim);
       },
       90_000,
       'a replacement child',
     );
     writeFileSync(latch, '');
     const pids = await Promise.all(late.map((r) => r.get({ timeout: 60 })));
-    expect(pids).not.toContain(victim?.pid);
-    if (victim?.active === 2) {
-      // The acked task was in the killed child with the others only when that child held all three.
-      await expect(early.get({ timeout: 10 })).rejects.toThrow(/WorkerLostError|exited prematurely/);
-    }
+    expect(pids).not.toContain(victim);
     expect((await stats()).cluster.restarted).toBe(1);
   }, 150_000);
 

@@ -183,6 +183,23 @@ describe.skipIf(skipRedis && !inCI)('worker --processes 2', () => {
     expect(typeof (await again.get({ timeout: 30 }))).toBe('number');
   }, 150_000);
 
+  it('revoke --terminate reaches the child that runs the task', async () => {
+    const r = await app.sendTask('cluster.latch', [join(dir, 'never')], {}, { queue: node.queue });
+    await waitUntil(
+      async () => (await stats()).cluster.children.some((c) => c.active > 0),
+      20_000,
+      'running',
+    );
+    const replies = await app.control.revoke(r.id, {
+      terminate: true,
+      destination: node.name,
+      timeout: 5,
+      reply: true,
+    });
+    expect(replies).toEqual([{ [node.name]: { ok: `terminate: ${r.id}` } }]);
+    await expect(r.get({ timeout: 10 })).rejects.toThrow(/revoked/i);
+  }, 60_000);
+
   it('drains on a warm shutdown, then the children are gone', async () => {
     const pids = await childPids();
     const r = await app.sendTask('cluster.pid', [1500], {}, { queue: node.queue });

@@ -48,6 +48,8 @@ export class ClusterChild {
   #flushQueued = false;
   #count = 0;
   #recycling = false;
+  /** A stop that came while the worker was still starting (cold or not); carried out at `attach`. */
+  #stopAsked: boolean | null = null;
   readonly #doomed = new Map<string, number>();
 
   constructor(limits: ChildLimits, logger: Logger) {
@@ -56,6 +58,12 @@ export class ClusterChild {
     this.#send = (m) => void send(m, undefined, undefined, () => {});
     this.#limits = limits;
     this.#logger = logger;
+    // Listening from the start, not from `attach`: the parent sends `doomed` ids at spawn, and may ask for
+    // a stop (or die) while this child is still booting.
+    process.on('message', (m: ToChild) => this.#onMessage(m));
+    process.on('disconnect', () => this.#orphaned());
+    // Ctrl-C reaches the whole process group: the parent decides when children stop, not the terminal.
+    process.on('SIGINT', () => {});
   }
 
   /** The middleware that reports and recycles; add it with app.use() before the worker starts. */
@@ -66,14 +74,11 @@ export class ClusterChild {
   /** Link the started worker to the parent: control, stop, orphan detection; then say ready. */
   attach(worker: Worker): void {
     this.#worker = worker;
-    // Ctrl-C reaches the whole process group: the parent decides when children stop, not the terminal.
-    process.on('SIGINT', () => {});
-    process.on('disconnect', () => {
-      this.#logger.log('warn', 'the parent process is gone: cold shutdown');
-      setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
-      void worker.stop({ cold: true });
-    });
-    process.on('message', (m: ToChild) => this.#onMessage(m));
+    if (!process.connected) return this.#orphaned();
+    if (this.#stopAsked !== null) {
+      void worker.stop({ cold: this.#stopAsked });
+      return;
+    }
     const max = this.#limits.maxMemoryPerChild;
     if (max !== null) {
       setInterval(() => {
@@ -111,6 +116,15 @@ export class ClusterChild {
     };
   }
 
+  /** The parent is gone (killed, crashed): nobody supervises this child any more, so it stops. */
+  #orphaned(): void {
+    const worker = this.#worker;
+    if (!worker) process.exit(1); // still booting: nothing consumed yet
+    this.#logger.log('warn', 'the parent process is gone: cold shutdown');
+    setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
+    void worker.stop({ cold: true });
+  }
+
   #queueFlush(): void {
     if (this.#flushQueued) return;
     this.#flushQueued = true;
@@ -146,7 +160,8 @@ export class ClusterChild {
         for (const [id, seconds] of m.tasks) this.#doomed.set(id, seconds);
         return;
       case 'stop':
-        void this.#worker?.stop({ cold: m.cold });
+        if (this.#worker) void this.#worker.stop({ cold: m.cold });
+        else this.#stopAsked = m.cold || (this.#stopAsked ?? false);
         return;
     }
   }

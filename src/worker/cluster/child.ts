@@ -74,7 +74,10 @@ export class ClusterChild {
   /** Link the started worker to the parent: control, stop, orphan detection; then say ready. */
   attach(worker: Worker): void {
     this.#worker = worker;
-    if (!process.connected) return this.#orphaned();
+    if (!process.connected) {
+      this.#orphaned();
+      return;
+    }
     if (this.#stopAsked !== null) {
       void worker.stop({ cold: this.#stopAsked });
       return;

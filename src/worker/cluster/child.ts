@@ -2,8 +2,8 @@
  * The child side of `celeriac worker --processes N`: a whole worker (its own broker connection, prefetch,
  * acks, result writes and task events, under the node's one hostname) that the CLI starts in cluster-child
  * mode (CLUSTER_CHILD_ENV set), plus this file's link to the parent. Responsibilities:
- *  - report which tasks started and finished, batched: one IPC message per event-loop turn, not per task
- *    (the parent needs them for the hard time limit, for `active` of a stuck child, and for the summed
+ *  - report which tasks started and finished, batched: at most one IPC message per REPORT_EVERY_MS, not
+ *    one per task or per loop turn (the parent needs them for the hard time limit, for `active` of a stuck child, and for the summed
  *    active/processed of its heartbeats). A task with a hard limit is reported at once, synchronously:
  *    if it blocks the loop right after it starts, a report left for the next turn would never leave;
  *  - answer the remote-control requests the parent forwards, with the worker's own handlers (the child
@@ -33,6 +33,12 @@ export interface ChildLimits {
   maxMemoryPerChild: number | null;
 }
 
+/**
+ * Longest wait of a report. At 1,000 tasks/s a report per loop turn would be as many IPC messages a second,
+ * each serialized here and parsed in the parent; one every 10 ms is at most 100. The cost: a child that dies
+ * within 10 ms of starting a task acked at start leaves that task unlogged and unrecorded by the parent.
+ */
+const REPORT_EVERY_MS = 10;
 /** How often the RSS is read when maxMemoryPerChild is set: reading it per task would cost a syscall each. */
 const MEMORY_CHECK_MS = 1000;
 /** A cold stop that has not ended the process by then (a task stuck in a loop) exits anyway. */
@@ -131,7 +137,7 @@ export class ClusterChild {
   #queueFlush(): void {
     if (this.#flushQueued) return;
     this.#flushQueued = true;
-    setImmediate(() => this.#flush());
+    setTimeout(() => this.#flush(), REPORT_EVERY_MS);
   }
 
   #flush(): void {

@@ -103,9 +103,11 @@ describe.skipIf(skipRedis && !inCI)('worker --processes 2', () => {
     await waitUntil(async () => ((await inspect.active())[node.name] ?? []).length === 4, 30_000, '4 active');
     const active = (await inspect.active())[node.name] as { id: string; worker_pid: number }[];
     expect(new Set(active.map((a) => a.id))).toEqual(new Set(sent.map((r) => r.id)));
+    // The parent's per-child counts come from the children's batched reports (every 10 ms at most).
+    const busy = async () => (await stats()).cluster.children.map((c) => c.active).join(',') === '2,2';
+    await waitUntil(busy, 10_000, "each child's two tasks in the parent's view");
     const s = await stats();
     expect(s.pool['max-concurrency']).toBe(4);
-    expect(s.cluster.children.map((c) => c.active)).toEqual([2, 2]);
     expect(new Set(active.map((a) => a.worker_pid))).toEqual(new Set(s.pool.processes));
     expect(s.pool.processes).not.toContain(node.proc.pid);
 

@@ -17,6 +17,13 @@ import { createLogger, parseLogFormat, parseLogLevel } from '../util/log.js';
 import { openLogFile, reopenOnHangup } from '../util/log-file.js';
 import { VERSION } from '../version.js';
 import { parseAutoscale } from '../worker/autoscale.js';
+import type { ClusterChild } from '../worker/cluster/child.js';
+import {
+  asClusterChild,
+  clusterChildIndex,
+  parseProcesses,
+  runClusterParent,
+} from '../worker/cluster/run.js';
 import { Worker, type WorkerOptions } from '../worker/worker.js';
 import { workerBanner } from './banner.js';
 
@@ -58,6 +65,18 @@ export function addWorkerCommand(program: Command): void {
       '-c, --concurrency <n>',
       'async: tasks at once (default 100); solo: 1; prefork, threads: children (default: the number of CPUs)',
       int('--concurrency'),
+    )
+    .option(
+      '--processes <n>',
+      'run n whole workers as one node, each with its own broker connection and -c slots (0 or auto: one per core; docs/pools.md)',
+      (v: string) => {
+        try {
+          return parseProcesses(v);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+      },
+      1,
     )
     .option(
       '--autoscale <max,min>',
@@ -161,7 +180,9 @@ export function addWorkerCommand(program: Command): void {
       process.env.CELERIAC_LOG_FORMAT = logFormat;
       if (logFile) process.env.CELERIAC_LOG_FILE = o.logFile as string;
       let hostname: string | null = null;
-      const logger = createLogger(logLevel, logFile ? (l) => logFile.write(l) : undefined, 'MainProcess', {
+      const childIndex = clusterChildIndex();
+      const processName = childIndex === null ? 'MainProcess' : `ClusterWorker-${childIndex}`;
+      const logger = createLogger(logLevel, logFile ? (l) => logFile.write(l) : undefined, processName, {
         format: logFormat,
         worker: () => hostname,
         context: currentTaskFields,
@@ -175,9 +196,12 @@ export function addWorkerCommand(program: Command): void {
         );
       // Observability middleware asked for on the command line, unless the app added its own.
       const using = (name: string) => app.middleware.some((m) => m.name === name);
+      // A --processes child serves metrics on its own port: port + its index.
+      const metricsPort = (o.metricsPort as number | undefined) ?? 0;
+      const childMetricsPort = childIndex !== null && metricsPort ? metricsPort + childIndex : metricsPort;
       if (o.tracing && !using('tracing')) app.use(await tracing());
       if (o.metricsPort !== undefined && !using('metrics'))
-        app.use(metrics({ port: o.metricsPort as number, host: o.metricsHost as string }));
+        app.use(metrics({ port: childMetricsPort, host: o.metricsHost as string }));
       const options: WorkerOptions = {
         pool: o.pool as string,
         logLevel,
@@ -207,13 +231,23 @@ export function addWorkerCommand(program: Command): void {
       if (o.maxTasksPerChild !== undefined) poolOptions.maxTasksPerChild = o.maxTasksPerChild;
       if (o.maxMemoryPerChild !== undefined) poolOptions.maxMemoryPerChild = o.maxMemoryPerChild;
       options.poolOptions = poolOptions;
+      const clusterChild: ClusterChild | null =
+        childIndex === null ? null : asClusterChild(app, options, childIndex, logger);
       const worker = new Worker(app, options);
       hostname = worker.hostname;
       // Built before the worker starts, so a bad schedule fails at start-up.
-      const beat = o.beat ? new Beat(app, { logger: worker.logger, name: `beat@${worker.hostname}` }) : null;
-      if (o.purge) {
+      // A --processes child leaves beat and --purge to its parent.
+      const beat =
+        o.beat && !clusterChild
+          ? new Beat(app, { logger: worker.logger, name: `beat@${worker.hostname}` })
+          : null;
+      if (o.purge && !clusterChild) {
         const broker = await app.broker();
         for (const q of worker.queues) await broker.purge(q);
+      }
+      if ((o.processes as number) > 1 && !clusterChild) {
+        await runClusterParent({ app, worker, processes: o.processes as number, beat });
+        return;
       }
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
@@ -234,7 +268,8 @@ export function addWorkerCommand(program: Command): void {
           );
       };
       process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
+      // Ctrl-C reaches a --processes child too: its parent decides (child.ts ignores SIGINT).
+      if (!clusterChild) process.on('SIGINT', onSignal);
       try {
         await worker.start();
       } catch (err) {
@@ -259,6 +294,10 @@ export function addWorkerCommand(program: Command): void {
             },
           );
       });
+      if (clusterChild) {
+        clusterChild.attach(worker);
+        return;
+      }
       await beat?.start();
       if (o.dashboard) {
         // Loopback only: a dashboard on the network is `celeriac dashboard --address … --basic-auth …`.

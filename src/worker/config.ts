@@ -58,6 +58,12 @@ export interface WorkerOptions {
   blockingThreshold?: number;
   /** Mingle at start-up: sync revoked ids and the clock with running workers (false: Celery's --without-mingle). @defaultValue true */
   mingle?: boolean;
+  /**
+   * Where remote control reaches this worker: 'pidbox', its own mailbox on the broker; or 'parent', no
+   * mailbox, only `controlHandler()` (a `--processes` child, whose parent owns the one mailbox of the
+   * node and forwards the commands: src/worker/cluster/). @defaultValue 'pidbox'
+   */
+  controlVia?: 'pidbox' | 'parent';
   /** Accepted for Celery's --without-gossip; Celeriac workers do not gossip. @defaultValue true */
   gossip?: boolean;
 }
@@ -77,6 +83,7 @@ export interface WorkerConfig {
   readonly appModule: string | undefined;
   readonly poolOptions: Readonly<Record<string, unknown>>;
   readonly mingle: boolean;
+  readonly controlVia: 'pidbox' | 'parent';
 }
 
 /** Parse `name[:count]` (the CPU pool). */
@@ -163,5 +170,6 @@ export function resolveWorkerConfig(settings: Readonly<Settings>, o: WorkerOptio
     appModule: o.appModule,
     poolOptions: o.poolOptions ?? {},
     mingle: o.mingle ?? true,
+    controlVia: o.controlVia ?? 'pidbox',
   });
 }

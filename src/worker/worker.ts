@@ -16,7 +16,7 @@
 import type { App } from '../app/app.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, Consumer } from '../brokers/broker.js';
-import type { QueueSpec } from '../control/commands/index.js';
+import { coreCommands, type QueueSpec } from '../control/commands/index.js';
 import type { Mailbox } from '../control/mailbox.js';
 import { ConfigError, WorkerLostError } from '../errors.js';
 import { type BoundMiddleware, WorkerHooks } from '../middleware/hooks.js';
@@ -56,6 +56,8 @@ export class Worker {
   #queues: QueueSpec[];
   #queueChange: Promise<void> = Promise.resolve();
   #mailbox: Mailbox | null = null;
+  /** controlVia 'parent': the handlers a mailbox would run, answered through controlHandler(). */
+  #controls: ReadonlyMap<string, ControlHandler> | null = null;
   #state: WorkerState = 'new';
   #pool: Pool | null = null;
   #cpuPool: Pool | null = null;
@@ -138,7 +140,7 @@ export class Worker {
 
   /** The remote-control command `method` as a middleware of this started worker answers it (the mailbox's lookup). */
   controlHandler(method: string): ControlHandler | undefined {
-    return this.#hooks?.controls().get(method);
+    return this.#controls ? this.#controls.get(method) : this.#hooks?.controls().get(method);
   }
 
   start(): Promise<void> {
@@ -242,7 +244,8 @@ export class Worker {
           queues: () => this.#queues,
           changeQueues: (next) => this.#changeQueues(next),
         });
-        this.#mailbox = await startMailbox(this.app, broker, target, hooks);
+        if (c.controlVia === 'parent') this.#controls = hooks.controls(coreCommands(target));
+        else this.#mailbox = await startMailbox(this.app, broker, target, hooks);
       } catch (err) {
         this.logger.log('error', `remote control off: ${(err as Error).message}`);
       }

@@ -1,0 +1,288 @@
+/**
+ * The dashboard end to end in a real Chromium (Debian's, via playwright-core), against the real
+ * `celeriac dashboard` server, a real Celeriac worker and a real Python Celery 5.2 worker, all on Redis
+ * DB 12 with queues of their own. It takes the screenshots of docs/dashboard.md (docs/images/) and
+ * prints the page weight of a first load. Skipped locally without Redis, Python Celery or chromium;
+ * failed in CI.
+ *
+ * No timed assertions: every wait is for something the page shows, with a generous ceiling.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Celeriac, chord } from '../../src/index.js';
+import { deletePrefix, skipRedis } from '../helpers/redis.js';
+import { inCI, uniq } from '../helpers/services.js';
+import { pythonCeleryAvailable, ROOT } from '../interop/harness.js';
+import { measureTransfer, type OpenBrowser, openBrowser, skipChromium } from './browser.js';
+import {
+  type Dashboard,
+  dashboardRefuses,
+  type Proc,
+  startCeleriacWorker,
+  startDashboard,
+  startPythonWorker,
+} from './harness.js';
+
+const DB = 12;
+const URL_ = `redis://127.0.0.1:6379/${DB}`;
+const IMAGES = join(ROOT, 'docs', 'images');
+const LONG = 90_000;
+const XSS = '<img src=x onerror=alert(1)>';
+
+const skip = (skipRedis || !pythonCeleryAvailable || skipChromium) && !inCI;
+
+describe.skipIf(skip)('dashboard in Chromium (Redis, Celeriac + Python Celery workers)', () => {
+  const queue = uniq('web');
+  const pyQueue = uniq('webpy');
+  const tsHost = `${uniq('ts')}@browser`;
+  const pyName = uniq('py');
+  const env = {
+    CELERIAC_BROKER_URL: URL_,
+    CELERIAC_RESULT_BACKEND: URL_,
+    INTEROP_BROKER: URL_,
+    INTEROP_BACKEND: URL_,
+  };
+  let app: Celeriac;
+  let dash: Dashboard;
+  let ts: Proc;
+  let py: Proc;
+  let b: OpenBrowser;
+  const send = (name: string, args: unknown[], options: Record<string, unknown> = {}) =>
+    app.sendTask(name, args, {}, { queue, ...options });
+
+  beforeAll(async () => {
+    mkdirSync(IMAGES, { recursive: true });
+    app = new Celeriac({ broker: URL_, backend: URL_ });
+    // The dashboard first, so it sees the workers come online.
+    dash = await startDashboard(env);
+    [ts, py] = await Promise.all([
+      startCeleriacWorker(env, queue, tsHost),
+      startPythonWorker(env, pyQueue, pyName),
+    ]);
+    b = await openBrowser();
+  }, 120_000);
+
+  afterAll(async () => {
+    await b?.close();
+    await Promise.all([ts?.stop(), py?.stop()]);
+    await dash?.stop();
+    await app?.close();
+    for (const q of [queue, pyQueue]) await deletePrefix(q, DB);
+    await deletePrefix('celery-task-meta-', DB);
+  }, 60_000);
+
+  it(
+    'lists a Celeriac worker and a Python Celery worker on the overview',
+    async () => {
+      const { page } = b;
+      await page.goto(dash.url);
+      const tsRow = page.locator(`#workers tr[data-hostname="${tsHost}"]`);
+      const pyRow = page.locator(`#workers tr[data-hostname^="${pyName}@"]`);
+      await tsRow.waitFor({ timeout: LONG });
+      await pyRow.waitFor({ timeout: LONG });
+      expect(await tsRow.locator('td.lang').textContent()).toBe('TypeScript');
+      expect(await pyRow.locator('td.lang').textContent()).toBe('Python');
+      expect(await tsRow.locator('td').nth(1).textContent()).toBe('online');
+      expect(await pyRow.locator('td').nth(1).textContent()).toBe('online');
+    },
+    LONG * 2,
+  );
+
+  it(
+    'counts succeeded tasks and draws them live, without a reload',
+    async () => {
+      const { page } = b;
+      const count = async () =>
+        Number(((await page.locator('#total-succeeded').textContent()) ?? '0').replace(/\D/g, ''));
+      const drawn = async () => Number(await page.locator('#chart-throughput').getAttribute('data-sum'));
+      const before = await count();
+      const drawnBefore = await drawn();
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => send('web.add', [i, 1])));
+      await Promise.all(results.map((r) => r.get({ timeout: 60 })));
+      // A few tasks on the Python worker too, so its processed count moves in the screenshot.
+      await Promise.all(
+        [1, 2, 3].map((i) =>
+          app.sendTask('interop.add', [i, i], {}, { queue: pyQueue }).then((r) => r.get({ timeout: 60 })),
+        ),
+      );
+      // Browser-side code as a string: the tests' tsconfig has no DOM types.
+      await page.waitForFunction(
+        `Number((document.querySelector('#total-succeeded')?.textContent ?? '0').replace(/\\D/g, '')) >= ${before + 30} &&
+         Number(document.querySelector('#chart-throughput')?.getAttribute('data-sum')) >= ${drawnBefore + 30}`,
+        null,
+        { timeout: LONG },
+      );
+      expect(await count()).toBeGreaterThanOrEqual(before + 30);
+      expect(await drawn()).toBeGreaterThanOrEqual(drawnBefore + 30);
+      await page.screenshot({ path: join(IMAGES, 'dashboard-overview.png'), fullPage: true });
+    },
+    LONG * 2,
+  );
+
+  it(
+    "shows a failed task's traceback on its page",
+    async () => {
+      const { page } = b;
+      const r = await send('web.fail', ['the disk is full']);
+      await expect(r.get({ timeout: 60 })).rejects.toThrow(/the disk is full/);
+      await page.goto(`${dash.url}#/task/${r.id}`);
+      await page.locator('#task-state', { hasText: 'FAILURE' }).waitFor({ timeout: LONG });
+      const tb = page.locator('#task-traceback');
+      await tb.waitFor({ timeout: LONG });
+      expect(await tb.textContent()).toMatch(/RangeError: the disk is full/);
+      expect(await page.locator('#task-exception').textContent()).toMatch(/the disk is full/);
+      await page.screenshot({ path: join(IMAGES, 'dashboard-task.png'), fullPage: true });
+    },
+    LONG * 2,
+  );
+
+  it(
+    "draws a chord's workflow graph with a link to each task",
+    async () => {
+      const { page } = b;
+      const opts = { queue };
+      const c = chord(
+        [1, 2, 3].map((i) => app.signature('web.add', [i, i], {}, opts)),
+        app.signature('web.tsum', [], {}, opts),
+      );
+      const res = await c.applyAsync();
+      expect(await res.get({ timeout: 60 })).toBe(12);
+      await page.goto(`${dash.url}#/task/${res.id}`);
+      const graph = page.locator('#workflow-graph');
+      // The body and the three header tasks (and the chord node, if the server draws one).
+      await page.waitForFunction(
+        "Number(document.querySelector('#workflow-graph')?.getAttribute('data-nodes')) >= 4",
+        null,
+        {
+          timeout: LONG,
+        },
+      );
+      const links = graph.locator('a.node-link');
+      expect(await links.count()).toBeGreaterThanOrEqual(4);
+      expect(Number(await graph.getAttribute('data-edges'))).toBeGreaterThanOrEqual(3);
+      expect(await graph.locator('text.name', { hasText: 'web.tsum' }).count()).toBe(1);
+      expect(await graph.locator('text.name', { hasText: 'web.add' }).count()).toBe(3);
+      await graph.screenshot({ path: join(IMAGES, 'dashboard-graph.png') });
+      // A node is a link to that task's page.
+      const add = graph
+        .locator('a.node-link', { has: page.locator('text.name', { hasText: 'web.add' }) })
+        .first();
+      const id = await add.getAttribute('data-id');
+      await add.click();
+      await page.waitForURL(`**/#/task/${id}`, { timeout: LONG });
+      await page.locator('h2 .mono', { hasText: 'web.add' }).waitFor({ timeout: LONG });
+    },
+    LONG * 2,
+  );
+
+  it(
+    'revokes a scheduled (ETA) task from its page',
+    async () => {
+      const { page } = b;
+      const r = await send('web.add', [40, 2], { countdown: 20 });
+      await page.goto(`${dash.url}#/task/${r.id}`);
+      // Received by the worker, held until its ETA.
+      await page.locator('#task-state', { hasText: 'RECEIVED' }).waitFor({ timeout: LONG });
+      await page.locator('button[data-action="revoke"]', { hasText: 'Revoke' }).click();
+      await page.locator('.dialog [data-confirm]').click();
+      const reply = page.locator('.dialog .replies tr', { hasText: tsHost });
+      await reply.waitFor({ timeout: LONG });
+      expect(await reply.locator('td').nth(1).textContent()).toBe('yes');
+      await page.locator('.dialog button', { hasText: 'Close' }).click();
+      // At its ETA the worker discards it instead of running it.
+      await page.locator('#task-state', { hasText: 'REVOKED' }).waitFor({ timeout: LONG });
+      await r.refresh();
+      expect(r.state).toBe('REVOKED');
+    },
+    LONG * 2,
+  );
+
+  it(
+    'renders task arguments as text: an <img onerror> payload shows, and runs nothing',
+    async () => {
+      const { page, dialogs } = b;
+      const r = await send('web.echo', [XSS]);
+      expect(await r.get({ timeout: 60 })).toBe(XSS);
+      await page.goto(`${dash.url}#/task/${r.id}`);
+      await page.locator('#task-state', { hasText: 'SUCCESS' }).waitFor({ timeout: LONG });
+      expect(await page.locator('#task-args').textContent()).toContain(XSS);
+      expect(await page.locator('#task-result').textContent()).toContain(XSS);
+      expect(await page.getByText(XSS).first().isVisible()).toBe(true);
+      await page.goto(`${dash.url}#/tasks?name=web.echo`);
+      await page.locator(`#task-list tr[data-id="${r.id}"]`).waitFor({ timeout: LONG });
+      expect(await page.locator(`#task-list tr[data-id="${r.id}"]`).textContent()).toContain(XSS);
+      expect(await page.locator('main img').count()).toBe(0);
+      expect(dialogs).toEqual([]);
+      expect(b.errors).toEqual([]);
+    },
+    LONG * 2,
+  );
+
+  it(
+    'refuses a non-loopback address without auth; with basic auth the page needs the password',
+    async () => {
+      const refused = await dashboardRefuses(env, ['--address', '0.0.0.0', '--port', '0']);
+      expect(refused.code).not.toBe(0);
+      expect(refused.log).toMatch(/--basic-auth|--token/);
+
+      const locked = await startDashboard(env, [
+        '--address',
+        '0.0.0.0',
+        '--basic-auth',
+        'admin:s3cret',
+        '--read-only',
+      ]);
+      try {
+        const anon = await openBrowser();
+        try {
+          const res = await anon.page.goto(locked.url);
+          expect(res?.status()).toBe(401);
+          expect(await anon.page.locator('#workers').count()).toBe(0);
+        } finally {
+          await anon.close();
+        }
+        const wrong = await openBrowser({ httpCredentials: { username: 'admin', password: 'nope' } });
+        try {
+          expect((await wrong.page.goto(locked.url))?.status()).toBe(401);
+        } finally {
+          await wrong.close();
+        }
+        const ok = await openBrowser({ httpCredentials: { username: 'admin', password: 's3cret' } });
+        try {
+          expect((await ok.page.goto(locked.url))?.status()).toBe(200);
+          await ok.page.locator(`#workers tr[data-hostname="${tsHost}"]`).waitFor({ timeout: LONG });
+          // Read-only: no action buttons, no Actions page in the menu.
+          expect(await ok.page.locator('.badge', { hasText: 'read-only' }).count()).toBe(1);
+          expect(await ok.page.locator('nav a', { hasText: 'Actions' }).count()).toBe(0);
+        } finally {
+          await ok.close();
+        }
+      } finally {
+        await locked.stop();
+      }
+    },
+    LONG * 3,
+  );
+
+  it(
+    'weighs little on a first load (printed for docs/dashboard.md)',
+    async () => {
+      const fresh = await openBrowser();
+      try {
+        const m = await measureTransfer(fresh.page, async () => {
+          await fresh.page.goto(dash.url);
+          await fresh.page.locator(`#workers tr[data-hostname="${tsHost}"]`).waitFor({ timeout: LONG });
+        });
+        console.log(
+          `dashboard first load: ${(m.bytes / 1024).toFixed(1)} KB transferred in ${m.requests} requests`,
+        );
+        expect(m.requests).toBeGreaterThanOrEqual(3);
+        expect(m.bytes).toBeGreaterThan(0);
+      } finally {
+        await fresh.close();
+      }
+    },
+    LONG * 2,
+  );
+});

@@ -62,18 +62,19 @@ export async function buildDashboard(out = WEB_OUT): Promise<DashboardBuild> {
     platform: 'browser',
     jsx: 'automatic',
     jsxImportSource: 'preact',
-    entryNames: '[name]-[hash]',
+    // Content-hashed names under assets/, which the server caches for a year (index.html: no-cache).
+    entryNames: 'assets/[name]-[hash]',
     outdir: tmp,
     metafile: true,
     legalComments: 'eof',
     logLevel: 'warning',
   });
-  const outputs = Object.keys(result.metafile.outputs).map((p) => basename(p));
+  const outputs = Object.keys(result.metafile.outputs).map((p) => `assets/${basename(p)}`);
   const js = outputs.find((f) => f.endsWith('.js'));
   const css = outputs.find((f) => f.endsWith('.css'));
   if (!js || !css)
     throw new Error(`dashboard build: expected one .js and one .css, got ${outputs.join(', ')}`);
-  // Relative URLs (./app-HASH.js), so the page works mounted under any path prefix.
+  // Relative URLs (./assets/app-HASH.js), so the page works mounted under any path prefix.
   const html = readFileSync(join(WEB_SRC, 'index.html'), 'utf8')
     .replace('%CSS%', `./${css}`)
     .replace('%JS%', `./${js}`);

@@ -8,7 +8,7 @@
  * set-up calls `ensureDashboardBuilt()`, which rebuilds only when a source is newer than the build.
  * esbuild does not type-check: `npm run typecheck` runs tsc on src/dashboard/web/tsconfig.json.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -79,6 +79,7 @@ export async function buildDashboard(out = WEB_OUT): Promise<DashboardBuild> {
     .replace('%CSS%', `./${css}`)
     .replace('%JS%', `./${js}`);
   writeFileSync(join(tmp, 'index.html'), html);
+  copyFileSync(join(WEB_SRC, 'favicon.svg'), join(tmp, 'favicon.svg'));
   let bytes = Buffer.byteLength(html);
   for (const f of [js, css]) bytes += statSync(join(tmp, f)).size;
   writeFileSync(join(tmp, STAMP), `${JSON.stringify({ js, css, bytes })}\n`);

@@ -8,7 +8,16 @@
  * set-up calls `ensureDashboardBuilt()`, which rebuilds only when a source is newer than the build.
  * esbuild does not type-check: `npm run typecheck` runs tsc on src/dashboard/web/tsconfig.json.
  */
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';

@@ -139,3 +139,12 @@ export function startPythonWorker(env: Record<string, string>, queue: string, na
   );
   return ready(p, () => / ready\./.test(p.log()), 'python celery worker');
 }
+
+/** Resolve when `check()` is true, polling every 100 ms; fail after `ms` (a ceiling, not an assertion). */
+export async function until(check: () => Promise<boolean>, what: string, ms = 90_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

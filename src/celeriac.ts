@@ -13,6 +13,7 @@ import {
   type SignatureOptions,
   signature,
 } from './canvas/index.js';
+import { type DashboardHandler, type DashboardOptions, dashboardHandler } from './dashboard/server.js';
 import { builtinMiddleware } from './middleware/index.js';
 import type { SignatureJson } from './protocol/message.js';
 import type { AsyncResult } from './task/result.js';
@@ -32,6 +33,15 @@ export class Celeriac extends App {
   /** A worker bound to this app; call `start()` on it. */
   worker(options: WorkerOptions = {}): Worker {
     return new Worker(this, options);
+  }
+
+  /**
+   * The built-in dashboard as a Node request handler, to mount under a path of an existing server
+   * (node:http with `prefix`, express's `app.use('/dashboard', h)`, fastify's raw server); docs/dashboard.md.
+   * It subscribes to events at the first request (or `await h.start()`); `await h.close()` stops it.
+   */
+  dashboard(options: DashboardOptions = {}): DashboardHandler {
+    return dashboardHandler(this, options);
   }
 
   /** Publish signatures as a group (`task.s(...)` each, or Celery dicts); resolves to a GroupResult. The

@@ -65,6 +65,28 @@ export {
   type SelectOptions,
 } from './control/client.js';
 export { NO_REPLY } from './control/mailbox.js';
+// Dashboard: the handler (app.dashboard()), a server of its own, and the API's shapes
+export type {
+  ActionBodies,
+  ActionName,
+  ActionReply,
+  ActionResultView,
+  DeadLetterView,
+  OverviewView,
+  QueueView,
+  SeriesView,
+  SessionView,
+  StallView,
+  StatsView,
+  TaskDetailView,
+  TaskListView,
+  TaskView,
+  UpdateEvent,
+  WorkerView,
+} from './dashboard/api-types.js';
+export { DASHBOARD_DEFAULTS, type DashboardOptions, type ServeOptions } from './dashboard/options.js';
+export { DashboardUnprotected } from './dashboard/security.js';
+export { type DashboardHandler, type DashboardServer, serveDashboard } from './dashboard/server.js';
 export {
   BrokerError,
   CanvasError,

@@ -1,5 +1,5 @@
 /**
- * The `celeriac` command: worker, beat, call, result, purge, inspect, control, status, revoke, dead-letter. `-A` works before or after the command, as in
+ * The `celeriac` command: worker, beat, call, result, purge, inspect, control, status, revoke, dead-letter, dashboard. `-A` works before or after the command, as in
  * Celery (`celeriac -A ./tasks.ts worker` and `celeriac worker -A ./tasks.ts`). Errors a person can act
  * on are printed without a stack trace and exit with status 1 (2 for usage errors).
  */
@@ -11,6 +11,7 @@ import { addBeatCommand } from './beat.js';
 import { appFor } from './client-app.js';
 import { confirmed } from './confirm.js';
 import { addControlCommands } from './control.js';
+import { addDashboardCommand } from './dashboard.js';
 import { addDeadLetterCommand } from './dead-letter.js';
 import { addEventsCommand } from './events.js';
 import { addInspectCommands } from './inspect.js';
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   addInspectCommands(program);
   addControlCommands(program);
   addEventsCommand(program, appFor);
+  addDashboardCommand(program);
 
   program
     .command('call <name>')

@@ -7,6 +7,8 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { Beat } from '../beat/beat.js';
+import { DASHBOARD_DEFAULTS } from '../dashboard/options.js';
+import { serveDashboard } from '../dashboard/server.js';
 import { loadApp } from '../loader/app.js';
 import { metrics } from '../middleware/metrics.js';
 import { tracing } from '../middleware/tracing.js';
@@ -130,6 +132,13 @@ export function addWorkerCommand(program: Command): void {
       int('--metrics-port'),
     )
     .option('--metrics-host <host>', 'address the metrics server binds', '127.0.0.1')
+    .option('--dashboard', 'also serve the web dashboard on 127.0.0.1 (turns on task events, -E)')
+    .option(
+      '--dashboard-port <port>',
+      'port of --dashboard',
+      int('--dashboard-port'),
+      DASHBOARD_DEFAULTS.port,
+    )
     .option('--purge', 'purge the queues before starting')
     .option('--without-mingle', 'do not sync revoked ids and the clock with running workers at start-up')
     .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
@@ -187,7 +196,8 @@ export function addWorkerCommand(program: Command): void {
       if (o.cpuPool) options.cpuPool = o.cpuPool as string;
       if (o.cpuQueues) options.cpuQueues = (o.cpuQueues as string).split(',').filter(Boolean);
       if (o.cpuAutoscale) options.cpuAutoscale = o.cpuAutoscale as WorkerOptions['cpuAutoscale'];
-      if (o.taskEvents) options.taskEvents = true;
+      // The dashboard shows tasks from their events.
+      if (o.taskEvents || o.dashboard) options.taskEvents = true;
       if (o.withoutHeartbeat) options.withoutHeartbeat = true;
       if (o.heartbeatInterval !== undefined) options.heartbeatInterval = o.heartbeatInterval as number;
       if (o.blockingThreshold !== undefined) options.blockingThreshold = o.blockingThreshold as number;
@@ -250,6 +260,14 @@ export function addWorkerCommand(program: Command): void {
           );
       });
       await beat?.start();
+      if (o.dashboard) {
+        // Loopback only: a dashboard on the network is `celeriac dashboard --address … --basic-auth …`.
+        const dash = await serveDashboard(app, { port: o.dashboardPort as number }).catch((err: Error) => {
+          worker.logger.log('error', `cannot serve --dashboard: ${err.message}`);
+          return null;
+        });
+        if (dash) process.stderr.write(`celeriac dashboard: ${dash.url}\n`);
+      }
       // The same banner at every log level: config, [tasks], then the ready line.
       process.stderr.write(workerBanner(app, worker, { version: VERSION, appModule: g.app, beat: !!beat }));
     });

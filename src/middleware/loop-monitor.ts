@@ -56,6 +56,8 @@ export class LoopMonitor {
   #events = 0;
   #maxMs = 0;
   readonly #byTask: Record<string, number> = {};
+  /** The longest stall and the time of the last one (epoch seconds) per task name, for the dashboard. */
+  readonly #detail: Record<string, { 'max-ms': number; 'last-at': number }> = {};
   #saturated = 0;
   #saturationLoggedAt = Number.NEGATIVE_INFINITY;
 
@@ -107,6 +109,7 @@ export class LoopMonitor {
       events: this.#events,
       'max-ms': Math.round(this.#maxMs),
       'by-task': { ...this.#byTask },
+      'by-task-detail': structuredClone(this.#detail),
       saturated: this.#saturated,
     };
   }
@@ -177,7 +180,11 @@ export class LoopMonitor {
       this.#logger.log('warn', `Event loop blocked for ${ms} ms${onCpu}; no task was running on the loop`);
       return;
     }
-    for (const name of new Set(blamed.map((a) => a.name))) this.#byTask[name] = (this.#byTask[name] ?? 0) + 1;
+    for (const name of new Set(blamed.map((a) => a.name))) {
+      this.#byTask[name] = (this.#byTask[name] ?? 0) + 1;
+      const d = this.#detail[name];
+      this.#detail[name] = { 'max-ms': Math.max(d?.['max-ms'] ?? 0, ms), 'last-at': Date.now() / 1000 };
+    }
     const listed = blamed
       .slice(0, LISTED)
       .map((a) => `${a.name}[${a.id}]`)

@@ -13,6 +13,7 @@ const H = 46;
 const GAP_X = 60;
 const GAP_Y = 18;
 const PAD = 12;
+const ARC = 28;
 
 export interface Layout {
   pos: Map<string, { x: number; y: number }>;
@@ -22,24 +23,39 @@ export interface Layout {
 
 export function layout(nodes: GraphNode[], edges: GraphEdge[]): Layout {
   const ids = new Set(nodes.map((n) => n.id));
-  const incoming = new Map<string, string[]>();
+  const outgoing = new Map<string, GraphEdge[]>();
+  const hasIncoming = new Set<string>();
   for (const e of edges) {
     if (!ids.has(e.from) || !ids.has(e.to) || e.from === e.to) continue;
-    const list = incoming.get(e.to) ?? [];
-    list.push(e.from);
-    incoming.set(e.to, list);
+    outgoing.set(e.from, [...(outgoing.get(e.from) ?? []), e]);
+    hasIncoming.add(e.to);
   }
-  // Longest path from a root; a cycle (should not happen) is cut where it is found.
+  // A depth-first walk from the roots marks the edges that close a cycle (a graph the server could not
+  // order; canvas workflows should have none): they are drawn, but do not push nodes rightwards.
+  const back = new Set<GraphEdge>();
+  const state = new Map<string, 'open' | 'done'>();
+  const walk = (id: string): void => {
+    state.set(id, 'open');
+    for (const e of outgoing.get(id) ?? []) {
+      const s = state.get(e.to);
+      if (s === 'open') back.add(e);
+      else if (!s) walk(e.to);
+    }
+    state.set(id, 'done');
+  };
+  for (const n of nodes) if (!hasIncoming.has(n.id)) walk(n.id);
+  for (const n of nodes) if (!state.has(n.id)) walk(n.id);
+  const incoming = new Map<string, string[]>();
+  for (const list of outgoing.values())
+    for (const e of list) if (!back.has(e)) incoming.set(e.to, [...(incoming.get(e.to) ?? []), e.from]);
+  // Column = the longest path from a root (the graph is acyclic once back edges are set aside).
   const depth = new Map<string, number>();
-  const visiting = new Set<string>();
   const depthOf = (id: string): number => {
     const known = depth.get(id);
     if (known !== undefined) return known;
-    if (visiting.has(id)) return 0;
-    visiting.add(id);
+    depth.set(id, 0);
     let d = 0;
     for (const from of incoming.get(id) ?? []) d = Math.max(d, depthOf(from) + 1);
-    visiting.delete(id);
     depth.set(id, d);
     return d;
   };
@@ -61,7 +77,8 @@ export function layout(nodes: GraphNode[], edges: GraphEdge[]): Layout {
   return {
     pos,
     width: PAD * 2 + Math.max(1, columns.length) * (W + GAP_X) - GAP_X,
-    height: PAD * 2 + Math.max(1, rows) * (H + GAP_Y) - GAP_Y,
+    // Room below the boxes for the arcs of backward edges.
+    height: PAD * 2 + Math.max(1, rows) * (H + GAP_Y) - GAP_Y + (back.size > 0 ? ARC : 0),
   };
 }
 
@@ -114,7 +131,8 @@ export function Graph(props: { nodes: GraphNode[]; edges: GraphEdge[]; current: 
             d={
               x2 > x1
                 ? `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`
-                : `M${a.x + W / 2},${a.y + H} L${b.x + W / 2},${b.y}`
+                : // Backwards (or within a column): an arc below the boxes, bottom to bottom.
+                  `M${a.x + W / 2},${a.y + H} C${a.x + W / 2},${a.y + H + ARC} ${b.x + W / 2},${b.y + H + ARC} ${b.x + W / 2},${b.y + H}`
             }
             marker-end="url(#arrow)"
           >

@@ -74,8 +74,9 @@ export function replies(list: readonly NodeReply[]): ActionReply[] {
   return out;
 }
 
+/** ok: something answered, and every answer was a success (no worker replying is not a success). */
 const result = (rs: ActionReply[], extra: Partial<ActionResultView> = {}): ActionResultView => ({
-  ok: rs.every((r) => r.ok),
+  ok: rs.length > 0 && rs.every((r) => r.ok),
   replies: rs,
   ...extra,
 });

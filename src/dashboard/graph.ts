@@ -17,6 +17,9 @@ import type { GraphEdge, GraphNode } from './api-types.js';
 import type { ClusterTask, TaskStore } from './tasks.js';
 
 const MAX_NODES = 200;
+/** Seconds around a group member's sending in which its fellow members are looked for, and how many. */
+const GROUP_WINDOW = 10;
+const GROUP_CANDIDATES = 64;
 
 export interface Graph {
   nodes: GraphNode[];
@@ -53,23 +56,49 @@ export async function workflowGraph(
   metaOf: (id: string) => Promise<ResultMeta | null>,
 ): Promise<Graph> {
   const nodes = new Map<string, Node>();
+  const add = async (next: string, follow: boolean): Promise<Node | null> => {
+    if (nodes.has(next)) return nodes.get(next) as Node;
+    const task = store.get(next);
+    const meta = backend ? await metaOf(next) : null;
+    if (!task && !meta && next !== id) return null;
+    const n = { id: next, task, meta };
+    nodes.set(next, n);
+    if (follow) {
+      const parent = task?.parent_id ?? meta?.parent_id;
+      if (parent) queue.push(parent);
+      for (const c of task?.children ?? []) queue.push(c);
+      for (const c of childIds(meta?.children)) queue.push(c);
+    }
+    return n;
+  };
   const queue: string[] = [id];
   const self = store.get(id);
   const root = self?.root_id ?? id;
   queue.push(root);
   for (const t of store.family(root)) queue.push(t.uuid);
   // Walk up the parents and down the stored children until the bound.
-  while (queue.length && nodes.size < MAX_NODES) {
-    const next = queue.shift() as string;
-    if (nodes.has(next)) continue;
-    const task = store.get(next);
-    const meta = backend ? await metaOf(next) : null;
-    if (!task && !meta && next !== id) continue;
-    nodes.set(next, { id: next, task, meta });
-    const parent = task?.parent_id ?? meta?.parent_id;
-    if (parent) queue.push(parent);
-    for (const c of task?.children ?? []) queue.push(c);
-    for (const c of childIds(meta?.children)) queue.push(c);
+  while (queue.length && nodes.size < MAX_NODES) await add(queue.shift() as string, true);
+  // The other members of each group seen: the saved group when there is one, else the tasks held that
+  // were sent with a member (same parent, within GROUP_WINDOW s), kept when their meta names the group.
+  const savedGroups = new Map<string, string[] | null>();
+  const tried = new Set<string>();
+  for (const n of [...nodes.values()]) {
+    const g = n.meta?.group_id;
+    if (!g || !backend) continue;
+    if (!savedGroups.has(g)) savedGroups.set(g, await backend.getGroup(g).catch(() => null));
+    const saved = savedGroups.get(g) ?? null;
+    const candidates = saved ?? store.sentWith(n.task, GROUP_WINDOW, GROUP_CANDIDATES).map((t) => t.uuid);
+    for (const c of candidates) {
+      if (nodes.size >= MAX_NODES) break;
+      if (nodes.has(c) || tried.has(c)) continue;
+      tried.add(c);
+      const meta = await metaOf(c);
+      if (!(saved || meta?.group_id === g)) continue;
+      const task = store.get(c);
+      nodes.set(c, { id: c, task, meta });
+      // A chord's body is a child (by parent_id) of the member that completed it.
+      for (const ch of task?.children ?? []) await add(ch, false);
+    }
   }
 
   const out: Graph = { nodes: [], edges: [] };
@@ -92,14 +121,21 @@ export async function workflowGraph(
   const storedChildren = new Map<string, Set<string>>();
   for (const n of nodes.values()) storedChildren.set(n.id, new Set(childIds(n.meta?.children)));
 
-  // Chord bodies: a task whose parent is a group member and that the parent did not list as its child.
+  // Chord bodies: a task whose parent is a group member and that the parent did not list as its child
+  // (the body may carry the chord's group id itself, as Celery stores it: then it leaves the members).
   const bodyOf = new Map<string, string>();
   for (const n of nodes.values()) {
     const p = parentOf(n);
     if (!p || !nodes.has(p)) continue;
     const g = groupOf.get(p);
-    if (g && groupOf.get(n.id) !== g && !storedChildren.get(p)?.has(n.id) && nodes.get(p)?.meta)
+    if (g && !storedChildren.get(p)?.has(n.id) && nodes.get(p)?.meta) {
       bodyOf.set(g, n.id);
+      if (groupOf.get(n.id) === g) {
+        groupOf.delete(n.id);
+        const m = groups.get(g) as string[];
+        m.splice(m.indexOf(n.id), 1);
+      }
+    }
   }
   for (const [g, members] of groups) {
     const body = bodyOf.get(g);

@@ -31,6 +31,8 @@ const BASE_HEADERS = {
 export interface DashboardHandler {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
   readonly model: DashboardModel;
+  /** Clients connected to the live stream now. */
+  readonly liveClients: number;
   /** Subscribe to events now rather than at the first request. */
   start(): Promise<void>;
   /** Stop the live streams, the polls and the event subscription (the app stays open). */
@@ -183,6 +185,7 @@ export function dashboardHandler(app: App, options: DashboardOptions = {}): Dash
   }) as DashboardHandler;
   Object.defineProperties(handler, {
     model: { value: model },
+    liveClients: { get: () => hub.clients },
     start: { value: () => model.start() },
     close: {
       value: async () => {

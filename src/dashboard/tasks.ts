@@ -200,6 +200,25 @@ export class TaskStore {
     return out;
   }
 
+  /**
+   * Tasks held that were sent along with `t`: the same parent (none, or the same), received (else sent)
+   * within `seconds` of it; the closest in time first, at most `limit`. Candidates for its group.
+   */
+  sentWith(t: ClusterTask | undefined, seconds: number, limit: number): ClusterTask[] {
+    const at = t ? (t.received ?? t.sent) : null;
+    if (!t || at === null) return [];
+    const near: Array<[number, ClusterTask]> = [];
+    for (const o of this.state.tasks.values()) {
+      if (o === t || o.parent_id !== t.parent_id) continue;
+      const when = o.received ?? o.sent;
+      if (when !== null && Math.abs(when - at) <= seconds) near.push([Math.abs(when - at), o]);
+    }
+    return near
+      .sort((a, b) => a[0] - b[0])
+      .slice(0, limit)
+      .map((x) => x[1]);
+  }
+
   query(o: TaskQuery): TaskListView {
     const q = o.q?.toLowerCase();
     const rows: ClusterTask[] = [];

@@ -1,0 +1,102 @@
+/**
+ * The dashboard sees a Python Celery 5.2 worker (-E, with heartbeats) on Redis: listed online as
+ * Python (sw_ident py-celery), with its pool from `inspect stats`, and its tasks in the task list.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OverviewView, TaskListView } from '../../src/dashboard/api-types.js';
+import { type DashboardServer, serveDashboard } from '../../src/dashboard/server.js';
+import { Celeriac } from '../../src/index.js';
+import { deletePrefix, skipRedis } from '../helpers/redis.js';
+import { inCI, uniq } from '../helpers/services.js';
+import { PY_DIR, PYTHON, pythonCeleryAvailable, stopProcess } from '../interop/harness.js';
+import { client } from './dashboard-helpers.js';
+
+const DB = 6;
+const URL_ = `redis://127.0.0.1:6379/${DB}`;
+const skip = skipRedis || (!pythonCeleryAvailable && !inCI);
+
+describe.skipIf(skip)('dashboard with a Python Celery worker', () => {
+  const queue = uniq('dash-py');
+  const name = uniq('py');
+  let py: ChildProcess;
+  let app: Celeriac;
+  let server: DashboardServer;
+  let log = '';
+
+  beforeAll(async () => {
+    py = spawn(
+      PYTHON,
+      [
+        '-m',
+        'celery',
+        '-A',
+        'pytasks',
+        'worker',
+        '-P',
+        'solo',
+        '-c',
+        '1',
+        '-Q',
+        queue,
+        '-n',
+        `${name}@%h`,
+        '-E',
+        '-l',
+        'info',
+        '--without-gossip',
+        '--without-mingle',
+      ],
+      {
+        cwd: PY_DIR,
+        stdio: 'pipe',
+        detached: true,
+        env: { ...process.env, INTEROP_BROKER: URL_, INTEROP_BACKEND: URL_, INTEROP_QUEUE: queue },
+      },
+    );
+    py.stdout?.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+    py.stderr?.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+    app = new Celeriac({ broker: URL_, backend: URL_, taskDefaultQueue: queue });
+    server = await serveDashboard(app, { port: 0, pollSeconds: 1 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.close();
+    if (py) await stopProcess(py, 10_000);
+    await app?.close();
+    await deletePrefix(queue, DB);
+  });
+
+  it('lists it online as a Python worker and shows its tasks', async () => {
+    const http = client(server.url);
+    const o = await http
+      .until<OverviewView>(
+        'api/overview',
+        (b) => b.workers.some((w) => w.hostname.startsWith(`${name}@`) && w.online && w.concurrency !== null),
+        'the Python worker in the overview',
+      )
+      .catch(async (err: Error) => {
+        const last = JSON.stringify((await http.get('api/overview')).body);
+        throw new Error(`${err.message}; last overview ${last}; worker log:\n${log.slice(-1500)}`);
+      });
+    const w = o.workers.find((x) => x.hostname.startsWith(`${name}@`));
+    // Celery's solo pool's stats name no implementation (its prefork pool's do).
+    expect(w).toMatchObject({ language: 'python', swIdent: 'py-celery', online: true, concurrency: 1 });
+    const r = await app.sendTask('interop.add', [20, 22]);
+    expect(await r.get({ timeout: 30 })).toBe(42);
+    const list = await http.until<TaskListView>(
+      'api/tasks?name=interop.add',
+      (b) => b.tasks.some((t) => t.id === r.id && t.state === 'SUCCESS'),
+      'the Python task in the list',
+    );
+    expect(list.tasks.find((t) => t.id === r.id)).toMatchObject({
+      argsrepr: '(20, 22)',
+      worker: w?.hostname,
+    });
+  }, 90_000);
+});

@@ -216,7 +216,14 @@ export async function serveDashboard(app: App, options: ServeOptions = {}): Prom
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
-  await handler.start();
+  try {
+    await handler.start();
+  } catch (err) {
+    // The broker is unreachable (or carries no broadcasts): do not leave a server listening for nothing.
+    await handler.close().catch(() => undefined);
+    await new Promise<void>((r) => server.close(() => r()));
+    throw err;
+  }
   const bound = (server.address() as AddressInfo).port;
   const shown = host.includes(':') ? `[${host}]` : host;
   return {

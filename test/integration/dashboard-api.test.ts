@@ -269,6 +269,12 @@ for (const kind of Object.keys(setups)) {
         ok: true,
         replies: [{ worker: worker.hostname, ok: true, message: expect.stringMatching(/rate limit/i) }],
       });
+      const tl = await http.post(
+        'api/actions/time-limit',
+        { task: 'dash.add', soft: 30, hard: 60 },
+        { 'x-csrf-token': csrf },
+      );
+      expect(tl.body).toMatchObject({ ok: true, replies: [{ worker: worker.hostname, ok: true }] });
     });
 
     it('lists, requeues and purges dead letters', async () => {

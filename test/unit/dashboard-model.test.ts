@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { childIds } from '../../src/dashboard/graph.js';
 import { parsePyLiteral } from '../../src/dashboard/literal.js';
 import { stallsOf } from '../../src/dashboard/model.js';
+import { checkBind, crossOrigin, Guard, isLoopback } from '../../src/dashboard/security.js';
 import { Series } from '../../src/dashboard/series.js';
 import { TaskStore } from '../../src/dashboard/tasks.js';
 import { ClusterState } from '../../src/events/state.js';
@@ -162,5 +163,38 @@ describe('dashboard helpers', () => {
       { task: 'x.cpu', count: 3, maxMs: 420, lastAt: 5, worker: 'w@h' },
     ]);
     expect(stallsOf('py@h', { pool: {} })).toEqual([]);
+  });
+});
+
+describe('dashboard security helpers', () => {
+  it('knows loopback addresses, and refuses others without credentials', () => {
+    for (const a of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost']) expect(isLoopback(a)).toBe(true);
+    for (const a of ['0.0.0.0', '::', '10.0.0.5', 'example.com']) expect(isLoopback(a)).toBe(false);
+    expect(() => checkBind('0.0.0.0', {})).toThrow(
+      expect.objectContaining({ code: 'E_DASHBOARD_UNPROTECTED' }),
+    );
+    expect(() => checkBind('0.0.0.0', { token: 'long-enough-token' })).not.toThrow();
+  });
+
+  it('validates its options with a message that names them', () => {
+    expect(() => new Guard({ basicAuth: 'nopassword' })).toThrow(/basicAuth must be "user:password"/);
+    expect(() => new Guard({ token: 'short' })).toThrow(/at least 8/);
+    expect(() => new Guard({ token: 'long-enough-token', basicAuth: 'a:b' })).toThrow(/not both/);
+  });
+
+  it('ties the CSRF token to the identity', () => {
+    const g = new Guard({});
+    expect(g.csrfValid('basic:ann', g.csrfFor('basic:ann'))).toBe(true);
+    expect(g.csrfValid('basic:bob', g.csrfFor('basic:ann'))).toBe(false);
+    expect(g.csrfValid('anonymous', undefined)).toBe(false);
+    expect(new Guard({}).csrfFor('anonymous')).not.toBe(g.csrfFor('anonymous'));
+  });
+
+  it('tells a cross-origin request by its Origin header', () => {
+    const req = (headers: Record<string, string>) => ({ headers }) as never;
+    expect(crossOrigin(req({ host: 'h:5555' }))).toBe(false);
+    expect(crossOrigin(req({ host: 'h:5555', origin: 'http://h:5555' }))).toBe(false);
+    expect(crossOrigin(req({ host: 'h:5555', origin: 'http://evil:5555' }))).toBe(true);
+    expect(crossOrigin(req({ host: 'h:5555', origin: 'null' }))).toBe(true);
   });
 });

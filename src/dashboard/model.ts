@@ -142,7 +142,7 @@ export class DashboardModel {
       const pool = (s.pool ?? {}) as Record<string, unknown>;
       const impl = pool.implementation;
       this.#stats.set(node, {
-        pool: typeof impl === 'string' ? impl : null,
+        pool: typeof impl === 'string' ? poolName(impl) : null,
         concurrency: num(pool['max-concurrency']),
         stalls: stallsOf(node, s),
       });
@@ -249,4 +249,9 @@ export class DashboardModel {
     this.#starting = null;
     await r?.close();
   }
+}
+
+/** Celery names its pool by class path (`celery.concurrency.prefork:TaskPool`); show its short name. */
+export function poolName(impl: string): string {
+  return /^celery\.concurrency\.(\w+):/.exec(impl)?.[1] ?? impl;
 }

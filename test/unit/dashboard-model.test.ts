@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { childIds } from '../../src/dashboard/graph.js';
 import { parsePyLiteral } from '../../src/dashboard/literal.js';
-import { stallsOf } from '../../src/dashboard/model.js';
+import { poolName, stallsOf } from '../../src/dashboard/model.js';
 import { checkBind, crossOrigin, Guard, isLoopback } from '../../src/dashboard/security.js';
 import { Series } from '../../src/dashboard/series.js';
 import { TaskStore } from '../../src/dashboard/tasks.js';
@@ -196,5 +196,13 @@ describe('dashboard security helpers', () => {
     expect(crossOrigin(req({ host: 'h:5555', origin: 'http://h:5555' }))).toBe(false);
     expect(crossOrigin(req({ host: 'h:5555', origin: 'http://evil:5555' }))).toBe(true);
     expect(crossOrigin(req({ host: 'h:5555', origin: 'null' }))).toBe(true);
+  });
+});
+
+describe('poolName', () => {
+  it("shortens Celery's pool class paths and keeps other names", () => {
+    expect(poolName('celery.concurrency.prefork:TaskPool')).toBe('prefork');
+    expect(poolName('celery.concurrency.solo:TaskPool')).toBe('solo');
+    expect(poolName('async')).toBe('async');
   });
 });

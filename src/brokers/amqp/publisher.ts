@@ -72,7 +72,7 @@ export class ConfirmPublisher {
   async #one(item: Pending): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       if (this.#host.isClosed()) throw new BrokerError('broker is closed', { retryable: false });
-      const outcome = await this.#attempt(item);
+      const outcome = await this.#attempt(item, attempt > 1);
       if (outcome === 'ack') return;
       if (outcome === 'nack') {
         throw new BrokerError(`RabbitMQ refused the message for "${item.queue}" (nack), e.g. a full queue`, {
@@ -81,38 +81,41 @@ export class ConfirmPublisher {
       }
       if (this.#host.isClosed() || attempt >= PUBLISH_ATTEMPTS) {
         throw new BrokerError(
-          `could not publish to "${item.queue}": the channel closed before RabbitMQ confirmed it` +
+          `could not publish to "${item.queue}": its channel closed before RabbitMQ confirmed it` +
             (this.#host.isClosed() ? ' (the broker is closed)' : ` (${attempt} attempts)`),
           { retryable: true },
         );
       }
-      this.#reportResend();
     }
   }
 
-  /** One write and its confirm. The awaits are skipped when the channel is open and the queue declared. */
-  #attempt(item: Pending): Promise<Outcome> | Outcome {
-    const { slot } = this.#host;
-    const ch = slot.ready;
-    if (ch && !this.#draining && this.#host.declared(item.queue)) return this.#write(ch, item);
-    return this.#slowAttempt(item);
+  /**
+   * One write and its confirm; `again`: the previous write was lost with its channel. The awaits are
+   * skipped when the channel is open and the queue declared.
+   */
+  #attempt(item: Pending, again: boolean): Promise<Outcome> | Outcome {
+    const ch = this.#host.slot.ready;
+    if (ch && !again && !this.#draining && this.#host.declared(item.queue)) return this.#write(ch, item);
+    return this.#slowAttempt(item, again);
   }
 
-  async #slowAttempt(item: Pending): Promise<Outcome> {
+  async #slowAttempt(item: Pending, again: boolean): Promise<Outcome> {
     let ch: ConfirmChannel;
     try {
       ch = await this.#host.slot.get();
       await this.#host.declare(item.queue);
     } catch (err) {
-      // Not connected and the link gave up or closed: nothing was written, so nothing to resend.
-      throw err instanceof BrokerError
-        ? err
-        : new BrokerError(`publish to "${item.queue}" failed: ${(err as Error).message}`, {
-            retryable: true,
-            cause: err,
-          });
+      // No channel (the link gave up or was closed): this write never happened, so there is nothing to
+      // send again; a lost earlier write is named, as it may or may not have reached the queue.
+      if (!again) throw err;
+      const lost = 'its channel closed before RabbitMQ confirmed it, and';
+      throw new BrokerError(`could not publish to "${item.queue}": ${lost} ${(err as Error).message}`, {
+        retryable: err instanceof BrokerError ? err.retryable : true,
+        cause: err,
+      });
     }
     while (this.#draining) await this.#draining;
+    if (again) this.#reportResend();
     return this.#write(ch, item);
   }
 

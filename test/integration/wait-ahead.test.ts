@@ -1,5 +1,5 @@
 /**
- * get() right after delay() (src/task/wait-ahead.ts), on the Redis, SQLite and rpc:// result backends:
+ * get() right after delay() (src/task/wait-ahead.ts), on the memory, Redis, SQLite and rpc:// result backends:
  * the result comes back whether it is stored after the wait started or before it (a result already there
  * is read after subscribing); a client that waited once waits ahead, one that never waits subscribes to
  * nothing; an unclaimed wait ahead is cancelled one turn after its publish. The "worker" is a second
@@ -115,6 +115,24 @@ function redisSetup(): () => Promise<Setup> {
   };
 }
 
+/** The in-process backend: a second backend of the same name is the worker. */
+function memorySetup(): () => Promise<Setup> {
+  return async () => {
+    const url = `memory://${uniq('ahead')}`;
+    const client = new Celeriac({ broker: url, backend: url });
+    const worker = await createBackend(url);
+    await worker.connect();
+    return {
+      client,
+      store: (id, value) => worker.store(buildMeta(id, 'SUCCESS', value, null, new Date()), { expires: 60 }),
+      listening: async () => {},
+      cleanup: async () => {
+        await Promise.all([client.close(), worker.close()]);
+      },
+    };
+  };
+}
+
 let dbs = 0;
 function sqliteSetup(): () => Promise<Setup> {
   return async () => {
@@ -159,6 +177,7 @@ function rpcSetup(): () => Promise<Setup> {
   };
 }
 
+scenarios('memory', false, memorySetup());
 scenarios('redis', skipRedis, redisSetup());
 scenarios('sqlite', false, sqliteSetup());
 scenarios('rpc', skipRabbit, rpcSetup());

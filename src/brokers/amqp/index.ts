@@ -63,6 +63,7 @@ export class AmqpBroker implements Broker {
   #delayTopology: Promise<void> | null = null;
   readonly #publisher: ChannelSlot<ConfirmChannel>;
   readonly #confirming: ConfirmPublisher;
+  #unconfirmedDrain: Promise<void> | null = null;
   #closed = false;
 
   constructor(url: URL, options: Record<string, unknown> = {}) {
@@ -206,6 +207,7 @@ export class AmqpBroker implements Broker {
   async #publishUnconfirmed(items: Pending[]): Promise<void> {
     const ch = await this.#publisher.get();
     await Promise.all([...new Set(items.map((i) => i.queue))].map((q) => this.declareQueue(q)));
+    while (this.#unconfirmedDrain) await this.#unconfirmedDrain;
     for (const item of items) {
       const writable = ch.publish(
         item.exchange,
@@ -221,7 +223,13 @@ export class AmqpBroker implements Broker {
             );
         },
       );
-      if (!writable) await drained(ch);
+      if (!writable) {
+        // One wait for 'drain' shared by every concurrent publisher (not a listener each).
+        this.#unconfirmedDrain ??= drained(ch).finally(() => {
+          this.#unconfirmedDrain = null;
+        });
+        await this.#unconfirmedDrain;
+      }
     }
   }
 

@@ -32,8 +32,9 @@ import {
   type TaskOptions,
 } from '../task/options.js';
 import { bindInternals, type Call, type PublishedTask, type TaskPublisher } from '../task/publisher.js';
-import { AsyncResult, type RevokeOptions } from '../task/result.js';
+import { AsyncResult, type RevokeOptions, withWaitAhead } from '../task/result.js';
 import { type AnyTask, Task, type TaskFn } from '../task/task.js';
+import { WaitAhead } from '../task/wait-ahead.js';
 import { LamportClock } from '../util/lamport.js';
 import type { Logger } from '../util/log.js';
 import { checkKeys, resolveSettings, type Settings, type SettingsInput } from './config.js';
@@ -80,6 +81,7 @@ export class App {
   #backend: Promise<ResultBackend> | null = null;
   readonly #routes: Array<[RegExp, string]>;
   readonly #publisher: TaskPublisher;
+  readonly #waitAhead = new WaitAhead();
 
   constructor(options: CeleriacOptions = {}, builtins: readonly Middleware[] = []) {
     const { main, middleware, ...settings } = options;
@@ -264,10 +266,20 @@ export class App {
     const broker = await this.broker();
     await this.#replyQueueReady();
     const out = this.#beforePublish(id, name, queue, args, options, message);
-    await broker.publish(queue, message);
+    // A client that waits for what it sends starts the result's wait with the publish (task/wait-ahead.ts).
+    const ignored = options.ignoreResult ?? task?.options.ignoreResult ?? false;
+    const early = ignored ? null : this.#waitAhead.begin(id);
+    try {
+      await broker.publish(queue, message);
+    } catch (err) {
+      early?.cancel();
+      throw err;
+    }
+    early?.published();
     if (out) this.#afterPublish(out, args, options);
     if (options.addToParent !== false) recordChildId(id);
-    return new AsyncResult<R>(id, () => this.backend(), this.#revoker);
+    const result = new AsyncResult<R>(id, () => this.backend(), this.#revoker);
+    return withWaitAhead(result, this.#waitAhead, early);
   }
 
   async #publishMany<R>(calls: readonly Call[], task?: PublishedTask): Promise<AsyncResult<R>[]> {

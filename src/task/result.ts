@@ -5,6 +5,7 @@
 import type { ResultBackend } from '../backends/backend.js';
 import { ConfigError, ResultTimeoutError } from '../errors.js';
 import { errorFromMeta, READY_STATES, type ResultMeta, type State } from '../protocol/result.js';
+import type { EarlyWait, WaitAhead } from './wait-ahead.js';
 
 export interface GetOptions {
   /** Seconds to wait; rejects with ResultTimeoutError after. Default: wait forever. */
@@ -45,6 +46,20 @@ export function registerTupleReader(reader: TupleReader): void {
   readTuple = reader;
 }
 
+let attachAhead: (r: AsyncResult, ahead: WaitAhead, early: EarlyWait | null) => void;
+/**
+ * The app's publish hands the result its wait ahead (./wait-ahead.ts): the wait already started, or
+ * null, and whom to tell that a get() followed. Not part of the public API (the package never exports it).
+ */
+export function withWaitAhead<R>(
+  r: AsyncResult<R>,
+  ahead: WaitAhead,
+  early: EarlyWait | null,
+): AsyncResult<R> {
+  attachAhead(r as AsyncResult, ahead, early);
+  return r;
+}
+
 export class AsyncResult<R = unknown> {
   readonly id: string;
   /**
@@ -55,6 +70,15 @@ export class AsyncResult<R = unknown> {
   readonly #backend: () => Promise<ResultBackend>;
   readonly #revoker: Revoker | null;
   #meta: ResultMeta | null = null;
+  #ahead: WaitAhead | null = null;
+  #early: EarlyWait | null = null;
+
+  static {
+    attachAhead = (r, ahead, early) => {
+      r.#ahead = ahead;
+      r.#early = early;
+    };
+  }
 
   constructor(id: string, backend: () => Promise<ResultBackend>, revoker: Revoker | null = null) {
     this.id = id;
@@ -135,9 +159,20 @@ export class AsyncResult<R = unknown> {
 
   /** Wait for the task to finish and return its result, or reject with its error. */
   async get(options: GetOptions = {}): Promise<R> {
-    const backend = await this.#backend();
     const timeoutMs = options.timeout === undefined ? null : options.timeout * 1000;
-    const meta = await backend.waitFor(this.id, { timeoutMs, intervalMs: (options.interval ?? 0.5) * 1000 });
+    // Claimed before the first await: the wait started with the publish is kept only for this turn.
+    const early = options.interval === undefined ? (this.#early?.claim(timeoutMs) ?? null) : null;
+    const started = this.#early;
+    this.#early = null;
+    const backend = await this.#backend();
+    let meta: ResultMeta | null;
+    if (early && started?.backend === backend) {
+      meta = await early;
+    } else {
+      started?.cancel();
+      this.#ahead?.waited(backend);
+      meta = await backend.waitFor(this.id, { timeoutMs, intervalMs: (options.interval ?? 0.5) * 1000 });
+    }
     if (!meta) throw new ResultTimeoutError(this.id, options.timeout ?? 0);
     this.#meta = meta;
     if (meta.status !== 'SUCCESS' && (options.propagate ?? true)) throw errorFromMeta(meta);

@@ -162,3 +162,23 @@ export function usePrivateVhost(skip: boolean): () => string {
     return vhost.url;
   };
 }
+
+/**
+ * Apply a policy (e.g. `{ 'max-length': 3, overflow: 'reject-publish' }`) to the queues matching `pattern`
+ * in the vhost of `url`; false when rabbitmqctl is not usable here or the vhost is the shared '/'.
+ */
+export async function setQueuePolicy(
+  url: string,
+  name: string,
+  pattern: string,
+  definition: Record<string, unknown>,
+): Promise<boolean> {
+  const vhost = decodeURIComponent(new URL(url).pathname.slice(1));
+  if (vhost === '' || vhost === '/') return false;
+  try {
+    await ctl(['set_policy', '-p', vhost, '--apply-to', 'queues', name, pattern, JSON.stringify(definition)]);
+    return true;
+  } catch {
+    return false;
+  }
+}

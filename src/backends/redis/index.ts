@@ -222,11 +222,16 @@ export class RedisBackend implements ResultBackend {
           for (const id of ids) this.#subscribed.add(id);
           await this.#readNow(ids);
         }
+        // Not awaited: the next wait's SUBSCRIBE (a get() right after delay()) must not queue behind
+        // the reply to the last one's UNSUBSCRIBE. Both go on the one subscriber connection, in order.
         const drop = [...this.#subscribed].filter((id) => !this.#waiters.has(id));
         for (let i = 0; i < drop.length; i += BATCH) {
           const ids = drop.slice(i, i + BATCH);
-          await sub.unsubscribe(...ids.map((id) => this.keys.task(id)));
           for (const id of ids) this.#subscribed.delete(id);
+          sub.unsubscribe(...ids.map((id) => this.keys.task(id))).catch(() => {
+            // Reconnecting: ioredis re-subscribes only what it still holds; a stray channel's messages
+            // find no waiter and are dropped.
+          });
         }
       } catch {
         // The subscriber is reconnecting; its 'ready' handler schedules the next sync.

@@ -7,7 +7,7 @@
  * | topology             | Celery's: durable queue Q + direct exchange Q bound with key Q; publish to '' with key Q (topology.ts) |
  * | priorities           | 0–9, 9 served first, when `maxPriority` sets `x-max-priority` (capability 'none' otherwise) |
  * | quorum queues        | `queueType: 'quorum'` (no priorities; QoS per consumer as Celery does) |
- * | publishing           | publisher confirms on a ConfirmChannel; publishMany waits for every confirm; unconfirmed messages are re-sent after a reconnect (at least once) |
+ * | publishing           | publisher confirms on a ConfirmChannel, pipelined: each message settles on its own confirm, a nack fails only its message, unconfirmed messages are re-sent after a reconnect (at least once, reported) (./publisher.ts) |
  * | consuming            | basic.consume, manual acks, basic.qos prefetch (global for classic queues, as Celery) |
  * | consumer cancel      | a server-side basic.cancel (queue deleted, quorum leader moved) re-declares and re-consumes |
  * | reconnect            | exponential back-off with jitter, re-declare, resume consuming at the current prefetch |
@@ -39,6 +39,7 @@ import { AmqpBroadcast } from './broadcast.js';
 import { browseAmqp } from './browse.js';
 import { AmqpConsumer } from './consumer.js';
 import { publishOptions } from './message.js';
+import { ConfirmPublisher, type Pending } from './publisher.js';
 import {
   bindDelayedTarget,
   declareDelayTopology,
@@ -46,16 +47,6 @@ import {
   delayedRoutingKey,
   MAX_DELAY_SECONDS,
 } from './topology.js';
-
-/** Times an unconfirmed publish is re-sent after its channel or connection was lost. */
-const PUBLISH_ATTEMPTS = 5;
-
-interface Pending {
-  queue: string;
-  routingKey: string;
-  exchange: string;
-  message: WireMessage;
-}
 
 export class AmqpBroker implements Broker {
   readonly transport = 'amqp';
@@ -67,8 +58,12 @@ export class AmqpBroker implements Broker {
   readonly #consumers = new Set<AmqpConsumer>();
   /** Declarations done on the current connection (cleared on reconnect, as the broker may be new). */
   #declared = new Map<string, Promise<void>>();
+  /** Queues whose declaration on the current connection is done (the publisher's no-await fast path). */
+  #declaredDone = new Set<string>();
   #delayTopology: Promise<void> | null = null;
   readonly #publisher: ChannelSlot<ConfirmChannel>;
+  readonly #confirming: ConfirmPublisher;
+  #unconfirmedDrain: Promise<void> | null = null;
   #closed = false;
 
   constructor(url: URL, options: Record<string, unknown> = {}) {
@@ -85,8 +80,16 @@ export class AmqpBroker implements Broker {
     this.#link = new AmqpLink(url, this.options);
     this.broadcast = new AmqpBroadcast(this.#link);
     this.#publisher = new ChannelSlot(() => this.#link.confirmChannel());
+    this.#confirming = new ConfirmPublisher({
+      link: this.#link,
+      slot: this.#publisher,
+      declare: (q) => this.declareQueue(q),
+      declared: (q) => this.#declaredDone.has(q),
+      isClosed: () => this.#closed,
+    });
     this.#link.onUp(() => {
       this.#declared = new Map();
+      this.#declaredDone = new Set();
       this.#delayTopology = null;
       this.#publisher.reset();
     });
@@ -123,9 +126,13 @@ export class AmqpBroker implements Broker {
   declareQueue(queue: string): Promise<void> {
     let p = this.#declared.get(queue);
     if (!p) {
+      const done = this.#declaredDone;
       p = this.#link.admin((ch) => declareTaskQueue(ch, queue, this.options));
       this.#declared.set(queue, p);
-      p.catch(() => this.#declared.delete(queue));
+      p.then(
+        () => done.add(queue),
+        () => this.#declared.delete(queue),
+      );
     }
     return p.catch((err) => {
       throw declareError(queue, err);
@@ -135,6 +142,7 @@ export class AmqpBroker implements Broker {
   /** Forget that `queue` was declared (it was deleted): the next use declares it again. */
   forgetDeclared(queue: string): void {
     this.#declared.delete(queue);
+    this.#declaredDone.delete(queue);
     this.#declared.delete(`delayed:${queue}`);
   }
 
@@ -185,55 +193,13 @@ export class AmqpBroker implements Broker {
     await bound;
   }
 
-  /**
-   * Publish with confirms. A message whose channel or connection dies before its confirm is sent again
-   * once reconnected (it may then exist twice: at-least-once, as Celery's publish retry). A nack (the
-   * broker refused it, e.g. a full queue with x-overflow reject-publish) fails at once.
-   */
-  async #publishAll(items: Pending[]): Promise<void> {
-    if (this.#closed) throw new BrokerError('broker is closed', { retryable: false });
+  /** Publish with confirms, pipelined: each message settles on its own confirm (./publisher.ts). */
+  #publishAll(items: Pending[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new BrokerError('broker is closed', { retryable: false }));
     if (this.options.confirmPublish === false) return this.#publishUnconfirmed(items);
-    let todo = items;
-    for (let attempt = 1; todo.length; attempt++) {
-      const ch = await this.#publisher.get();
-      await Promise.all([...new Set(todo.map((i) => i.queue))].map((q) => this.declareQueue(q)));
-      const lost: Pending[] = [];
-      let nacked = 0;
-      const confirms: Promise<void>[] = [];
-      for (const item of todo) {
-        let writable = true;
-        confirms.push(
-          new Promise<void>((resolve) => {
-            const confirmed = (err: Error | null) => {
-              if (err?.message === 'message nacked') nacked++;
-              else if (err) lost.push(item); // channel or connection closed before the confirm
-              resolve();
-            };
-            try {
-              const opts = publishOptions(item.message);
-              writable = ch.publish(item.exchange, item.routingKey, item.message.body, opts, confirmed);
-            } catch (err) {
-              confirmed(err as Error); // the channel closed under us (IllegalOperationError)
-            }
-          }),
-        );
-        // Back-pressure: amqplib buffered the frame but the socket is full; wait before writing more.
-        if (!writable) await drained(ch);
-      }
-      await Promise.all(confirms);
-      if (nacked) {
-        throw new BrokerError(`RabbitMQ refused ${nacked} message(s) (nack), e.g. a full queue`, {
-          retryable: false,
-        });
-      }
-      if (lost.length && attempt >= PUBLISH_ATTEMPTS) {
-        throw new BrokerError(`could not publish ${lost.length} message(s): the connection kept failing`, {
-          retryable: true,
-        });
-      }
-      todo = lost;
-    }
+    return this.#confirming.publish(items);
   }
+
   /**
    * confirmPublish: false — write and return, as kombu does by default: no wait for the broker's confirm,
    * no resend after a lost connection. A nack or a loss is reported through onError (the worker logs it).
@@ -241,6 +207,7 @@ export class AmqpBroker implements Broker {
   async #publishUnconfirmed(items: Pending[]): Promise<void> {
     const ch = await this.#publisher.get();
     await Promise.all([...new Set(items.map((i) => i.queue))].map((q) => this.declareQueue(q)));
+    while (this.#unconfirmedDrain) await this.#unconfirmedDrain;
     for (const item of items) {
       const writable = ch.publish(
         item.exchange,
@@ -256,7 +223,13 @@ export class AmqpBroker implements Broker {
             );
         },
       );
-      if (!writable) await drained(ch);
+      if (!writable) {
+        // One wait for 'drain' shared by every concurrent publisher (not a listener each).
+        this.#unconfirmedDrain ??= drained(ch).finally(() => {
+          this.#unconfirmedDrain = null;
+        });
+        await this.#unconfirmedDrain;
+      }
     }
   }
 

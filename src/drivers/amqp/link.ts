@@ -250,6 +250,8 @@ export class AmqpLink {
 export class ChannelSlot<C extends Channel> {
   readonly #open: () => Promise<C>;
   #current: Promise<C> | null = null;
+  /** The channel once open, for callers that write without an await (the publisher's fast path). */
+  #ready: C | null = null;
 
   constructor(open: () => Promise<C>) {
     this.#open = open;
@@ -260,9 +262,15 @@ export class ChannelSlot<C extends Channel> {
     return this.#current;
   }
 
+  /** The open channel, or null while none is (not opened yet, opening, closed). */
+  get ready(): C | null {
+    return this.#ready;
+  }
+
   /** Forget the channel (its connection went away). */
   reset(): void {
     this.#current = null;
+    this.#ready = null;
   }
 
   get(): Promise<C> {
@@ -270,9 +278,11 @@ export class ChannelSlot<C extends Channel> {
       const opening = this.#open().then((ch) => {
         const drop = () => {
           if (this.#current === opening) this.#current = null;
+          if (this.#ready === ch) this.#ready = null;
         };
         ch.on('close', drop);
         ch.on('error', drop);
+        if (this.#current === opening) this.#ready = ch;
         return ch;
       });
       this.#current = opening;

@@ -2,7 +2,7 @@
  * Client side of the Celeriac system in the benchmarks, with the same commands and JSON output as the
  * anchors' drivers (bench/anchors/celery_driver.py, bench/anchors/bullmq.mjs):
  *
- *   enqueue   --queue Q --n N --mode one|batch [--ids-out F]   applyAsync awaited one by one | applyMany
+ *   enqueue   --queue Q --n N --mode one|pipelined|batch [--ids-out F]   applyAsync awaited one by one | ≤100 in flight | applyMany
  *   wait      --ids F                                          every result stored (date_done read back)
  *   run       --queue Q --n N --task T [--urls F]              applyMany + wait (feeds, in-flight)
  *   roundtrip --queue Q --n N [--warmup W]                     sequential applyAsync + get
@@ -40,6 +40,9 @@ const out = (obj: unknown): void => {
 };
 const tasks = { noop, sleep1, fetch_feed: fetchFeedTask } as const;
 
+/** Publishes in flight at once in the 'pipelined' mode. */
+const WINDOW = 100;
+
 async function enqueue(queue: string, count: number, mode: string, taskName: string, urls: string[] | null) {
   // Picked by name at run time, with arguments built at run time: the untyped view of the task.
   const task: AnyTask | undefined = tasks[taskName as keyof typeof tasks];
@@ -54,6 +57,17 @@ async function enqueue(queue: string, count: number, mode: string, taskName: str
       for (let j = i; j < Math.min(count, i + BATCH); j++) calls.push(argsOf(j));
       for (const r of await task.applyMany(calls, { queue })) ids.push(r.id);
     }
+  } else if (mode === 'pipelined') {
+    // One applyAsync per task, as in 'one', but up to WINDOW of them in flight: each publish still waits
+    // for its own confirm (RabbitMQ), the client just does not wait for one before sending the next.
+    let next = 0;
+    const lane = async () => {
+      while (next < count) {
+        const i = next++;
+        ids[i] = (await task.applyAsync(argsOf(i), { queue })).id;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, lane));
   } else {
     for (let i = 0; i < count; i++) ids.push((await task.applyAsync(argsOf(i), { queue })).id);
   }

@@ -149,6 +149,7 @@ const COLUMNS: Record<string, Column[]> = {
   ],
   noop: [
     { metric: 'enqueue_one_per_s', title: 'enqueue one by one /s' },
+    { metric: 'enqueue_pipelined_per_s', title: 'enqueue one by one, 100 in flight /s' },
     { metric: 'enqueue_batch_per_s', title: 'enqueue batched /s' },
     { metric: 'drain_per_s', title: 'drain with results /s' },
     { metric: 'cpu_ms_per_task', title: 'worker CPU ms/task' },
@@ -202,7 +203,14 @@ export function deriveRecords(records: readonly RunRecord[]): RunRecord[] {
 /** The metrics a `--baseline` run compares, per workload (the before/after table and the baseline rows). */
 export const BEFORE_AFTER: Record<string, string[]> = {
   feedhub: ['feeds_per_s', 'cpu_ms_per_feed', 'peak_rss_mb'],
-  noop: ['enqueue_one_per_s', 'enqueue_batch_per_s', 'drain_per_s', 'cpu_ms_per_task', 'peak_rss_mb'],
+  noop: [
+    'enqueue_one_per_s',
+    'enqueue_pipelined_per_s',
+    'enqueue_batch_per_s',
+    'drain_per_s',
+    'cpu_ms_per_task',
+    'peak_rss_mb',
+  ],
   roundtrip: ['p50_ms', 'p99_ms'],
   inflight: ['wall_s', 'peak_rss_mb', 'cpu_s'],
 };

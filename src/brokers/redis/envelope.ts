@@ -228,19 +228,28 @@ export function restorable(entry: ReturnType<typeof parseUnackedEntry>, tag: str
   return entry.envelope ? markRedelivered(entry.envelope, tag) : (entry.raw ?? '');
 }
 
-/** A taken message, or, when its envelope cannot be decoded, its raw bytes as Delivery.undecodable. */
-export function decodeTaken(tag: string, queue: string, raw: string): Taken {
+/**
+ * A taken message, or, when its envelope cannot be decoded, its raw bytes as Delivery.undecodable; with
+ * the parsed envelope (null when undecodable), so the store notes what it holds from this one parse: the
+ * envelope is parsed once per message, and the message the store holds is the very object handed out.
+ */
+export function decodeTaken(
+  tag: string,
+  queue: string,
+  raw: string,
+): { taken: Taken; parsed: ParsedEnvelope | null } {
   try {
     const p = parseEnvelope(raw);
-    return { tag, queue, message: p.message, redelivered: p.redelivered };
+    return { taken: { tag, queue, message: p.message, redelivered: p.redelivered }, parsed: p };
   } catch (err) {
-    return {
+    const taken: Taken = {
       tag,
       queue,
       message: undecodableMessage(raw),
       redelivered: false,
       undecodable: err instanceof Error ? err : new Error(String(err)),
     };
+    return { taken, parsed: null };
   }
 }
 

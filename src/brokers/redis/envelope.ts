@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { ProtocolError } from '../../errors.js';
 import type { WireMessage, WireProperties } from '../../protocol/message.js';
-import type { Taken } from '../virtual.js';
+import { type Taken, taken } from '../virtual.js';
 
 export interface Envelope {
   body: string;
@@ -94,9 +94,10 @@ export function parseEnvelope(raw: string | Envelope): ParsedEnvelope {
   else if (!encoding || encoding === 'utf-8') body = Buffer.from(rawBody, 'utf8');
   else throw new ProtocolError(`unsupported body_encoding "${String(encoding)}"`);
   const info = (isPlainObject(props.delivery_info) ? props.delivery_info : {}) as Record<string, unknown>;
+  // for…in, not Object.entries: no [key, value] array per property of every message.
   const properties: WireProperties = {};
-  for (const [k, v] of Object.entries(props)) {
-    if (k !== 'body_encoding' && k !== 'delivery_tag') properties[k] = v;
+  for (const k in props) {
+    if (k !== 'body_encoding' && k !== 'delivery_tag') properties[k] = props[k];
   }
   const headers = (env.headers ?? {}) as Record<string, unknown>;
   const ct = env['content-type'];
@@ -240,16 +241,10 @@ export function decodeTaken(
 ): { taken: Taken; parsed: ParsedEnvelope | null } {
   try {
     const p = parseEnvelope(raw);
-    return { taken: { tag, queue, message: p.message, redelivered: p.redelivered }, parsed: p };
+    return { taken: taken(tag, queue, p.message, p.redelivered), parsed: p };
   } catch (err) {
-    const taken: Taken = {
-      tag,
-      queue,
-      message: undecodableMessage(raw),
-      redelivered: false,
-      undecodable: err instanceof Error ? err : new Error(String(err)),
-    };
-    return { taken, parsed: null };
+    const why = err instanceof Error ? err : new Error(String(err));
+    return { taken: taken(tag, queue, undecodableMessage(raw), false, why), parsed: null };
   }
 }
 

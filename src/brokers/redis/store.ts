@@ -31,7 +31,7 @@ import { runScript } from '../../drivers/redis/scripts.js';
 import type { WireMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import type { BrokerCapabilities, QueueSnapshot } from '../broker.js';
-import type { Taken, VirtualStore } from '../virtual.js';
+import { type Taken, taken, type VirtualStore } from '../virtual.js';
 import { BlockingPool } from './blocking.js';
 import { RedisBroadcast } from './broadcast.js';
 import { browseRedis } from './browse.js';
@@ -221,12 +221,7 @@ export class RedisStore implements VirtualStore {
     const tag = parsed.tag;
     this.#leases.held.set(tag, held(entry.queue, parsed));
     this.#leases.lost.delete(tag);
-    const early: Taken = {
-      tag,
-      queue: entry.queue,
-      message: parsed.message,
-      redelivered: parsed.redelivered,
-    };
+    const early = taken(tag, entry.queue, parsed.message, parsed.redelivered);
     const commit = this.#commitPopped(order, 1, popped, early).then(
       (taken) => {
         // Recorded under a fresh tag (another consumer's unacked entry has this one): acks and requeues,

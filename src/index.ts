@@ -32,7 +32,7 @@ export { type CrontabFields, type CrontabSpec, crontab, type Schedule } from './
 export type { BeatStore, ClaimResult } from './beat/store.js';
 export type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery } from './brokers/broker.js';
 export { type BrokerFactory, registerBroker } from './brokers/registry.js';
-export { type Taken, VirtualBroker, type VirtualStore } from './brokers/virtual.js';
+export { type Taken, taken, VirtualBroker, type VirtualStore } from './brokers/virtual.js';
 // Canvas
 export {
   type AnySignature,

@@ -19,14 +19,30 @@ import type {
   QueueSnapshot,
 } from './broker.js';
 
+/**
+ * A message a store took. Stores make it with `taken()`, which returns the Delivery the consumer hands
+ * out (so a message is one object from the store's take to its ack, not a Taken copied into a Delivery);
+ * a plain object of this shape from a store of your own works too and is wrapped.
+ */
 export interface Taken {
   /** Store-unique id of this delivery (kombu's delivery_tag). */
-  tag: string;
-  queue: string;
-  message: WireMessage;
-  redelivered: boolean;
+  readonly tag: string;
+  readonly queue: string;
+  readonly message: WireMessage;
+  readonly redelivered: boolean;
   /** The envelope could not be decoded (Delivery.undecodable): `message` holds its raw bytes. */
-  undecodable?: Error;
+  readonly undecodable?: Error;
+}
+
+/** A taken message, as the Delivery its consumer will hand out (see Taken). */
+export function taken(
+  tag: string,
+  queue: string,
+  message: WireMessage,
+  redelivered: boolean,
+  undecodable?: Error,
+): Taken {
+  return new VirtualDelivery(tag, queue, message, redelivered, undecodable);
 }
 
 /** The storage primitives a virtual transport provides. */
@@ -271,7 +287,8 @@ class VirtualConsumer implements Consumer {
       }
       for (const t of taken) {
         this.#inflight++;
-        this.#onMessage(new VirtualDelivery(t, this));
+        const d = t instanceof VirtualDelivery ? t : VirtualDelivery.of(t);
+        this.#onMessage(d.handOut(this));
       }
     }
   }
@@ -301,38 +318,43 @@ class VirtualConsumer implements Consumer {
   }
 }
 
-class VirtualDelivery implements Delivery {
-  readonly #taken: Taken;
-  readonly #consumer: VirtualConsumer;
+/**
+ * Taken and Delivery in one object: made by the store at its take (`taken()`), handed out by the consumer
+ * that took it. Plain fields, not getters over a Taken: the worker reads them for every message.
+ */
+class VirtualDelivery implements Taken, Delivery {
+  #consumer: VirtualConsumer | null = null;
   #settled = false;
 
-  constructor(taken: Taken, consumer: VirtualConsumer) {
-    this.#taken = taken;
+  constructor(
+    readonly tag: string,
+    readonly queue: string,
+    readonly message: WireMessage,
+    readonly redelivered: boolean,
+    readonly undecodable: Error | undefined,
+  ) {}
+
+  /** A Taken that some other store made as a plain object. */
+  static of(t: Taken): VirtualDelivery {
+    return new VirtualDelivery(t.tag, t.queue, t.message, t.redelivered, t.undecodable);
+  }
+
+  handOut(consumer: VirtualConsumer): this {
     this.#consumer = consumer;
+    return this;
   }
-  get message(): WireMessage {
-    return this.#taken.message;
-  }
-  get queue(): string {
-    return this.#taken.queue;
-  }
-  get redelivered(): boolean {
-    return this.#taken.redelivered;
-  }
+
   get valid(): boolean {
-    return this.#consumer.isValid(this.#taken.tag);
-  }
-  get undecodable(): Error | undefined {
-    return this.#taken.undecodable;
+    return this.#consumer?.isValid(this.tag) ?? true;
   }
   ack(): Promise<void> {
-    if (this.#settled) return Promise.resolve();
+    if (this.#settled || !this.#consumer) return Promise.resolve();
     this.#settled = true;
-    return this.#consumer.settle('ack', this.#taken.tag);
+    return this.#consumer.settle('ack', this.tag);
   }
   reject(requeue: boolean): Promise<void> {
-    if (this.#settled) return Promise.resolve();
+    if (this.#settled || !this.#consumer) return Promise.resolve();
     this.#settled = true;
-    return this.#consumer.settle(requeue ? 'requeue' : 'discard', this.#taken.tag);
+    return this.#consumer.settle(requeue ? 'requeue' : 'discard', this.tag);
   }
 }

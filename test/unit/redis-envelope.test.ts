@@ -57,7 +57,7 @@ describe('redis envelope: bad input', () => {
     expect(undecodableMessage('this is not json {').headers).toEqual({});
     const hex = JSON.parse(env);
     hex.properties.body_encoding = 'hex';
-    const taken = decodeTaken('t', 'q', JSON.stringify(hex));
+    const { taken } = decodeTaken('t', 'q', JSON.stringify(hex));
     expect(taken.undecodable?.message).toBe('unsupported body_encoding "hex"');
     expect(taken.message.headers).toEqual({ id: 'id-1', task: 'tasks.add' });
     expect(taken.message.properties).toEqual({ reply_to: 'r', correlation_id: 'id-1' });
@@ -71,6 +71,6 @@ describe('redis envelope: bad input', () => {
     ['{"properties": {}, "headers": [1]}', 'message envelope headers are not an object'],
     ['{"properties": {}, "body": 5}', 'message envelope body is not a string'],
   ])('%s: %s', (raw, why) => {
-    expect(decodeTaken('t', 'q', raw).undecodable?.message).toBe(why);
+    expect(decodeTaken('t', 'q', raw).taken.undecodable?.message).toBe(why);
   });
 });

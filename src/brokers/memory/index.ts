@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { WireMessage } from '../../protocol/message.js';
 import { Deque } from '../../util/deque.js';
 import type { BrokerCapabilities } from '../broker.js';
-import { priorityBucket, type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
+import { priorityBucket, type Taken, taken, VirtualBroker, type VirtualStore } from '../virtual.js';
 import { MemoryBroadcast, MemoryExchanges } from './broadcast.js';
 
 interface Entry {
@@ -85,7 +85,7 @@ export class MemoryStore implements VirtualStore {
           const entry = bucket.shift() as Entry;
           const tag = randomUUID();
           this.#unacked.set(tag, { queue: q, entry });
-          out.push({ tag, queue: q, message: entry.message, redelivered: entry.redelivered });
+          out.push(taken(tag, q, entry.message, entry.redelivered));
         }
       }
     }

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { ProtocolError } from '../../errors.js';
 import type { WireMessage, WireProperties } from '../../protocol/message.js';
-import type { Taken } from '../virtual.js';
+import { type Taken, taken } from '../virtual.js';
 
 export interface Envelope {
   body: string;
@@ -94,9 +94,10 @@ export function parseEnvelope(raw: string | Envelope): ParsedEnvelope {
   else if (!encoding || encoding === 'utf-8') body = Buffer.from(rawBody, 'utf8');
   else throw new ProtocolError(`unsupported body_encoding "${String(encoding)}"`);
   const info = (isPlainObject(props.delivery_info) ? props.delivery_info : {}) as Record<string, unknown>;
+  // for…in, not Object.entries: no [key, value] array per property of every message.
   const properties: WireProperties = {};
-  for (const [k, v] of Object.entries(props)) {
-    if (k !== 'body_encoding' && k !== 'delivery_tag') properties[k] = v;
+  for (const k in props) {
+    if (k !== 'body_encoding' && k !== 'delivery_tag') properties[k] = props[k];
   }
   const headers = (env.headers ?? {}) as Record<string, unknown>;
   const ct = env['content-type'];
@@ -228,19 +229,22 @@ export function restorable(entry: ReturnType<typeof parseUnackedEntry>, tag: str
   return entry.envelope ? markRedelivered(entry.envelope, tag) : (entry.raw ?? '');
 }
 
-/** A taken message, or, when its envelope cannot be decoded, its raw bytes as Delivery.undecodable. */
-export function decodeTaken(tag: string, queue: string, raw: string): Taken {
+/**
+ * A taken message, or, when its envelope cannot be decoded, its raw bytes as Delivery.undecodable; with
+ * the parsed envelope (null when undecodable), so the store notes what it holds from this one parse: the
+ * envelope is parsed once per message, and the message the store holds is the very object handed out.
+ */
+export function decodeTaken(
+  tag: string,
+  queue: string,
+  raw: string,
+): { taken: Taken; parsed: ParsedEnvelope | null } {
   try {
     const p = parseEnvelope(raw);
-    return { tag, queue, message: p.message, redelivered: p.redelivered };
+    return { taken: taken(tag, queue, p.message, p.redelivered), parsed: p };
   } catch (err) {
-    return {
-      tag,
-      queue,
-      message: undecodableMessage(raw),
-      redelivered: false,
-      undecodable: err instanceof Error ? err : new Error(String(err)),
-    };
+    const why = err instanceof Error ? err : new Error(String(err));
+    return { taken: taken(tag, queue, undecodableMessage(raw), false, why), parsed: null };
   }
 }
 

@@ -12,7 +12,7 @@ import type { BrokerKeys } from '../../drivers/redis/keys.js';
 import { runScript } from '../../drivers/redis/scripts.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { Taken } from '../virtual.js';
-import { buildEnvelope, parseEnvelope } from './envelope.js';
+import { buildEnvelope, type ParsedEnvelope } from './envelope.js';
 import { RECORD_AGAIN, RENEW } from './scripts.js';
 
 /**
@@ -146,7 +146,7 @@ export class Leases {
 }
 
 /** What we keep of a delivery we hold; exchange and routing key as the take script records them. */
-export function held(queue: string, parsed: ReturnType<typeof parseEnvelope>): Held {
+export function held(queue: string, parsed: ParsedEnvelope): Held {
   const routingKey = parsed.exchange || parsed.routingKey ? parsed.routingKey : queue;
   return {
     queue,
@@ -157,13 +157,13 @@ export function held(queue: string, parsed: ReturnType<typeof parseEnvelope>): H
   };
 }
 
-/** held() for a raw envelope; an undecodable one is held as published to its queue (restored as-is). */
-export function heldOfRaw(queue: string, raw: string, taken: Taken): Held {
-  try {
-    return held(queue, parseEnvelope(raw));
-  } catch {
-    return { queue, priority: 0, message: taken.message, exchange: '', routingKey: queue };
-  }
+/**
+ * held() for a decoded take (parsed once, by decodeTaken); an undecodable one is held as published to its
+ * queue (restored as-is).
+ */
+export function heldOfTaken(queue: string, parsed: ParsedEnvelope | null, taken: Taken): Held {
+  if (parsed) return held(queue, parsed);
+  return { queue, priority: 0, message: taken.message, exchange: '', routingKey: queue };
 }
 
 /** Epoch seconds with milliseconds, as kombu's time() scores; `offset` in seconds. */

@@ -31,7 +31,7 @@ import { runScript } from '../../drivers/redis/scripts.js';
 import type { WireMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import type { BrokerCapabilities, QueueSnapshot } from '../broker.js';
-import type { Taken, VirtualStore } from '../virtual.js';
+import { type Taken, taken, type VirtualStore } from '../virtual.js';
 import { BlockingPool } from './blocking.js';
 import { RedisBroadcast } from './broadcast.js';
 import { browseRedis } from './browse.js';
@@ -221,7 +221,8 @@ export class RedisStore implements VirtualStore {
     const tag = parsed.tag;
     this.#leases.held.set(tag, held(entry.queue, parsed));
     this.#leases.lost.delete(tag);
-    const commit = this.#commitPopped(order, 1, popped).then(
+    const early = taken(tag, entry.queue, parsed.message, parsed.redelivered);
+    const commit = this.#commitPopped(order, 1, popped, early).then(
       (taken) => {
         // Recorded under a fresh tag (another consumer's unacked entry has this one): acks and requeues,
         // which wait for this record, go to that entry.
@@ -239,16 +240,21 @@ export class RedisStore implements VirtualStore {
     void all.then(() => {
       if (this.#committing === all) this.#committing = null;
     });
-    return { tag: parsed.tag, queue: entry.queue, message: parsed.message, redelivered: parsed.redelivered };
+    return early;
   }
 
   /** Record a message BRPOP popped (and take up to max-1 more). It exists only in our memory until this
    * succeeds, so retry through connection trouble; on close, push it back to the front of its list. */
-  async #commitPopped(order: TakeOrder, max: number, popped: [string, string]): Promise<Taken[]> {
+  async #commitPopped(
+    order: TakeOrder,
+    max: number,
+    popped: [string, string],
+    early: Taken | null = null,
+  ): Promise<Taken[]> {
     let delay = 100;
     for (;;) {
       try {
-        return await takeNow(this, this.#leases, order, max, popped);
+        return await takeNow(this, this.#leases, order, max, popped, early);
       } catch (err) {
         if (this.#closed) {
           await this.client.rpush(popped[0], popped[1]).catch(() => {});

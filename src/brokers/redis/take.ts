@@ -14,7 +14,7 @@ import { runScript } from '../../drivers/redis/scripts.js';
 import type { Logger } from '../../util/log.js';
 import type { Taken } from '../virtual.js';
 import { decodeTaken, envelopeOfEntry, parsedTag } from './envelope.js';
-import { heldOfRaw, type Leases, nowSeconds } from './lease.js';
+import { heldOfTaken, type Leases, nowSeconds } from './lease.js';
 import { TAKE } from './scripts.js';
 
 /** The queues of a take, each with its list key, in the order they are served. */
@@ -27,13 +27,18 @@ export interface TakeHost {
   readonly logger: Logger;
 }
 
-/** Run the TAKE script and note every message it returns as held by this store. */
+/**
+ * Run the TAKE script and note every message it returns as held by this store. `early` is the popped
+ * message when the store handed it out already (and holds it): recorded under its own tag, it is not
+ * decoded again.
+ */
 export async function takeNow(
   host: TakeHost,
   leases: Leases,
   order: TakeOrder,
   max: number,
   popped: [string, string] | null,
+  early: Taken | null = null,
 ): Promise<Taken[]> {
   const keys = [
     host.keys.unacked,
@@ -64,16 +69,20 @@ export async function takeNow(
     const tag = String(flat[i + 1]);
     const flag = Number(flat[i + 3]);
     if (!entry) continue;
+    if (early && i === 0 && idx > 0 && flag === 0 && tag === early.tag) {
+      out.push(early);
+      continue;
+    }
     // From a receipt (the script was resent after a lost reply), the item is the whole unacked entry.
     const raw = idx < 0 ? envelopeOfEntry(String(flat[i + 2])) : String(flat[i + 2]);
-    const taken = decodeTaken(tag, entry.queue, raw);
+    const { taken, parsed } = decodeTaken(tag, entry.queue, raw);
     if (flag === 1) {
       host.logger.log(
         'warn',
         `duplicate delivery tag ${parsedTag(raw) ?? '?'} in queue "${entry.queue}": another message holds it unacked; this one is held as ${tag}, so neither is lost`,
       );
     }
-    leases.held.set(tag, heldOfRaw(entry.queue, raw, taken));
+    leases.held.set(tag, heldOfTaken(entry.queue, parsed, taken));
     leases.lost.delete(tag);
     out.push(taken);
   }

@@ -37,7 +37,7 @@ import { BrokerError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import type { BrokerCapabilities, QueueSnapshot } from '../broker.js';
-import { priorityBucket, type Taken, VirtualBroker, type VirtualStore } from '../virtual.js';
+import { priorityBucket, type Taken, taken, VirtualBroker, type VirtualStore } from '../virtual.js';
 import { SqliteBroadcast } from './broadcast.js';
 import { browseSqlite, rowMessage } from './rows.js';
 
@@ -271,14 +271,7 @@ export class SqliteStore implements VirtualStore {
     return rows.map((row) => {
       this.#held.add(row.id);
       const { message, undecodable } = rowMessage(row);
-      const taken: Taken = {
-        tag: String(row.id),
-        queue: row.queue,
-        redelivered: row.redelivered === 1,
-        message,
-      };
-      if (undecodable) taken.undecodable = undecodable;
-      return taken;
+      return taken(String(row.id), row.queue, message, row.redelivered === 1, undecodable);
     });
   }
 

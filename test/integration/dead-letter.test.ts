@@ -16,7 +16,7 @@ import { Celeriac } from '../../src/index.js';
 import { DEAD_HEADERS } from '../../src/middleware/dead-letter.js';
 import type { WireMessage } from '../../src/protocol/message.js';
 import { createLogger } from '../../src/util/log.js';
-import { deletePrefix, rawClient, skipRedis } from '../helpers/redis.js';
+import { deletePrefix, skipRedis } from '../helpers/redis.js';
 import { skipUnless, uniq, waitUntil } from '../helpers/services.js';
 
 const skipRabbit = await skipUnless(5672);

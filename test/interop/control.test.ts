@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Celeriac, type Middleware } from '../../src/index.js';
+import { Celeriac } from '../../src/index.js';
 import { createLogger } from '../../src/util/log.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { RABBIT_PORT, usePrivateVhost } from '../helpers/rabbit.js';

@@ -121,7 +121,10 @@ export function dashboardHandler(app: App, options: DashboardOptions = {}): Dash
     }
     if (!path.startsWith('/api/')) {
       if (method !== 'GET' && method !== 'HEAD') return json(res, 405, { error: 'GET only' });
-      if (serveStatic(path, res, BASE_HEADERS, method === 'HEAD')) return;
+      if (
+        serveStatic(path, res, BASE_HEADERS, method === 'HEAD', String(req.headers['accept-encoding'] ?? ''))
+      )
+        return;
       return json(res, 404, { error: `not found: ${path}` });
     }
     if (path.startsWith('/api/actions/')) {

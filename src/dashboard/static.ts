@@ -32,6 +32,7 @@ export function serveStatic(
   res: ServerResponse,
   headers: Record<string, string>,
   head: boolean,
+  acceptEncoding = '',
 ): boolean {
   const dir = assetDir();
   if (!dir) {
@@ -63,6 +64,18 @@ export function serveStatic(
   } catch {
     return false;
   }
+  // The build writes a gzip twin of each text file; send it when the client takes gzip.
+  let body = file;
+  let encoding: Record<string, string> = {};
+  if (/\bgzip\b/.test(acceptEncoding)) {
+    try {
+      size = statSync(`${file}.gz`).size;
+      body = `${file}.gz`;
+      encoding = { 'content-encoding': 'gzip' };
+    } catch {
+      // no twin (an image, an older build): the plain file
+    }
+  }
   const ext = extname(file).toLowerCase();
   const isIndex = ext === '.html';
   const cache = isIndex
@@ -75,9 +88,11 @@ export function serveStatic(
     'content-type': TYPES[ext] ?? 'application/octet-stream',
     'content-length': String(size),
     'cache-control': cache,
+    vary: 'accept-encoding',
+    ...encoding,
     ...(isIndex ? { 'content-security-policy': PAGE_CSP } : {}),
   });
   if (head) res.end();
-  else createReadStream(file).pipe(res);
+  else createReadStream(body).pipe(res);
   return true;
 }

@@ -5,13 +5,12 @@
  * | feature        | support |
  * |----------------|---------|
  * | URL            | as the broker (drivers/sqlite/options.ts); broker-only options such as visibility_timeout are accepted and ignored |
- * | writes         | the `store()` calls of one event-loop tick go in one transaction; a SUCCESS is never overwritten (as Celery's key-value backends: a redelivered duplicate must not clobber it) |
+ * | writes         | the `store()` calls of one event-loop turn go in one transaction, the one that also carries the SQLite broker's acks of that turn (SqliteFile.inTurn); a SUCCESS is never overwritten (as Celery's key-value backends: a redelivered duplicate must not clobber it) |
  * | waiting        | waiters of this process are woken by an event when this process stores; for other processes one loop per backend re-reads every awaited id in one query, only after the file changed (-wal watch, data_version poll), at most every 5 ms, and at least every `intervalMs` (500 ms) |
  * | expiry         | `expires_at` per result and group; expired rows read as missing and are deleted on read and by a sweep at most once a minute from `store()` |
  * | chords         | 'counter': `chords` (size) and `chord_parts` (one row per finished part) updated in one IMMEDIATE transaction, so of several processes sharing the file exactly one counts the last part and fires the body |
  */
 import type { Transaction } from 'better-sqlite3';
-import { TickBatcher } from '../../drivers/sqlite/batch.js';
 import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
@@ -88,7 +87,6 @@ function prepare(file: SqliteFile) {
   };
 }
 type Statements = ReturnType<typeof prepare>;
-type WriteTx = Transaction<(items: readonly Write[]) => ResultMeta[]>;
 interface PartRow {
   task_id: string;
   state: string;
@@ -102,7 +100,9 @@ export class SqliteBackend implements ResultBackend {
   readonly transport = 'sqlite';
   readonly capabilities: BackendCapabilities = { groups: true, expiry: true, chords: 'counter' };
   readonly #target: SqliteTarget;
-  readonly #writes = new TickBatcher<Write>((items) => this.#write(items));
+  /** This turn's result writes, not yet handed to the file's settling transaction (see store()). */
+  #pending: Write[] | null = null;
+  #pendingDone: Promise<void> | null = null;
   /**
    * Stores by this process (every backend on this file) are heard at once through the file's 'stored'
    * event; stores by other processes by polling: one query for every awaited id, repeated only after the
@@ -126,7 +126,6 @@ export class SqliteBackend implements ResultBackend {
   };
   #file: SqliteFile | null = null;
   #st: Statements | null = null;
-  #writeTx: WriteTx | null = null;
   #partTx: PartTx | null = null;
   #readAt = 0;
   #lastSweep = 0;
@@ -148,14 +147,6 @@ export class SqliteBackend implements ResultBackend {
     const file = await acquireFile(this.#target.path, this.#target.options, this.#ownConnection);
     try {
       const st = prepare(file);
-      this.#writeTx = file.db.transaction((items: readonly Write[]) => {
-        const written: ResultMeta[] = [];
-        for (const { meta, json, expiresAt } of items) {
-          const r = st.upsert.run(meta.task_id, meta.status, json, expiresAt);
-          if (r.changes) written.push(meta);
-        }
-        return written;
-      });
       // One transaction per part: record it, count, and when it is the last, take the parts and delete
       // the counter. IMMEDIATE (below) takes the write lock first, so two processes never both count N.
       this.#partTx = file.db.transaction(
@@ -198,21 +189,45 @@ export class SqliteBackend implements ResultBackend {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#writes.add([{ meta, json, expiresAt: expiresAt(options) }]);
+    const write: Write = { meta, json, expiresAt: expiresAt(options) };
+    if (this.#pending && this.#pending.length < WRITE_CHUNK) {
+      this.#pending.push(write);
+      return this.#pendingDone as Promise<void>;
+    }
+    return this.#startWrites(write);
   }
 
-  async #write(items: Write[]): Promise<void> {
-    const { file } = this.#open();
-    const tx = this.#writeTx as WriteTx;
-    for (let i = 0; i < items.length; i += WRITE_CHUNK) {
-      if (i > 0) await new Promise((r) => setImmediate(r));
-      const chunk = items.slice(i, i + WRITE_CHUNK);
-      const written = await file.write(() => tx.immediate(chunk));
-      // Same-process waiters (of every backend on this file) hear it now; other processes through
-      // the file's change detection.
-      if (written.length) file.results.emit('stored', written);
-    }
-    this.#sweep();
+  /**
+   * The first result of a turn (or of a full chunk): one work in the file's settling transaction of this
+   * turn (SqliteFile.inTurn), which also carries the turn's acks; it writes every result stored until
+   * the transaction runs. All of them fail together if it fails.
+   */
+  #startWrites(first: Write): Promise<void> {
+    const { file, st } = this.#open();
+    const items = [first];
+    let written: ResultMeta[] = [];
+    this.#pending = items;
+    const done = file
+      .inTurn(() => {
+        if (this.#pending === items) this.#pending = null; // later stores start the next chunk
+        written = []; // run again from scratch when a busy lock retries the transaction
+        for (const w of items) {
+          if (st.upsert.run(w.meta.task_id, w.meta.status, w.json, w.expiresAt).changes) written.push(w.meta);
+        }
+      })
+      .then(() => {
+        // Same-process waiters (of every backend on this file) hear it now; other processes through
+        // the file's change detection.
+        if (written.length) file.results.emit('stored', written);
+        this.#sweep();
+      });
+    this.#pendingDone = done;
+    return done;
+  }
+
+  /** Resolves once every result stored so far is written (or failed). Writes commit in order. */
+  async #drain(): Promise<void> {
+    await this.#pendingDone?.catch(() => {});
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
@@ -239,7 +254,7 @@ export class SqliteBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     const { file, st } = this.#open();
-    await this.#writes.drain(); // a store() just before forget() must not resurrect the result
+    await this.#drain(); // a store() just before forget() must not resurrect the result
     await file.write(() => st.forget.run(taskId));
   }
 
@@ -305,12 +320,11 @@ export class SqliteBackend implements ResultBackend {
   async close(): Promise<void> {
     const file = this.#file;
     if (!file) return;
-    await this.#writes.drain();
+    await this.#drain();
     await this.#waiters.close();
     file.results.off('stored', this.#onLocal);
     this.#file = null;
     this.#st = null;
-    this.#writeTx = null;
     this.#partTx = null;
     file.release();
   }

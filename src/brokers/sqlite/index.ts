@@ -17,7 +17,7 @@
  * | URL options        | `?visibility_timeout=600&busy_timeout=5000&polling_interval=0.05&synchronous=normal` (see drivers/sqlite/options.ts) |
  * | broadcast          | `broadcasts` rows (10 s lifetime) read by every subscriber present at commit, each from the last id it saw; replies in `replies` for the queues of `reply_bindings`, deleted when read or closed; same wake-ups as consuming (./broadcast.ts) |
  * | file               | WAL mode, schema versioned by migrations (drivers/sqlite/schema.ts); local disks only (WAL needs shared memory, so no NFS/SMB) |
- * | writes             | publishes of one tick go in one transaction (500 rows at most per transaction); take, ack and requeue are batched by the consume loop; a busy write lock is waited for without blocking the event loop (SqliteFile.write) |
+ * | writes             | publishes of one tick go in one transaction (500 rows at most per transaction); take is batched by the consume loop; acks and requeues of one turn share one transaction with that turn's result writes; a busy write lock is waited for without blocking the event loop (SqliteFile.write) |
  *
  * Visibility timeout, and why a live worker never loses a message: every connection that holds messages
  * writes a heartbeat to `owners` every `min(visibility_timeout / 4, 30 s)`; a message is restored only
@@ -108,7 +108,6 @@ type Statements = ReturnType<typeof prepare>;
 interface Transactions {
   insert: Transaction<(items: readonly Item[], now: number) => void>;
   take: Transaction<(queues: readonly string[], max: number, now: number) => Row[]>;
-  settle: Transaction<(kind: 'remove' | 'requeue', ids: readonly number[]) => number>;
   restore: Transaction<(cutoff: number) => number>;
 }
 
@@ -210,11 +209,6 @@ export class SqliteStore implements VirtualStore {
         if (rows.length) st.beat.run(this.#owner, HOST, process.pid, now);
         return rows;
       }),
-      settle: db.transaction((kind: 'remove' | 'requeue', ids: readonly number[]) => {
-        let n = 0;
-        for (const id of ids) n += st[kind].run(id, this.#owner).changes;
-        return n;
-      }),
       restore: db.transaction((cutoff: number) => {
         const n = st.restore.run({ cutoff, me: this.#owner }).changes;
         st.dropStale.run(cutoff, this.#owner);
@@ -303,14 +297,25 @@ export class SqliteStore implements VirtualStore {
     await this.#settle('remove', tags);
   }
 
+  /**
+   * Acks (remove) and requeues go into the file's settling transaction of this turn, together with the
+   * result writes of the same turn (SqliteFile.inTurn): one write lock and one commit for all of them.
+   */
   async #settle(kind: 'remove' | 'requeue', tags: readonly string[]): Promise<number> {
     if (!tags.length) return 0;
-    const { file, tx } = this.#open();
+    const { file, st } = this.#open();
     const ids = tags.map(Number);
+    const owner = this.#owner;
+    const statement = st[kind];
     let n = 0;
     for (let i = 0; i < ids.length; i += WRITE_CHUNK) {
       const chunk = ids.slice(i, i + WRITE_CHUNK);
-      n += await file.write(() => tx.settle.immediate(kind, chunk));
+      let changed = 0;
+      await file.inTurn(() => {
+        changed = 0; // run again from scratch when a busy lock retries the transaction
+        for (const id of chunk) changed += statement.run(id, owner).changes;
+      });
+      n += changed;
       for (const id of chunk) this.#held.delete(id);
     }
     return n;

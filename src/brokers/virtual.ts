@@ -46,6 +46,11 @@ export interface VirtualStore {
   requeue(tags: readonly string[]): Promise<void>;
   /** Drop unacked messages that were rejected without requeue (or dead-letter them). */
   discard(tags: readonly string[]): Promise<void>;
+  /**
+   * Settle one delivery, for a store that coalesces its own writes (SQLite: acks and results of a turn in
+   * one transaction). Without it the broker gathers each turn's tags into one ack/requeue/discard call.
+   */
+  settleOne?(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void>;
   purge(queue: string): Promise<number>;
   size(queue: string): Promise<number>;
   /** Wake any take() waiting now, so cancel and close do not wait out `waitMs`. */
@@ -163,6 +168,7 @@ export class VirtualBroker implements Broker {
 
   /** Queue an ack/requeue/discard for this turn's write of its kind; settles with that write. */
   settle(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
+    if (this.#store.settleOne) return this.#store.settleOne(kind, tag);
     const c = kind === 'ack' ? this.#acks : kind === 'requeue' ? this.#requeues : this.#discards;
     return c.add(tag);
   }

@@ -11,7 +11,7 @@
  * | chords         | 'counter': `chords` (size) and `chord_parts` (one row per finished part) updated in one IMMEDIATE transaction, so of several processes sharing the file exactly one counts the last part and fires the body |
  */
 import type { Transaction } from 'better-sqlite3';
-import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
+import { acquireFile, type SqliteFile, TurnBatch } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import { encodeJson } from '../../protocol/json.js';
@@ -100,9 +100,11 @@ export class SqliteBackend implements ResultBackend {
   readonly transport = 'sqlite';
   readonly capabilities: BackendCapabilities = { groups: true, expiry: true, chords: 'counter' };
   readonly #target: SqliteTarget;
-  /** This turn's result writes, not yet handed to the file's settling transaction (see store()). */
-  #pending: Write[] | null = null;
-  #pendingDone: Promise<void> | null = null;
+  /**
+   * The result writes of a turn: one work of the file's settling transaction of that turn, which also
+   * carries the SQLite broker's acks of that turn (SqliteFile.inTurn).
+   */
+  #writes: TurnBatch<Write, ResultMeta[]> | null = null;
   /**
    * Stores by this process (every backend on this file) are heard at once through the file's 'stored'
    * event; stores by other processes by polling: one query for every awaited id, repeated only after the
@@ -164,6 +166,24 @@ export class SqliteBackend implements ResultBackend {
           return rows;
         },
       );
+      this.#writes = new TurnBatch(
+        file,
+        (items) => {
+          const written: ResultMeta[] = [];
+          for (const w of items) {
+            if (st.upsert.run(w.meta.task_id, w.meta.status, w.json, w.expiresAt).changes)
+              written.push(w.meta);
+          }
+          return written;
+        },
+        (written) => {
+          // Same-process waiters (of every backend on this file) hear it now; other processes through
+          // the file's change detection.
+          if (written.length) file.results.emit('stored', written);
+          this.#sweep();
+        },
+        WRITE_CHUNK,
+      );
       this.#st = st;
     } catch (err) {
       file.release();
@@ -189,45 +209,11 @@ export class SqliteBackend implements ResultBackend {
     } catch (err) {
       return Promise.reject(err);
     }
-    const write: Write = { meta, json, expiresAt: expiresAt(options) };
-    if (this.#pending && this.#pending.length < WRITE_CHUNK) {
-      this.#pending.push(write);
-      return this.#pendingDone as Promise<void>;
-    }
-    return this.#startWrites(write);
-  }
-
-  /**
-   * The first result of a turn (or of a full chunk): one work in the file's settling transaction of this
-   * turn (SqliteFile.inTurn), which also carries the turn's acks; it writes every result stored until
-   * the transaction runs. All of them fail together if it fails.
-   */
-  #startWrites(first: Write): Promise<void> {
-    const { file, st } = this.#open();
-    const items = [first];
-    let written: ResultMeta[] = [];
-    this.#pending = items;
-    const done = file
-      .inTurn(() => {
-        if (this.#pending === items) this.#pending = null; // later stores start the next chunk
-        written = []; // run again from scratch when a busy lock retries the transaction
-        for (const w of items) {
-          if (st.upsert.run(w.meta.task_id, w.meta.status, w.json, w.expiresAt).changes) written.push(w.meta);
-        }
-      })
-      .then(() => {
-        // Same-process waiters (of every backend on this file) hear it now; other processes through
-        // the file's change detection.
-        if (written.length) file.results.emit('stored', written);
-        this.#sweep();
-      });
-    this.#pendingDone = done;
-    return done;
-  }
-
-  /** Resolves once every result stored so far is written (or failed). Writes commit in order. */
-  async #drain(): Promise<void> {
-    await this.#pendingDone?.catch(() => {});
+    return (this.#writes as TurnBatch<Write, ResultMeta[]>).add({
+      meta,
+      json,
+      expiresAt: expiresAt(options),
+    });
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
@@ -254,7 +240,7 @@ export class SqliteBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     const { file, st } = this.#open();
-    await this.#drain(); // a store() just before forget() must not resurrect the result
+    await this.#writes?.drain(); // a store() just before forget() must not resurrect the result
     await file.write(() => st.forget.run(taskId));
   }
 
@@ -320,12 +306,13 @@ export class SqliteBackend implements ResultBackend {
   async close(): Promise<void> {
     const file = this.#file;
     if (!file) return;
-    await this.#drain();
+    await this.#writes?.drain();
     await this.#waiters.close();
     file.results.off('stored', this.#onLocal);
     this.#file = null;
     this.#st = null;
     this.#partTx = null;
+    this.#writes = null;
     file.release();
   }
 }

@@ -31,7 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Transaction } from 'better-sqlite3';
 import { TickBatcher } from '../../drivers/sqlite/batch.js';
-import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
+import { acquireFile, type SqliteFile, TurnBatch } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
@@ -105,6 +105,11 @@ function prepare(file: SqliteFile) {
 }
 type Statements = ReturnType<typeof prepare>;
 
+interface Settles {
+  remove: TurnBatch<number, number>;
+  requeue: TurnBatch<number, number>;
+}
+
 interface Transactions {
   insert: Transaction<(items: readonly Item[], now: number) => void>;
   take: Transaction<(queues: readonly string[], max: number, now: number) => Row[]>;
@@ -139,6 +144,7 @@ export class SqliteStore implements VirtualStore {
   #file: SqliteFile | null = null;
   #st: Statements | null = null;
   #tx: Transactions | null = null;
+  #settles: Settles | null = null;
   #abort = new AbortController();
   #heartbeat: NodeJS.Timeout | null = null;
   #lastTick = 0;
@@ -178,6 +184,7 @@ export class SqliteStore implements VirtualStore {
     }
     this.#file = file;
     this.#tx = this.#transactions(file, this.#st);
+    this.#settles = this.#settleBatches(file, this.#st);
     this.#lastTick = Date.now();
     this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
     this.#heartbeat.unref();
@@ -282,43 +289,63 @@ export class SqliteStore implements VirtualStore {
     return file.run(() => browseSqlite(file.db, (fn) => file.write(fn), queue, limit));
   }
 
-  async ack(tags: readonly string[]): Promise<void> {
-    await this.#settle('remove', tags);
+  /** VirtualStore.settleOne: into this turn's settling transaction (see #settles). */
+  settleOne(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
+    const batches = this.#batches();
+    // Rejected without requeue (discard): there is no dead-letter queue in this store, so it is deleted.
+    return (kind === 'requeue' ? batches.requeue : batches.remove).add(Number(tag));
   }
 
-  async requeue(tags: readonly string[]): Promise<void> {
+  ack(tags: readonly string[]): Promise<void> {
+    return this.#settle('remove', tags);
+  }
+
+  requeue(tags: readonly string[]): Promise<void> {
     // Back to the front of its priority level with redelivered set: the consumer gave it back (cancel,
     // reject(requeue), shutdown), so it runs next, here or in another process.
-    if (await this.#settle('requeue', tags)) this.#open().file.notifyLocal();
+    return this.#settle('requeue', tags);
   }
 
-  async discard(tags: readonly string[]): Promise<void> {
-    // Rejected without requeue: there is no dead-letter queue in this store, so the message is deleted.
-    await this.#settle('remove', tags);
+  discard(tags: readonly string[]): Promise<void> {
+    return this.#settle('remove', tags);
+  }
+
+  async #settle(kind: 'remove' | 'requeue', tags: readonly string[]): Promise<void> {
+    const batch = this.#batches()[kind];
+    const works = new Set<Promise<void>>();
+    for (const tag of tags) works.add(batch.add(Number(tag)));
+    await Promise.all(works);
+  }
+
+  #batches(): Settles {
+    if (!this.#settles) {
+      throw new BrokerError(`SQLite broker on "${this.path}" is not connected`, { retryable: false });
+    }
+    return this.#settles;
   }
 
   /**
-   * Acks (remove) and requeues go into the file's settling transaction of this turn, together with the
-   * result writes of the same turn (SqliteFile.inTurn): one write lock and one commit for all of them.
+   * Acks (remove) and requeues of a turn: each kind one work of the file's settling transaction of that
+   * turn, together with the result writes of the same turn (SqliteFile.inTurn): one write lock and one
+   * commit for all of them. A message leaves `#held` only once its row is written.
    */
-  async #settle(kind: 'remove' | 'requeue', tags: readonly string[]): Promise<number> {
-    if (!tags.length) return 0;
-    const { file, st } = this.#open();
-    const ids = tags.map(Number);
+  #settleBatches(file: SqliteFile, st: Statements): Settles {
     const owner = this.#owner;
-    const statement = st[kind];
-    let n = 0;
-    for (let i = 0; i < ids.length; i += WRITE_CHUNK) {
-      const chunk = ids.slice(i, i + WRITE_CHUNK);
-      let changed = 0;
-      await file.inTurn(() => {
-        changed = 0; // run again from scratch when a busy lock retries the transaction
-        for (const id of chunk) changed += statement.run(id, owner).changes;
-      });
-      n += changed;
-      for (const id of chunk) this.#held.delete(id);
-    }
-    return n;
+    const batch = (kind: 'remove' | 'requeue') =>
+      new TurnBatch<number, number>(
+        file,
+        (ids) => {
+          let n = 0;
+          for (const id of ids) n += st[kind].run(id, owner).changes;
+          return n;
+        },
+        (n, ids) => {
+          for (const id of ids) this.#held.delete(id);
+          if (kind === 'requeue' && n > 0) file.notifyLocal();
+        },
+        WRITE_CHUNK,
+      );
+    return { remove: batch('remove'), requeue: batch('requeue') };
   }
 
   async purge(queue: string): Promise<number> {
@@ -392,6 +419,7 @@ export class SqliteStore implements VirtualStore {
       this.#file = null;
       this.#st = null;
       this.#tx = null;
+      this.#settles = null;
       file.release();
     }
   }

@@ -193,7 +193,8 @@ describe.skipIf(skipRabbit)('coalesced writes: RabbitMQ', () => {
   }
   /** basic.ack frames sent from now on, as [delivery tag, multiple]. */
   async function countAcks(): Promise<Array<[number, boolean]>> {
-    const { Channel } = (await import('amqplib/lib/channel_model.js')) as unknown as {
+    const driver = 'amqplib/lib/channel_model.js'; // untyped internal module: the class behind every channel
+    const { Channel } = (await import(driver)) as {
       Channel: { prototype: { ack(m: { fields: { deliveryTag: number } }, all?: boolean): void } };
     };
     const acks: Array<[number, boolean]> = [];

@@ -11,7 +11,8 @@
  * | chords         | 'counter': `chords` (size) and `chord_parts` (one row per finished part) updated in one IMMEDIATE transaction, so of several processes sharing the file exactly one counts the last part and fires the body |
  */
 import type { Transaction } from 'better-sqlite3';
-import { acquireFile, type SqliteFile, TurnBatch } from '../../drivers/sqlite/file.js';
+import { TurnBatch } from '../../drivers/sqlite/batch.js';
+import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import { encodeJson } from '../../protocol/json.js';

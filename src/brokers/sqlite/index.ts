@@ -30,8 +30,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Transaction } from 'better-sqlite3';
-import { TickBatcher } from '../../drivers/sqlite/batch.js';
-import { acquireFile, type SqliteFile, TurnBatch } from '../../drivers/sqlite/file.js';
+import { TickBatcher, TurnBatch } from '../../drivers/sqlite/batch.js';
+import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';

@@ -3,11 +3,12 @@
  * transport), so memory, SQLite and Redis stores only move bytes. This class owns:
  *  - the consume loop: take up to the free prefetch window, hand deliveries out, wait when idle;
  *  - QoS: never more than `prefetch` unacked deliveries per consumer;
- *  - ack/reject batching: acks issued in one tick reach the store in one call;
+ *  - ack/reject coalescing: acks issued in one turn reach the store in one call (util/coalesce.ts);
  *  - failure containment: a store error is reported, backed off and retried; the loop never dies silently;
  *  - the priority levels of stores that keep ten exact levels (`priorityBucket`).
  */
 import type { WireMessage } from '../protocol/message.js';
+import { Coalescer } from '../util/coalesce.js';
 import type { Logger } from '../util/log.js';
 import type { Broadcast } from './broadcast.js';
 import type {
@@ -61,6 +62,11 @@ export interface VirtualStore {
   requeue(tags: readonly string[]): Promise<void>;
   /** Drop unacked messages that were rejected without requeue (or dead-letter them). */
   discard(tags: readonly string[]): Promise<void>;
+  /**
+   * Settle one delivery, for a store that coalesces its own writes (SQLite: acks and results of a turn in
+   * one transaction). Without it the broker gathers each turn's tags into one ack/requeue/discard call.
+   */
+  settleOne?(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void>;
   purge(queue: string): Promise<number>;
   size(queue: string): Promise<number>;
   /** Wake any take() waiting now, so cancel and close do not wait out `waitMs`. */
@@ -90,19 +96,28 @@ export function priorityBucket(priority: unknown): number {
 }
 
 const TAKE_BATCH = 256;
+/** Most tags per store ack/requeue/discard call. */
+const SETTLE_BATCH = 1000;
 const IDLE_WAIT_MS = 1000;
 
 export class VirtualBroker implements Broker {
   readonly #store: VirtualStore;
   readonly #consumers = new Set<VirtualConsumer>();
-  #pendingAcks: string[] = [];
-  #pendingRequeues: string[] = [];
-  #pendingDiscards: string[] = [];
-  #flushScheduled = false;
-  #flushing: Promise<void> = Promise.resolve();
+  /**
+   * Acks, requeues and discards of one event-loop turn reach the store as one call of each kind (one
+   * pipeline, script call or transaction), see util/coalesce.ts. Separate coalescers, so a failed requeue
+   * never fails the acks of its turn. At most SETTLE_BATCH tags per call, so no call holds the store long.
+   */
+  readonly #acks: Coalescer<string>;
+  readonly #requeues: Coalescer<string>;
+  readonly #discards: Coalescer<string>;
 
   constructor(store: VirtualStore) {
     this.#store = store;
+    const max = { max: SETTLE_BATCH };
+    this.#acks = new Coalescer((tags) => store.ack(tags), max);
+    this.#requeues = new Coalescer((tags) => store.requeue(tags), max);
+    this.#discards = new Coalescer((tags) => store.discard(tags), max);
   }
 
   get transport(): string {
@@ -167,35 +182,16 @@ export class VirtualBroker implements Broker {
     await this.#store.close();
   }
 
-  /** Queue an ack/requeue/discard for the next flush; one store call per kind per tick. */
+  /** Queue an ack/requeue/discard for this turn's write of its kind; settles with that write. */
   settle(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
-    if (kind === 'ack') this.#pendingAcks.push(tag);
-    else if (kind === 'requeue') this.#pendingRequeues.push(tag);
-    else this.#pendingDiscards.push(tag);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      this.#flushing = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
-          this.#flushScheduled = false;
-          this.flush().then(resolve, reject);
-        });
-      });
-    }
-    return this.#flushing;
+    if (this.#store.settleOne) return this.#store.settleOne(kind, tag);
+    const c = kind === 'ack' ? this.#acks : kind === 'requeue' ? this.#requeues : this.#discards;
+    return c.add(tag);
   }
 
+  /** Write every queued ack, requeue and discard now, and wait for those in flight. */
   async flush(): Promise<void> {
-    const acks = this.#pendingAcks;
-    const requeues = this.#pendingRequeues;
-    const discards = this.#pendingDiscards;
-    this.#pendingAcks = [];
-    this.#pendingRequeues = [];
-    this.#pendingDiscards = [];
-    const ops: Promise<void>[] = [];
-    if (acks.length) ops.push(this.#store.ack(acks));
-    if (requeues.length) ops.push(this.#store.requeue(requeues));
-    if (discards.length) ops.push(this.#store.discard(discards));
-    await Promise.all(ops);
+    await Promise.all([this.#acks.flush(), this.#requeues.flush(), this.#discards.flush()]);
   }
 }
 

@@ -30,6 +30,7 @@ import { ResultKeys } from '../../drivers/redis/keys.js';
 import { runScript } from '../../drivers/redis/scripts.js';
 import { decodeJson, encodeJson, encodePythonJson } from '../../protocol/json.js';
 import type { ResultMeta } from '../../protocol/result.js';
+import { Coalescer } from '../../util/coalesce.js';
 import {
   type BackendCapabilities,
   type ChordPart,
@@ -54,14 +55,11 @@ export const redisBackendDefaults = {
 };
 export type RedisBackendOptions = typeof redisBackendDefaults;
 
-/** A result waiting for the next batched write. */
+/** A result waiting for this turn's write. */
 interface PendingStore {
-  taskId: string;
   key: string;
   json: string;
   expires: string;
-  resolve(): void;
-  reject(err: Error): void;
 }
 
 /** Channels per SUBSCRIBE/UNSUBSCRIBE/MGET command when thousands of results are outstanding. */
@@ -88,7 +86,8 @@ export class RedisBackend implements ResultBackend {
   #syncing: Promise<void> | null = null;
   #dirty = false;
   #closed = false;
-  #pendingStores: PendingStore[] = [];
+  /** The results of one event-loop turn, written by one script call (util/coalesce.ts). */
+  readonly #stores = new Coalescer<PendingStore>((batch) => this.#writeStores(batch), { max: STORE_BATCH });
   /**
    * Seconds the chord keys are kept (0: forever). Celery expires `.j/.t/.s` with `result_expires`; here it
    * is the expiry of the last result stored (a part's meta is stored just before its chordPartReturn),
@@ -131,11 +130,11 @@ export class RedisBackend implements ResultBackend {
    */
   store(meta: ResultMeta, options: StoreOptions): Promise<void> {
     this.#expires = expirySeconds(options);
-    let client: Redis;
-    try {
-      client = this.client;
-    } catch (err) {
-      return Promise.reject(err); // not connected (or closed): a rejection, like every other failure
+    if (!this.#cmd) {
+      // Not connected (or closed): a rejection, like every other failure.
+      return Promise.reject(
+        brokerError('Redis result backend', new Error('not connected: call connect() first')),
+      );
     }
     let json: string;
     try {
@@ -143,38 +142,27 @@ export class RedisBackend implements ResultBackend {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise((resolve, reject) => {
-      const first = this.#pendingStores.length === 0;
-      this.#pendingStores.push({
-        taskId: meta.task_id,
-        key: this.keys.task(meta.task_id),
-        json,
-        expires: String(expirySeconds(options)),
-        resolve,
-        reject,
-      });
-      if (first) setImmediate(() => this.#flushStores(client));
+    return this.#stores.add({
+      key: this.keys.task(meta.task_id),
+      json,
+      expires: String(expirySeconds(options)),
     });
   }
 
-  #flushStores(client: Redis): void {
-    const pending = this.#pendingStores;
-    this.#pendingStores = [];
-    for (let i = 0; i < pending.length; i += STORE_BATCH) {
-      const batch = pending.slice(i, i + STORE_BATCH);
-      const keys: string[] = [];
-      const args: string[] = [];
-      for (const p of batch) {
-        keys.push(p.key);
-        args.push(p.json, p.expires);
-      }
-      runScript(client, STORE_RESULTS, keys, args).then(
-        () => {
-          for (const p of batch) p.resolve();
-        },
-        (err: unknown) => {
-          for (const p of batch) p.reject(brokerError(`storing the result of ${p.taskId}`, err));
-        },
+  /** One STORE_RESULTS call for a batch: SET (SETEX) + PUBLISH each; a failure fails every result in it. */
+  async #writeStores(batch: PendingStore[]): Promise<void> {
+    const keys: string[] = [];
+    const args: string[] = [];
+    for (const p of batch) {
+      keys.push(p.key);
+      args.push(p.json, p.expires);
+    }
+    try {
+      await runScript(this.client, STORE_RESULTS, keys, args);
+    } catch (err) {
+      throw brokerError(
+        batch.length === 1 ? `storing ${batch[0]?.key}` : `storing ${batch.length} results`,
+        err,
       );
     }
   }
@@ -387,7 +375,8 @@ export class RedisBackend implements ResultBackend {
     if (this.#closed) return;
     this.#closed = true;
     // Results still gathering for the next batch go out before the connection quits.
-    if (this.#cmd && this.#pendingStores.length) this.#flushStores(this.#cmd);
+    // (sent now, ahead of the QUIT below, which waits for its reply)
+    if (this.#cmd) void this.#stores.flush();
     await this.#waiters.close();
     const conns = [this.#cmd, this.#sub];
     this.#cmd = this.#sub = null;

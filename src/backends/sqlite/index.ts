@@ -5,13 +5,13 @@
  * | feature        | support |
  * |----------------|---------|
  * | URL            | as the broker (drivers/sqlite/options.ts); broker-only options such as visibility_timeout are accepted and ignored |
- * | writes         | the `store()` calls of one event-loop tick go in one transaction; a SUCCESS is never overwritten (as Celery's key-value backends: a redelivered duplicate must not clobber it) |
+ * | writes         | the `store()` calls of one event-loop turn go in one transaction, the one that also carries the SQLite broker's acks of that turn (SqliteFile.inTurn); a SUCCESS is never overwritten (as Celery's key-value backends: a redelivered duplicate must not clobber it) |
  * | waiting        | waiters of this process are woken by an event when this process stores; for other processes one loop per backend re-reads every awaited id in one query, only after the file changed (-wal watch, data_version poll), at most every 5 ms, and at least every `intervalMs` (500 ms) |
  * | expiry         | `expires_at` per result and group; expired rows read as missing and are deleted on read and by a sweep at most once a minute from `store()` |
  * | chords         | 'counter': `chords` (size) and `chord_parts` (one row per finished part) updated in one IMMEDIATE transaction, so of several processes sharing the file exactly one counts the last part and fires the body |
  */
 import type { Transaction } from 'better-sqlite3';
-import { TickBatcher } from '../../drivers/sqlite/batch.js';
+import { TurnBatch } from '../../drivers/sqlite/batch.js';
 import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
@@ -88,7 +88,6 @@ function prepare(file: SqliteFile) {
   };
 }
 type Statements = ReturnType<typeof prepare>;
-type WriteTx = Transaction<(items: readonly Write[]) => ResultMeta[]>;
 interface PartRow {
   task_id: string;
   state: string;
@@ -102,7 +101,11 @@ export class SqliteBackend implements ResultBackend {
   readonly transport = 'sqlite';
   readonly capabilities: BackendCapabilities = { groups: true, expiry: true, chords: 'counter' };
   readonly #target: SqliteTarget;
-  readonly #writes = new TickBatcher<Write>((items) => this.#write(items));
+  /**
+   * The result writes of a turn: one work of the file's settling transaction of that turn, which also
+   * carries the SQLite broker's acks of that turn (SqliteFile.inTurn).
+   */
+  #writes: TurnBatch<Write, ResultMeta[]> | null = null;
   /**
    * Stores by this process (every backend on this file) are heard at once through the file's 'stored'
    * event; stores by other processes by polling: one query for every awaited id, repeated only after the
@@ -126,7 +129,6 @@ export class SqliteBackend implements ResultBackend {
   };
   #file: SqliteFile | null = null;
   #st: Statements | null = null;
-  #writeTx: WriteTx | null = null;
   #partTx: PartTx | null = null;
   #readAt = 0;
   #lastSweep = 0;
@@ -148,14 +150,6 @@ export class SqliteBackend implements ResultBackend {
     const file = await acquireFile(this.#target.path, this.#target.options, this.#ownConnection);
     try {
       const st = prepare(file);
-      this.#writeTx = file.db.transaction((items: readonly Write[]) => {
-        const written: ResultMeta[] = [];
-        for (const { meta, json, expiresAt } of items) {
-          const r = st.upsert.run(meta.task_id, meta.status, json, expiresAt);
-          if (r.changes) written.push(meta);
-        }
-        return written;
-      });
       // One transaction per part: record it, count, and when it is the last, take the parts and delete
       // the counter. IMMEDIATE (below) takes the write lock first, so two processes never both count N.
       this.#partTx = file.db.transaction(
@@ -172,6 +166,24 @@ export class SqliteBackend implements ResultBackend {
           st.chordDelete.run(groupId);
           return rows;
         },
+      );
+      this.#writes = new TurnBatch(
+        file,
+        (items) => {
+          const written: ResultMeta[] = [];
+          for (const w of items) {
+            if (st.upsert.run(w.meta.task_id, w.meta.status, w.json, w.expiresAt).changes)
+              written.push(w.meta);
+          }
+          return written;
+        },
+        (written) => {
+          // Same-process waiters (of every backend on this file) hear it now; other processes through
+          // the file's change detection.
+          if (written.length) file.results.emit('stored', written);
+          this.#sweep();
+        },
+        WRITE_CHUNK,
       );
       this.#st = st;
     } catch (err) {
@@ -198,21 +210,11 @@ export class SqliteBackend implements ResultBackend {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#writes.add([{ meta, json, expiresAt: expiresAt(options) }]);
-  }
-
-  async #write(items: Write[]): Promise<void> {
-    const { file } = this.#open();
-    const tx = this.#writeTx as WriteTx;
-    for (let i = 0; i < items.length; i += WRITE_CHUNK) {
-      if (i > 0) await new Promise((r) => setImmediate(r));
-      const chunk = items.slice(i, i + WRITE_CHUNK);
-      const written = await file.write(() => tx.immediate(chunk));
-      // Same-process waiters (of every backend on this file) hear it now; other processes through
-      // the file's change detection.
-      if (written.length) file.results.emit('stored', written);
-    }
-    this.#sweep();
+    return (this.#writes as TurnBatch<Write, ResultMeta[]>).add({
+      meta,
+      json,
+      expiresAt: expiresAt(options),
+    });
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
@@ -239,7 +241,7 @@ export class SqliteBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     const { file, st } = this.#open();
-    await this.#writes.drain(); // a store() just before forget() must not resurrect the result
+    await this.#writes?.drain(); // a store() just before forget() must not resurrect the result
     await file.write(() => st.forget.run(taskId));
   }
 
@@ -305,13 +307,13 @@ export class SqliteBackend implements ResultBackend {
   async close(): Promise<void> {
     const file = this.#file;
     if (!file) return;
-    await this.#writes.drain();
+    await this.#writes?.drain();
     await this.#waiters.close();
     file.results.off('stored', this.#onLocal);
     this.#file = null;
     this.#st = null;
-    this.#writeTx = null;
     this.#partTx = null;
+    this.#writes = null;
     file.release();
   }
 }

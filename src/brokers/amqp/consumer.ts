@@ -5,12 +5,18 @@
  *  - survive: a channel closed by the server is reopened; after a reconnect the link's onUp hook opens a
  *    new one; a server-side basic.cancel (queue deleted) declares the queue again and consumes again;
  *  - settle on the right channel: every channel has an epoch, and a delivery of a dead channel can be
- *    neither acked nor rejected (RabbitMQ requeued it already; its tag means nothing on a new channel).
+ *    neither acked nor rejected (RabbitMQ requeued it already; its tag means nothing on a new channel);
+ *  - coalesce acks: the acks of one event-loop turn go out together (util/coalesce.ts), as one basic.ack
+ *    with `multiple` for the run of oldest deliveries that are all acked, and one basic.ack each for the
+ *    others. `multiple` acks every unacked tag up to it, so it is only ever sent for a run in which no
+ *    delivery is still running (nor held for its ETA). Rejects go out at once: a later `multiple` must
+ *    never cover a delivery that was to be rejected.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { type AmqpLink, isNotFound } from '../../drivers/amqp/link.js';
 import { BrokerError, ProtocolError } from '../../errors.js';
 import type { WireMessage } from '../../protocol/message.js';
+import { Coalescer } from '../../util/coalesce.js';
 import type { ConsumeOptions, Consumer, Delivery } from '../broker.js';
 import { wireMessage } from './message.js';
 
@@ -42,6 +48,13 @@ export class AmqpConsumer implements Consumer {
   #reopening = false;
   #opening: Promise<void> | null = null;
   #tags: string[] = [];
+  /**
+   * The current channel's deliveries not settled on the wire yet, by delivery tag in delivery order (tags
+   * grow on a channel): the message while its task runs, null once acked and waiting for this turn's write.
+   */
+  #unsettled = new Map<number, ConsumeMessage | null>();
+  /** Acks of this turn; written by #writeAcks on the next (always for the current channel, see #open). */
+  readonly #acks = new Coalescer<ConsumeMessage>((batch) => this.#writeAcks(batch));
   #unhook: Array<() => void> = [];
   onEnd: () => void = () => {};
 
@@ -89,10 +102,14 @@ export class AmqpConsumer implements Consumer {
       await ch.close().catch(() => {});
       return;
     }
+    // Acks still queued belong to the old channel (gone, its deliveries requeued by RabbitMQ): written
+    // now, against it, so none is ever sent on the new channel, where the same tags mean other messages.
+    void this.#acks.flush();
     const epoch = ++this.#epoch;
     this.#channel = ch;
     this.#inflight = 0;
     this.#tags = [];
+    this.#unsettled = new Map();
     ch.on('error', (err: Error) =>
       this.#onError(new BrokerError(`AMQP channel error: ${err.message}`, { retryable: true, cause: err })),
     );
@@ -174,6 +191,7 @@ export class AmqpConsumer implements Consumer {
       return;
     }
     this.#inflight++;
+    this.#unsettled.set(m.fields.deliveryTag, m);
     this.#onMessage(new AmqpDelivery(this, ch, epoch, queue, m));
   }
 
@@ -182,18 +200,61 @@ export class AmqpConsumer implements Consumer {
   }
 
   /** ack/reject on the channel that delivered the message, if that channel still lives. */
-  settle(ch: Channel, epoch: number, m: ConsumeMessage, how: 'ack' | 'requeue' | 'discard'): void {
+  settle(
+    ch: Channel,
+    epoch: number,
+    m: ConsumeMessage,
+    how: 'ack' | 'requeue' | 'discard',
+  ): Promise<void> | undefined {
     if (!this.owns(ch, epoch)) {
       // That channel is gone, and with it this delivery: RabbitMQ has requeued it already (it will come
       // back with redelivered=true), and its tag means nothing on a newer channel.
       return;
     }
-    try {
-      if (how === 'ack') ch.ack(m);
-      else ch.reject(m, how === 'requeue');
-    } catch {}
+    let written: Promise<void> | undefined;
+    if (how === 'ack') {
+      this.#unsettled.set(m.fields.deliveryTag, null);
+      written = this.#acks.add(m);
+    } else {
+      this.#unsettled.delete(m.fields.deliveryTag);
+      try {
+        ch.reject(m, how === 'requeue');
+      } catch {}
+    }
     this.#inflight--;
     if (!this.#active && this.#inflight <= 0) void this.close();
+    return written;
+  }
+
+  /**
+   * Write a turn's acks on the current channel: one `multiple` ack for the oldest run of unsettled
+   * deliveries that are all acked, one plain ack for each acked delivery behind a running one.
+   */
+  #writeAcks(batch: ConsumeMessage[]): void {
+    const ch = this.#channel;
+    if (!ch) return; // closed meanwhile: RabbitMQ requeued these deliveries, there is nothing to ack
+    const unsettled = this.#unsettled;
+    let upTo = -1;
+    let run = 0;
+    for (const [tag, m] of unsettled) {
+      if (m !== null) break; // still running: the run stops before it
+      unsettled.delete(tag);
+      upTo = tag;
+      run++;
+    }
+    try {
+      for (const m of batch) {
+        const tag = m.fields.deliveryTag;
+        if (tag < upTo) continue; // covered by the multiple ack below
+        if (tag === upTo) ch.ack(m, run > 1);
+        else {
+          unsettled.delete(tag);
+          ch.ack(m);
+        }
+      }
+    } catch {
+      // The channel closed under us: RabbitMQ requeues what it had not seen acked.
+    }
   }
 
   setPrefetch(prefetch: number): void {
@@ -216,6 +277,7 @@ export class AmqpConsumer implements Consumer {
   async close(): Promise<void> {
     this.#active = false;
     for (const u of this.#unhook.splice(0)) u();
+    void this.#acks.flush(); // written now (synchronously), ahead of channel.close
     const ch = this.#channel;
     this.#channel = null;
     if (ch) await ch.close().catch(() => {});
@@ -261,12 +323,11 @@ class AmqpDelivery implements Delivery {
     return this.#consumer.owns(this.#channel, this.#epoch);
   }
 
+  /** Resolves once this turn's acks are written to the channel (see AmqpConsumer#writeAcks). */
   ack(): Promise<void> {
-    if (!this.#settled) {
-      this.#settled = true;
-      this.#consumer.settle(this.#channel, this.#epoch, this.#raw, 'ack');
-    }
-    return Promise.resolve();
+    if (this.#settled) return Promise.resolve();
+    this.#settled = true;
+    return this.#consumer.settle(this.#channel, this.#epoch, this.#raw, 'ack') ?? Promise.resolve();
   }
 
   reject(requeue: boolean): Promise<void> {

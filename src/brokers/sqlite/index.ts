@@ -17,7 +17,7 @@
  * | URL options        | `?visibility_timeout=600&busy_timeout=5000&polling_interval=0.05&synchronous=normal` (see drivers/sqlite/options.ts) |
  * | broadcast          | `broadcasts` rows (10 s lifetime) read by every subscriber present at commit, each from the last id it saw; replies in `replies` for the queues of `reply_bindings`, deleted when read or closed; same wake-ups as consuming (./broadcast.ts) |
  * | file               | WAL mode, schema versioned by migrations (drivers/sqlite/schema.ts); local disks only (WAL needs shared memory, so no NFS/SMB) |
- * | writes             | publishes of one tick go in one transaction (500 rows at most per transaction); take, ack and requeue are batched by the consume loop; a busy write lock is waited for without blocking the event loop (SqliteFile.write) |
+ * | writes             | publishes of one tick go in one transaction (500 rows at most per transaction); take is batched by the consume loop; acks and requeues of one turn share one transaction with that turn's result writes; a busy write lock is waited for without blocking the event loop (SqliteFile.write) |
  *
  * Visibility timeout, and why a live worker never loses a message: every connection that holds messages
  * writes a heartbeat to `owners` every `min(visibility_timeout / 4, 30 s)`; a message is restored only
@@ -30,7 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Transaction } from 'better-sqlite3';
-import { TickBatcher } from '../../drivers/sqlite/batch.js';
+import { TickBatcher, TurnBatch } from '../../drivers/sqlite/batch.js';
 import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
@@ -105,10 +105,14 @@ function prepare(file: SqliteFile) {
 }
 type Statements = ReturnType<typeof prepare>;
 
+interface Settles {
+  remove: TurnBatch<number, number>;
+  requeue: TurnBatch<number, number>;
+}
+
 interface Transactions {
   insert: Transaction<(items: readonly Item[], now: number) => void>;
   take: Transaction<(queues: readonly string[], max: number, now: number) => Row[]>;
-  settle: Transaction<(kind: 'remove' | 'requeue', ids: readonly number[]) => number>;
   restore: Transaction<(cutoff: number) => number>;
 }
 
@@ -140,6 +144,7 @@ export class SqliteStore implements VirtualStore {
   #file: SqliteFile | null = null;
   #st: Statements | null = null;
   #tx: Transactions | null = null;
+  #settles: Settles | null = null;
   #abort = new AbortController();
   #heartbeat: NodeJS.Timeout | null = null;
   #lastTick = 0;
@@ -179,6 +184,7 @@ export class SqliteStore implements VirtualStore {
     }
     this.#file = file;
     this.#tx = this.#transactions(file, this.#st);
+    this.#settles = this.#settleBatches(file, this.#st);
     this.#lastTick = Date.now();
     this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
     this.#heartbeat.unref();
@@ -209,11 +215,6 @@ export class SqliteStore implements VirtualStore {
         // The heartbeat goes in with the claim, so no message is ever unacked by an owner without one.
         if (rows.length) st.beat.run(this.#owner, HOST, process.pid, now);
         return rows;
-      }),
-      settle: db.transaction((kind: 'remove' | 'requeue', ids: readonly number[]) => {
-        let n = 0;
-        for (const id of ids) n += st[kind].run(id, this.#owner).changes;
-        return n;
       }),
       restore: db.transaction((cutoff: number) => {
         const n = st.restore.run({ cutoff, me: this.#owner }).changes;
@@ -281,32 +282,63 @@ export class SqliteStore implements VirtualStore {
     return file.run(() => browseSqlite(file.db, (fn) => file.write(fn), queue, limit));
   }
 
-  async ack(tags: readonly string[]): Promise<void> {
-    await this.#settle('remove', tags);
+  /** VirtualStore.settleOne: into this turn's settling transaction (see #settles). */
+  settleOne(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
+    const batches = this.#batches();
+    // Rejected without requeue (discard): there is no dead-letter queue in this store, so it is deleted.
+    return (kind === 'requeue' ? batches.requeue : batches.remove).add(Number(tag));
   }
 
-  async requeue(tags: readonly string[]): Promise<void> {
+  ack(tags: readonly string[]): Promise<void> {
+    return this.#settle('remove', tags);
+  }
+
+  requeue(tags: readonly string[]): Promise<void> {
     // Back to the front of its priority level with redelivered set: the consumer gave it back (cancel,
     // reject(requeue), shutdown), so it runs next, here or in another process.
-    if (await this.#settle('requeue', tags)) this.#open().file.notifyLocal();
+    return this.#settle('requeue', tags);
   }
 
-  async discard(tags: readonly string[]): Promise<void> {
-    // Rejected without requeue: there is no dead-letter queue in this store, so the message is deleted.
-    await this.#settle('remove', tags);
+  discard(tags: readonly string[]): Promise<void> {
+    return this.#settle('remove', tags);
   }
 
-  async #settle(kind: 'remove' | 'requeue', tags: readonly string[]): Promise<number> {
-    if (!tags.length) return 0;
-    const { file, tx } = this.#open();
-    const ids = tags.map(Number);
-    let n = 0;
-    for (let i = 0; i < ids.length; i += WRITE_CHUNK) {
-      const chunk = ids.slice(i, i + WRITE_CHUNK);
-      n += await file.write(() => tx.settle.immediate(kind, chunk));
-      for (const id of chunk) this.#held.delete(id);
+  async #settle(kind: 'remove' | 'requeue', tags: readonly string[]): Promise<void> {
+    const batch = this.#batches()[kind];
+    const works = new Set<Promise<void>>();
+    for (const tag of tags) works.add(batch.add(Number(tag)));
+    await Promise.all(works);
+  }
+
+  #batches(): Settles {
+    if (!this.#settles) {
+      throw new BrokerError(`SQLite broker on "${this.path}" is not connected`, { retryable: false });
     }
-    return n;
+    return this.#settles;
+  }
+
+  /**
+   * Acks (remove) and requeues of a turn: each kind one work of the file's settling transaction of that
+   * turn, together with the result writes of the same turn (SqliteFile.inTurn): one write lock and one
+   * commit for all of them. A message leaves `#held` only once its row is written.
+   */
+  #settleBatches(file: SqliteFile, st: Statements): Settles {
+    const owner = this.#owner;
+    const batch = (kind: 'remove' | 'requeue') =>
+      new TurnBatch<number, number>(
+        file,
+        (ids) => {
+          let n = 0;
+          for (const id of ids) n += st[kind].run(id, owner).changes;
+          return n;
+        },
+        (n, ids) => {
+          for (const id of ids) this.#held.delete(id);
+          if (kind === 'requeue' && n > 0) file.notifyLocal();
+        },
+        WRITE_CHUNK,
+      );
+    return { remove: batch('remove'), requeue: batch('requeue') };
   }
 
   async purge(queue: string): Promise<number> {
@@ -380,6 +412,7 @@ export class SqliteStore implements VirtualStore {
       this.#file = null;
       this.#st = null;
       this.#tx = null;
+      this.#settles = null;
       file.release();
     }
   }

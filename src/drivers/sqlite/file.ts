@@ -8,13 +8,17 @@
  *    file (inotify/FSEvents: no cost while idle) backed by a poll of `PRAGMA data_version` (a counter read
  *    from shared memory, no query). While the watch works the poll runs once a second as a safety net;
  *    where it does not (no -wal file yet, watch unsupported, or caught missing a commit: some container
- *    bind mounts), the poll starts at 1 ms and backs off to `pollingInterval` (50 ms).
+ *    bind mounts), the poll starts at 1 ms and backs off to `pollingInterval` (50 ms);
+ *  - one transaction per turn for settling: the acks, requeues and result writes of one event-loop turn,
+ *    broker's and backend's alike, commit together (`inTurn`, util/coalesce.ts), one write lock and one
+ *    WAL commit for all of them.
  */
 import { EventEmitter } from 'node:events';
 import { accessSync, constants, type FSWatcher, realpathSync, statSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Database, Statement } from 'better-sqlite3';
 import { BrokerError, DriverMissingError } from '../../errors.js';
+import { Coalescer } from '../../util/coalesce.js';
 import type { SqliteOptions } from './options.js';
 import { migrate } from './schema.js';
 
@@ -158,6 +162,8 @@ function canonical(path: string): string {
   }
 }
 
+/** Works (chunks of settling rows) per turn transaction. */
+const TURN_WORKS = 4;
 /** Longest wait for a lock inside SQLite (event loop blocked); see write(). */
 const SYNC_BUSY_MS = 10;
 /** Fallback poll period while the -wal watch is trusted (it only guards against a missed event). */
@@ -185,6 +191,18 @@ export class SqliteFile {
   #delay = 1;
   #version = 0;
   #closed = false;
+  /** Writes committed through write() (each a transaction or one statement); tests count them. */
+  transactions = 0;
+  /**
+   * The settling writes of one turn, run in one IMMEDIATE transaction, in order (serial: an ack never
+   * overtakes the result written before it). At most TURN_WORKS works (each a chunk of at most ~500
+   * rows) per transaction, so other processes never wait long for the lock.
+   */
+  readonly #turn = new Coalescer<() => void>((works) => this.write(() => this.#runTurn(works)), {
+    serial: true,
+    max: TURN_WORKS,
+  });
+  readonly #runTurn: (works: ReadonlyArray<() => void>) => void;
 
   constructor(path: string, Ctor: DatabaseCtor, options: SqliteOptions, shared = true) {
     this.path = path;
@@ -210,6 +228,20 @@ export class SqliteFile {
       throw translateError(err, path, true, options.busyTimeout);
     }
     this.db = db;
+    const all = db.transaction((works: ReadonlyArray<() => void>) => {
+      for (const w of works) w();
+    });
+    this.#runTurn = (works) => all.immediate(works);
+  }
+
+  /**
+   * Run `work` inside this turn's settling transaction; resolves once it committed. All or nothing: when
+   * any work of the transaction throws (or the lock cannot be had), it rolls back and every work in it
+   * fails. `work` must be safe to run again (a busy lock retries the whole transaction) and must use
+   * plain statements, not transaction functions.
+   */
+  inTurn(work: () => void): Promise<void> {
+    return this.#turn.add(work);
   }
 
   /**
@@ -224,7 +256,9 @@ export class SqliteFile {
     let delay = 1;
     for (;;) {
       try {
-        return fn();
+        const out = fn();
+        this.transactions++;
+        return out;
       } catch (err) {
         const code = String((err as { code?: unknown }).code ?? '');
         const busy = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');

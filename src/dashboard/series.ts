@@ -9,6 +9,7 @@
  *  - read any window up to the capacity, oldest first, ending with the current second.
  * Time is injected (`now`, epoch seconds), so tests step a clock instead of sleeping.
  */
+import type { SeriesView } from './api-types.js';
 
 export interface SeriesOptions {
   /** Seconds kept. @defaultValue 900 */
@@ -42,14 +43,8 @@ class Ring {
   }
 }
 
-export interface SeriesWindow {
-  readonly start: number;
-  readonly succeeded: number[];
-  readonly failed: number[];
-  readonly inFlight: number[];
-  readonly queueWaitMs: (number | null)[];
-  readonly depth: Record<string, number[]>;
-}
+/** What the ring buffers hold for a window: the API's view without its fixed step. */
+export type SeriesWindow = Omit<SeriesView, 'step'>;
 
 export class Series {
   readonly capacity: number;

@@ -251,7 +251,10 @@ export class DashboardModel {
   }
 }
 
-/** Celery names its pool by class path (`celery.concurrency.prefork:TaskPool`); show its short name. */
+/**
+ * Workers name their pool by class path (Celery `celery.concurrency.prefork:TaskPool`, Celeriac
+ * `celeriac.pools.async`, as Flower expects); show the short name.
+ */
 export function poolName(impl: string): string {
-  return /^celery\.concurrency\.(\w+):/.exec(impl)?.[1] ?? impl;
+  return /^(?:celery\.concurrency|celeriac\.pools)\.(\w+)/.exec(impl)?.[1] ?? impl;
 }

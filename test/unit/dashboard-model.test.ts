@@ -203,6 +203,7 @@ describe('poolName', () => {
   it("shortens Celery's pool class paths and keeps other names", () => {
     expect(poolName('celery.concurrency.prefork:TaskPool')).toBe('prefork');
     expect(poolName('celery.concurrency.solo:TaskPool')).toBe('solo');
-    expect(poolName('async')).toBe('async');
+    expect(poolName('celeriac.pools.async')).toBe('async');
+    expect(poolName('custom')).toBe('custom');
   });
 });

@@ -130,6 +130,22 @@ describe.skipIf(skipRedis)('redis result backend: Celery layout', () => {
     expect(await Promise.all(waits.slice(1500))).toEqual(Array(1500).fill(null));
   });
 
+  it('a wait that ends and comes back before the next sync still reads the stored result', async () => {
+    // The channel is still subscribed when the second wait starts (the sync that would drop it has not
+    // run), and the result was stored with no one to hear its message: only a read of the key finds it.
+    const { b, prefix } = await backend();
+    const id = uniq('again');
+    const ac = new AbortController();
+    const first = b.waitFor(id, { timeoutMs: null, signal: ac.signal });
+    await waitUntil(() => b.subscriptions === 1, 5000, 'the first wait subscribed');
+    const meta = JSON.stringify(buildMeta(id, 'SUCCESS', 42, null, new Date()));
+    await raw.setex(`${prefix}celery-task-meta-${id}`, 60, meta); // stored, never published
+    ac.abort();
+    const second = b.waitFor(id, { timeoutMs: 5000 });
+    expect(await first).toBeNull();
+    expect((await second)?.result).toBe(42);
+  });
+
   it('drops subscriptions of waits that time out', async () => {
     const { b } = await backend();
     const got = await Promise.all(Array.from({ length: 50 }, () => b.waitFor(uniq('to'), { timeoutMs: 50 })));

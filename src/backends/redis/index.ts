@@ -78,11 +78,20 @@ export class RedisBackend implements ResultBackend {
   #subReady: Promise<Redis> | null = null;
   /** Everyone waiting; a newly awaited id and one nobody awaits any more both resync the subscriptions. */
   readonly #waiters = new ResultWaiters({
-    watch: () => this.#scheduleSync(),
+    watch: (id) => {
+      this.#unread.add(id);
+      this.#scheduleSync();
+    },
     unwatch: () => this.#scheduleSync(),
   });
   /** task ids whose channel the subscriber connection is subscribed to. */
   readonly #subscribed = new Set<string>();
+  /**
+   * Ids whose new wait has not read the key yet. Kept apart from the subscriptions: a wait that ends and
+   * comes back before the next sync finds its id still subscribed, but the result may have been published
+   * in between, so it must read the key all the same (a get() after a dropped wait ahead hung on that).
+   */
+  readonly #unread = new Set<string>();
   #syncing: Promise<void> | null = null;
   #dirty = false;
   #closed = false;
@@ -208,8 +217,19 @@ export class RedisBackend implements ResultBackend {
           const ids = add.slice(i, i + BATCH);
           await sub.subscribe(...ids.map((id) => this.keys.task(id)));
           for (const id of ids) this.#subscribed.add(id);
-          await this.#readNow(ids);
         }
+        // Subscribed first, read second: a result stored before the SUBSCRIBE is found by the read, one
+        // stored after by the message.
+        const read: string[] = [];
+        for (const id of this.#unread) {
+          if (!this.#waiters.has(id))
+            this.#unread.delete(id); // that wait is over already
+          else if (this.#subscribed.has(id)) {
+            read.push(id);
+            this.#unread.delete(id);
+          }
+        }
+        await this.#readNow(read);
         // Not awaited: the next wait's SUBSCRIBE (a get() right after delay()) must not queue behind
         // the reply to the last one's UNSUBSCRIBE. Both go on the one subscriber connection, in order.
         const drop = [...this.#subscribed].filter((id) => !this.#waiters.has(id));

@@ -70,12 +70,20 @@ describe.skipIf(skipRedis && !inCI)('celeriac events and the worker’s event fl
         20_000,
         'dump task',
       );
-      const events = dump
-        .out()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as CeleryEvent)
-        .filter((e) => e.hostname === host);
+      const hostEvents = () =>
+        dump
+          .out()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as CeleryEvent)
+          .filter((e) => e.hostname === host);
+      // The two receivers are separate processes: the dump may print the heartbeat after the lines view.
+      await waitUntil(
+        () => hostEvents().some((e) => e.type === 'worker-heartbeat'),
+        20_000,
+        `dump heartbeat event:\n${dump.out()}`,
+      );
+      const events = hostEvents();
       const hb = events.find((e) => e.type === 'worker-heartbeat');
       expect(hb).toMatchObject({
         freq: 0.5,

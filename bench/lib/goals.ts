@@ -10,7 +10,7 @@
  * ran it; the rows against BullMQ on two processes are the fair multi-core comparison the issue also asks
  * for, with no goal of their own.
  */
-import { fmt, type Row } from './report.js';
+import { fmt, type Row } from './rows.js';
 
 interface Value {
   text: string;

@@ -7,8 +7,12 @@
  * of it. Issue 19's goals, which the issue asks to see in the report, open it (lib/goals.ts); the
  * hand-written sections are kept by run.ts (lib/handwritten.ts).
  */
-import { baselineTwin, type RunRecord, type SystemOrCeiling } from './context.js';
+import { baselineTwin, type RunRecord } from './context.js';
 import { issue19Goals } from './goals.js';
+import { fmt, type Row } from './rows.js';
+
+export { fmt, type Row };
+
 import { median, type Summary, summarize } from './stats.js';
 import { BROKER_IDS, BROKER_LABEL, type BrokerId } from './systems.js';
 
@@ -27,19 +31,6 @@ export interface Meta {
   brokers?: string[];
   /** `--baseline <ref>`: the commit the `celeriac-base` rows ran from. */
   baseline?: { ref: string; sha: string; short: string; subject: string };
-}
-
-export interface Row {
-  workload: string;
-  group: string;
-  case: string;
-  label: string;
-  system: SystemOrCeiling;
-  broker: BrokerId;
-  metrics: Record<string, Summary>;
-  errors: string[];
-  skipped: string | null;
-  runs: number;
 }
 
 /** Aggregate the records of each case over its repetitions. */
@@ -99,16 +90,6 @@ export function anchorBroker(b: BrokerId): BrokerId {
 /** Rates and shares are better higher; times, CPU, memory and failures are better lower. */
 export function lowerIsBetter(metric: string): boolean {
   return !/_per_s$|frac$/.test(metric);
-}
-
-export function fmt(x: number | undefined): string {
-  if (x === undefined || !Number.isFinite(x)) return '—';
-  const a = Math.abs(x);
-  if (Number.isInteger(x)) return x.toLocaleString('en-US');
-  if (a >= 100) return Math.round(x).toLocaleString('en-US');
-  if (a >= 10) return x.toFixed(1);
-  if (a >= 1) return x.toFixed(2);
-  return x.toFixed(3);
 }
 
 function cell(s: Summary | undefined, metric = ''): string {

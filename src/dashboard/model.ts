@@ -101,7 +101,16 @@ export class DashboardModel {
 
   async #start(): Promise<void> {
     this.#receiver = this.app.events.receiver({
-      handlers: { '*': this.store.event },
+      handlers: {
+        '*': (event) => {
+          this.store.event(event);
+          // A worker we have no stats for yet (it just came online): ask it now rather than at the next
+          // poll, so its pool and concurrency do not read "–" for up to a poll interval.
+          const host = event.hostname;
+          if (typeof host === 'string' && event.type.startsWith('worker-') && !this.#stats.has(host))
+            this.#pollSoon();
+        },
+      },
       wakeup: true,
       onError: (err) => process.stderr.write(`celeriac dashboard: ${err.message}\n`),
     });
@@ -129,6 +138,17 @@ export class DashboardModel {
     const seen = this.store.state.eventCount;
     this.eventsPerSecond = seen - this.#eventsAtTick;
     this.#eventsAtTick = seen;
+  }
+
+  #soon: NodeJS.Timeout | null = null;
+  /** One early poll, a second after the first unknown worker's event (a burst of them asks once). */
+  #pollSoon(): void {
+    if (this.#soon) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = null;
+      void this.poll().catch(() => undefined);
+    }, 1000);
+    this.#soon.unref();
   }
 
   /** Ask the workers what events do not say (stats, active_queues). */
@@ -244,6 +264,8 @@ export class DashboardModel {
   async close(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    if (this.#soon) clearTimeout(this.#soon);
+    this.#soon = null;
     const r = this.#receiver;
     this.#receiver = null;
     this.#starting = null;

@@ -11,6 +11,7 @@ import { serveDashboard } from '../src/dashboard/server.js';
 import { Celeriac } from '../src/index.js';
 import { openBrowser } from '../test/browser/browser.js';
 import { ensureDashboardBuilt } from './build-dashboard.js';
+import { feedLoad } from './dashboard-load-feed.js';
 
 const SECONDS = 10;
 await ensureDashboardBuilt();
@@ -30,17 +31,9 @@ const metrics = async () => {
 };
 const m0 = await metrics();
 const t0 = Date.now();
-let k = 0;
-const timer = setInterval(() => {
-  for (let i = 0; i < 100; i++, k++) {
-    const at = Date.now() / 1000;
-    const base = { uuid: `id-${k}`, hostname: 'w@h', timestamp: at, local_received: at };
-    feed({ ...base, type: 'task-received', name: 'load.t', args: `(${k},)`, kwargs: '{}' });
-    feed({ ...base, type: 'task-succeeded', result: '1', runtime: 0.001 });
-  }
-}, 100);
+const load = feedLoad(feed);
 await new Promise((r) => setTimeout(r, SECONDS * 1000));
-clearInterval(timer);
+const k = load.stop();
 const m1 = await metrics();
 const secs = (Date.now() - t0) / 1000;
 const shown = await b.page.locator('#total-succeeded').textContent();

@@ -7,6 +7,7 @@
  */
 import { serveDashboard } from '../src/dashboard/server.js';
 import { Celeriac } from '../src/index.js';
+import { feedLoad } from './dashboard-load-feed.js';
 
 const app = new Celeriac({ broker: 'memory://' });
 const s = await serveDashboard(app, { port: 0 });
@@ -25,17 +26,9 @@ const reading = (async () => {
 })();
 await new Promise((r) => setTimeout(r, 300));
 const [f0, b0, cpu0, t0] = [frames, bytes, process.cpuUsage(), Date.now()];
-let k = 0;
-const timer = setInterval(() => {
-  for (let i = 0; i < 100; i++, k++) {
-    const at = Date.now() / 1000;
-    const base = { uuid: `id-${k}`, hostname: 'w@h', timestamp: at, local_received: at };
-    feed({ ...base, type: 'task-received', name: 'load.t', args: `(${k},)`, kwargs: '{}' });
-    feed({ ...base, type: 'task-succeeded', result: '1', runtime: 0.001 });
-  }
-}, 100);
+const load = feedLoad(feed);
 await new Promise((r) => setTimeout(r, 5000));
-clearInterval(timer);
+const k = load.stop();
 const secs = (Date.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 process.stdout.write(

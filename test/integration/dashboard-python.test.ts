@@ -3,14 +3,14 @@
  * Python (sw_ident py-celery), with its pool from `inspect stats`, and its tasks in the task list.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OverviewView, TaskListView } from '../../src/dashboard/api-types.js';
 import { type DashboardServer, serveDashboard } from '../../src/dashboard/server.js';
 import { Celeriac } from '../../src/index.js';
+import { type Proc, startPythonWorker } from '../browser/harness.js';
 import { deletePrefix, skipRedis } from '../helpers/redis.js';
 import { inCI, uniq } from '../helpers/services.js';
-import { PY_DIR, PYTHON, pythonCeleryAvailable, stopProcess } from '../interop/harness.js';
+import { pythonCeleryAvailable } from '../interop/harness.js';
 import { client } from './dashboard-helpers.js';
 
 const DB = 6;
@@ -20,54 +20,19 @@ const skip = skipRedis || (!pythonCeleryAvailable && !inCI);
 describe.skipIf(skip)('dashboard with a Python Celery worker', () => {
   const queue = uniq('dash-py');
   const name = uniq('py');
-  let py: ChildProcess;
+  let py: Proc | undefined;
   let app: Celeriac;
   let server: DashboardServer;
-  let log = '';
 
   beforeAll(async () => {
-    py = spawn(
-      PYTHON,
-      [
-        '-m',
-        'celery',
-        '-A',
-        'pytasks',
-        'worker',
-        '-P',
-        'solo',
-        '-c',
-        '1',
-        '-Q',
-        queue,
-        '-n',
-        `${name}@%h`,
-        '-E',
-        '-l',
-        'info',
-        '--without-gossip',
-        '--without-mingle',
-      ],
-      {
-        cwd: PY_DIR,
-        stdio: 'pipe',
-        detached: true,
-        env: { ...process.env, INTEROP_BROKER: URL_, INTEROP_BACKEND: URL_, INTEROP_QUEUE: queue },
-      },
-    );
-    py.stdout?.on('data', (d: Buffer) => {
-      log += d.toString();
-    });
-    py.stderr?.on('data', (d: Buffer) => {
-      log += d.toString();
-    });
+    py = await startPythonWorker({ INTEROP_BROKER: URL_, INTEROP_BACKEND: URL_ }, queue, name);
     app = new Celeriac({ broker: URL_, backend: URL_, taskDefaultQueue: queue });
     server = await serveDashboard(app, { port: 0, pollSeconds: 1 });
   }, 60_000);
 
   afterAll(async () => {
     await server?.close();
-    if (py) await stopProcess(py, 10_000);
+    await py?.stop();
     await app?.close();
     await deletePrefix(queue, DB);
   });
@@ -82,7 +47,7 @@ describe.skipIf(skip)('dashboard with a Python Celery worker', () => {
       )
       .catch(async (err: Error) => {
         const last = JSON.stringify((await http.get('api/overview')).body);
-        throw new Error(`${err.message}; last overview ${last}; worker log:\n${log.slice(-1500)}`);
+        throw new Error(`${err.message}; last overview ${last}; worker log:\n${py?.log().slice(-1500)}`);
       });
     const w = o.workers.find((x) => x.hostname.startsWith(`${name}@`));
     // Celery's solo pool's stats name no implementation (its prefork pool's do).

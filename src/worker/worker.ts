@@ -53,7 +53,10 @@ export class Worker {
   /** Resolves once the worker has stopped, whoever stopped it (a signal, `stop()`, remote `shutdown`). */
   readonly stopped: Promise<void>;
   #stoppedResolve!: () => void;
+  /** The queues to consume: remote control changes them at once, the broker consumer follows (#changeQueues). */
   #queues: QueueSpec[];
+  /** The queues the broker consumer was last created for. */
+  #consumed: readonly string[] = [];
   #queueChange: Promise<void> = Promise.resolve();
   #mailbox: Mailbox | null = null;
   /** controlVia 'parent': the handlers a mailbox would run, answered through controlHandler(). */
@@ -93,7 +96,7 @@ export class Worker {
     this.logger = options.logger ?? createLogger(this.config.conf.workerLogLevel);
   }
 
-  /** The queues consumed now (remote control's add_consumer/cancel_consumer change them). */
+  /** The queues consumed (remote control's add_consumer/cancel_consumer change them; the broker consumer follows within a round trip). */
   get queues(): readonly string[] {
     return this.#queues.map((q) => q.name);
   }
@@ -229,7 +232,8 @@ export class Worker {
     const off = remoteControlOff(this.app, broker);
     const revokeHooks = this.#bound.find((b) => b.name === 'revoke')?.hooks as RevokeHooks | undefined;
     if (!off && c.mingle) await runMingle(this.app, this.hostname, this.logger, revokeHooks);
-    this.#brokerConsumer = await this.#consume(this.queues);
+    this.#consumed = this.queues;
+    this.#brokerConsumer = await this.#consume(this.#consumed);
     if (off) this.logger.log('info', `remote control off: ${off}`);
     else {
       try {
@@ -277,15 +281,22 @@ export class Worker {
     });
   }
 
-  /** Consume `next` instead of the current queues; changes run one after another. */
+  /**
+   * Consume `next` instead of the current queues. `#queues` takes the new set at once, because remote
+   * control replies before the broker consumer is re-created: the next add_consumer/cancel_consumer must
+   * build on this one (read from the set being applied, a quick add, cancel, add of one queue lost the
+   * last add). The changes run one after another, each applying the latest set; one that finds the broker
+   * consumer on it already does nothing.
+   */
   #changeQueues(next: QueueSpec[]): Promise<void> {
+    this.#queues = next;
     const run = async () => {
       if (this.#state !== 'running') return;
-      const names = next.map((q) => q.name);
-      if (names.join('\0') === this.queues.join('\0')) return;
+      const names = this.queues;
+      if (names.join('\0') === this.#consumed.join('\0')) return;
       await this.#brokerConsumer?.cancel();
       this.#brokerConsumer = null;
-      this.#queues = next;
+      this.#consumed = [...names];
       const created = await this.#consume(names);
       // A stop that began meanwhile has cancelled nothing new: cancel this one here.
       if (this.#state === 'running') this.#brokerConsumer = created;

@@ -52,10 +52,14 @@ describe.each(cases)('add_consumer / cancel_consumer ($name)', (c) => {
       const results = [];
       for (let round = 0; round < 4; round++) {
         for (let i = 0; i < 25; i++) results.push(await (i % 2 ? a : b).delay(round * 100 + i));
+        // The worker replies before its broker consumer follows; the next change must build on this one.
         await app.control.addConsumer(qb, {}, opts);
+        expect(w.queues).toEqual([qa, qb]);
         await app.control.cancelConsumer(qb, opts);
+        expect(w.queues).toEqual([qa]);
       }
       await app.control.addConsumer(qb, {}, opts);
+      expect(w.queues).toEqual([qa, qb]);
       await Promise.all(results.map((r) => r.get({ timeout: 30 })));
       await w.stop();
       expect(runs.size).toBe(100);

@@ -213,6 +213,27 @@ describe('remote control on memory://', () => {
     expect(w.queues).toEqual(['ctl-a', 'ctl-b']);
   });
 
+  it('builds each add_consumer/cancel_consumer on the one before, while the consumer is still being re-created', async () => {
+    t = memoryApp();
+    const b = t.app.task('ctl.b', (n: number) => n + 1, { queue: 'ctl-b' });
+    const w = await t.startWorker({ hostname: 'w1@test', queues: ['ctl-a'], concurrency: 8 });
+    const opts = { reply: true, destination: 'w1@test' };
+    // The worker replies before its broker consumer follows: a burst of changes sent without waiting must
+    // still end on the last one (the third add was once lost to the cancel still being applied).
+    const c = t.app.control;
+    await Promise.all([
+      c.addConsumer('ctl-b', {}, opts),
+      c.cancelConsumer('ctl-b', opts),
+      c.addConsumer('ctl-b', {}, opts),
+      c.cancelConsumer('ctl-b', opts),
+      c.addConsumer('ctl-b', {}, opts),
+    ]);
+    expect(w.queues).toEqual(['ctl-a', 'ctl-b']);
+    expect(await (await b.delay(1)).get({ timeout: 5 })).toBe(2);
+    await c.cancelConsumer('ctl-b', opts);
+    expect(w.queues).toEqual(['ctl-a']);
+  });
+
   it('dispatches to a middleware’s control map; a handler that throws replies with its repr', async () => {
     const calls: unknown[] = [];
     const mw: Middleware = {

@@ -155,6 +155,10 @@ describe.skipIf(skipRedis && !inCI)('worker --processes 2', () => {
     const running = async () =>
       ((await inspect.active())[node.name] ?? []) as { id: string; worker_pid: number }[];
     await waitUntil(async () => (await running()).length === 3, 30_000, 'three running');
+    // The parent hears of started tasks in the children's batched reports (child.ts: up to 10 ms late, more
+    // on a loaded machine); a child killed before its report leaves its acked task unrecorded, as documented.
+    const known = async () => (await stats()).cluster.children.reduce((n, c) => n + c.active, 0) === 3;
+    await waitUntil(known, 10_000, "the three tasks in the parent's view");
     // The child that runs the acked task: it dies with it and with one or both acksLate tasks.
     const victim = (await running()).find((a) => a.id === early.id)?.worker_pid as number;
     process.kill(victim, 'SIGKILL');

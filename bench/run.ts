@@ -14,7 +14,7 @@
  *   --reps 3                repetitions per case (median and min-max are reported)
  *   --report docs/benchmarks.md   where the markdown goes (the SVG chart goes next to it)
  *   --render results.json   rewrite the report and chart from a saved run, measuring nothing
- *   --profile               write V8 CPU profiles of Celeriac's workers to bench/results/tmp/profiles/
+ *   --profile               write V8 CPU profiles of the Node workers (Celeriac, BullMQ) to bench/results/tmp/profiles/
  *   --all-reps              run every case in every repetition (by default a few slow anchor rows that no
  *                           goal reads run in the first one only: WorkerConfig.once)
  *   --feed-sizes 1000,5000  the feed hub's N (default 5000, issue 19's row)

@@ -1,4 +1,5 @@
-// Fetch + parse of one feed for the BullMQ anchor: a plain-JS port of examples/feedhub/feed.ts (same
+// Fetch + parse of one feed for the bench (BullMQ's worker, Celeriac's bench worker and the Node no-queue
+// ceiling all run it): a plain-JS port of examples/feedhub/feed.ts (same
 // undici Agent settings, same fast-xml-parser options, same summary
 // {url, title, items, newest: {title, link, date} | null, bytes}), so BullMQ's worker runs the very same
 // task code as Celeriac's without a TypeScript loader. Keep it in step with feed.ts.
@@ -34,11 +35,9 @@ function text(v) {
   return '';
 }
 
-function isoDate(v) {
+function dateMs(v) {
   const s = text(v);
-  if (!s) return null;
-  const t = Date.parse(s);
-  return Number.isNaN(t) ? null : new Date(t).toISOString();
+  return s ? Date.parse(s) : Number.NaN;
 }
 
 function atomLink(links) {
@@ -47,12 +46,19 @@ function atomLink(links) {
   return text((alt ?? links[0])?.['@_href']);
 }
 
-function newestOf(items) {
-  let best = null;
-  for (const it of items) {
-    if (best === null || (it.date !== null && (best.date === null || it.date > best.date))) best = it;
+// As feed.ts: dates compared as numbers and only the winner formatted (one toISOString per feed).
+function newestOf(entries, dateOf, describe) {
+  let best;
+  let bestMs = Number.NaN;
+  for (const e of entries) {
+    const ms = dateMs(dateOf(e));
+    if (best === undefined || ms > bestMs || (Number.isNaN(bestMs) && !Number.isNaN(ms))) {
+      best = e;
+      bestMs = ms;
+    }
   }
-  return best;
+  if (best === undefined) return null;
+  return { ...describe(best), date: Number.isNaN(bestMs) ? null : new Date(bestMs).toISOString() };
 }
 
 export function parseFeed(url, xml) {
@@ -62,21 +68,23 @@ export function parseFeed(url, xml) {
   const rss = doc.rss;
   if (rss && typeof rss === 'object' && rss.channel && typeof rss.channel === 'object') {
     const channel = rss.channel;
-    const items = (channel.item ?? []).map((it) => ({
-      title: text(it.title),
-      link: text(it.link),
-      date: isoDate(it.pubDate ?? it['dc:date']),
-    }));
-    return { url, title: text(channel.title), items: items.length, newest: newestOf(items) };
+    const raw = channel.item ?? [];
+    const newest = newestOf(
+      raw,
+      (it) => it.pubDate ?? it['dc:date'],
+      (it) => ({ title: text(it.title), link: text(it.link) }),
+    );
+    return { url, title: text(channel.title), items: raw.length, newest };
   }
   const feed = doc.feed;
   if (feed && typeof feed === 'object') {
-    const items = (feed.entry ?? []).map((e) => ({
-      title: text(e.title),
-      link: atomLink(e.link),
-      date: isoDate(e.updated ?? e.published),
-    }));
-    return { url, title: text(feed.title), items: items.length, newest: newestOf(items) };
+    const raw = feed.entry ?? [];
+    const newest = newestOf(
+      raw,
+      (e) => e.updated ?? e.published,
+      (e) => ({ title: text(e.title), link: atomLink(e.link) }),
+    );
+    return { url, title: text(feed.title), items: raw.length, newest };
   }
   throw new Error(`neither RSS nor Atom: ${url}`);
 }

@@ -1,7 +1,10 @@
 /**
  * The no-queue ceiling in Node: fetch + parse the same feeds with the same concurrency and no queue at all,
- * using the very task code Celeriac's worker runs (examples/feedhub/feed.ts). What a queue adds on top of
- * this is its overhead.
+ * using the very task code the bench's Celeriac and BullMQ workers run (bench/anchors/feed.mjs). What a
+ * queue adds on top of this is its overhead: issue 19's "queue CPU per feed" is a worker's CPU per feed
+ * minus this one's, which means something only while the three run the same function. (Until 2026-12-01
+ * this ran examples/feedhub/feed.ts, whose parser had since moved ahead of the port: the difference
+ * then held code, not queue.)
  *
  *   node --import tsx bench/ceiling/node.ts --urls F --concurrency 1000 [--warmup 50]
  *
@@ -10,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { feedAgent, fetchFeed } from '../../examples/feedhub/feed.js';
+import { closeFeeds, fetchFeed } from '../anchors/feed.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -48,4 +51,4 @@ const cpu = process.cpuUsage(cpu0);
 process.stdout.write(
   `${JSON.stringify({ n: urls.length, wall, cpu_s: (cpu.user + cpu.system) / 1e6, failed })}\n`,
 );
-await feedAgent.close();
+await closeFeeds();

@@ -107,6 +107,15 @@ export function configLabel(c: WorkerConfig): string {
 const none = async () => null;
 
 /**
+ * --profile: V8 CPU profiles of the Node workers (Celeriac's and BullMQ's), written when they exit, one
+ * file per process named after the worker's pid (scripts/cpuprofile-top.ts reads them).
+ */
+function cpuProfArgs(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
+/**
  * Celeriac from the checkout at `root`: this tree (`celeriac`) or the `--baseline` ref's worktree
  * (`celeriac-base`). Both run the same command lines with cwd `root`, so `bench/celeriac/tasks.mjs`'s
  * `import 'celeriac'` (the package's self-reference) is that checkout's dist/.
@@ -122,8 +131,7 @@ function celeriacAt(id: 'celeriac' | 'celeriac-base', label: string, root: () =>
     worker: (cfg, queue) => ({
       cmd: process.execPath,
       args: [
-        // --profile: V8 CPU profiles of Celeriac's workers, written when they exit (open in Chrome DevTools).
-        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
+        ...cpuProfArgs(),
         'bin/celeriac.js',
         'worker',
         '-A',
@@ -243,6 +251,8 @@ const bullmq: SystemDef = {
   worker: (cfg, queue, task) => ({
     cmd: process.execPath,
     args: [
+      // --profile profiles BullMQ's worker too: the same task code, so the profiles compare the queues.
+      ...cpuProfArgs(),
       'bullmq.mjs',
       'worker',
       '--queue',

@@ -294,8 +294,9 @@ for (const pool of ['eventlet', 'prefork'] as const) {
 describe.skipIf(skip)('interop (redis): kill -9 of a Celeriac worker holding acksLate tasks', () => {
   const queue = uniq('kill9');
   const backendUrl = `redis://127.0.0.1:6379/${KILL_DB}`;
-  // A short visibility timeout so the restarted worker restores the dead one's messages within seconds.
-  const brokerUrl = `${backendUrl}?visibility_timeout=2`;
+  // A short visibility timeout so the restarted worker restores the dead one's messages within seconds,
+  // and a short restore mutex: a worker killed in the middle of its restore scan holds it that long.
+  const brokerUrl = `${backendUrl}?visibility_timeout=2&unacked_mutex_expire=5`;
   const env = { CELERIAC_BROKER_URL: brokerUrl, CELERIAC_RESULT_BACKEND: backendUrl };
   let app: Celeriac;
   let raw: Redis;

@@ -30,31 +30,27 @@
  * exchange) is deleted after it. SQLite: one file per case in bench/results/tmp/, deleted after it.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
-import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import amqp from 'amqplib';
-import Database from 'better-sqlite3';
 import { type Baseline, harnessDiff, prepareBaseline } from './lib/baseline.js';
-import { renderChart } from './lib/chart.js';
 import {
   type BenchContext,
   type FeedFarm,
   type RunRecord,
   repOrder,
   runsIn,
-  Skip,
   type SystemOrCeiling,
   startFeedFarm,
   uniqueQueue,
   type Workload,
 } from './lib/context.js';
-import { handWritten, withHandWritten } from './lib/handwritten.js';
+import { collectVersions, describeMachine, loadAverage, reachable } from './lib/environment.js';
 import { renderPlan, savedTimings } from './lib/plan.js';
 import { capture, installCleanup } from './lib/proc.js';
-import { aggregate, deriveRecords, type Meta, renderReport } from './lib/report.js';
+import type { Meta } from './lib/report.js';
+import { runCase } from './lib/run-case.js';
 import {
   ALL_SYSTEM_IDS,
   BROKER_IDS,
@@ -64,6 +60,7 @@ import {
   SYSTEMS,
   setBaseline,
 } from './lib/systems.js';
+import { loadNote, writeReport } from './lib/write-report.js';
 import { DEFAULT_FEED_SIZES, FEED_LATENCY_MS, feedhub, MAX_FEEDS } from './workloads/feedhub.js';
 import { inflight } from './workloads/inflight.js';
 import { noop } from './workloads/noop.js';
@@ -88,46 +85,6 @@ const { values: opts } = parseArgs({
     cases: { type: 'string' },
   },
 });
-
-/** Aggregate, then write the markdown report (keeping its hand-written sections) and the SVG chart next to it. */
-function writeReport(meta: Meta, records: RunRecord[], notes: string[], reportPath: string): string {
-  const rows = aggregate(deriveRecords(records));
-  mkdirSync(dirname(reportPath), { recursive: true });
-  // The report's hand-written sections (lib/handwritten.ts) stay, in their place.
-  const kept = existsSync(reportPath) ? handWritten(readFileSync(reportPath, 'utf8')) : [];
-  writeFileSync(reportPath, `${withHandWritten(renderReport(meta, rows, notes, records), kept)}\n`);
-  const svgPath = reportPath.replace(/\.md$/, '.svg');
-  const subtitle = `${meta.machine.cpu}, ${meta.machine.nproc} cores · ${meta.date.slice(0, 10)} · ${meta.command}`;
-  writeFileSync(svgPath, renderChart(rows, subtitle));
-  return svgPath;
-}
-
-async function rabbitVersion(url: string): Promise<string> {
-  try {
-    const conn = await amqp.connect(url);
-    const v = conn.connection.serverProperties.version;
-    await conn.close();
-    return `RabbitMQ ${v ?? '?'}`;
-  } catch {
-    return '?';
-  }
-}
-
-function sqliteVersion(): string {
-  const db = new Database(':memory:');
-  try {
-    const { v } = db.prepare('SELECT sqlite_version() AS v').get() as { v: string };
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'node_modules/better-sqlite3/package.json'), 'utf8')) as {
-      version: string;
-    };
-    return `SQLite ${v} (better-sqlite3 ${pkg.version})`;
-  } finally {
-    db.close();
-  }
-}
-
-const loadNote = (meta: Meta) =>
-  `Load average (1, 5, 15 min) before / after: ${meta.machine.loadBefore} / ${meta.machine.loadAfter} on ${meta.machine.nproc} cores. The cores are shared with other work; numbers from a loaded machine are lower and noisier than on an idle one.`;
 
 // --render results.json: rewrite the report and chart from a saved run (no measurement).
 if (opts.render) {
@@ -248,20 +205,6 @@ if ((await capture('redis-cli', ['-u', redisUrl, 'ping'])) !== 'PONG') {
   console.error(`Redis is not answering at ${redisUrl}`);
   process.exit(1);
 }
-/** Host and port of an amqp:// URL answer a TCP connect within 2 s. */
-function reachable(url: string): Promise<boolean> {
-  const u = new URL(url);
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: u.hostname, port: Number(u.port || 5672), timeout: 2000 });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-    sock.once('timeout', () => done(false));
-  });
-}
 if (brokers.has('amqp') && !(await reachable(amqpUrl))) {
   const why = `RabbitMQ is not answering at ${new URL(amqpUrl).host}`;
   notes.push(`RabbitMQ rows skipped: ${why}.`);
@@ -303,9 +246,7 @@ const ctx: BenchContext = {
   queue: uniqueQueue,
 };
 
-const loadBefore = loadavg()
-  .map((x) => x.toFixed(2))
-  .join(', ');
+const loadBefore = loadAverage();
 const records: RunRecord[] = [];
 // After every case, the records so far in results/tmp/partial-<pid>.json: an interrupted run can still be
 // reported (`--render` it; its meta is the start's, without the versions); removed when the run ends.
@@ -350,35 +291,7 @@ try {
     )) {
       if (!runsIn(c, rep, allReps)) continue;
       log(`rep ${rep}/${reps} ${w.name} ${c.group}: ${c.label} (${c.broker})`);
-      const t0 = performance.now();
-      const rec: RunRecord = {
-        workload: w.name,
-        group: c.group,
-        case: c.id,
-        label: c.label,
-        system: c.system,
-        broker: c.broker,
-        rep,
-        metrics: {},
-      };
-      try {
-        rec.metrics = await c.run(ctx);
-        log(
-          `    ${Object.entries(rec.metrics)
-            .map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`)
-            .join(' ')}`,
-        );
-      } catch (err) {
-        if (err instanceof Skip) {
-          rec.skipped = err.message;
-          log(`    skipped: ${err.message}`);
-        } else {
-          rec.error = (err as Error).message;
-          log(`    FAILED: ${rec.error.split('\n').slice(0, 6).join('\n    ')}`);
-        }
-      }
-      rec.seconds = (performance.now() - t0) / 1000;
-      records.push(rec);
+      records.push(await runCase(w, c, ctx, rep));
       savePartial();
     }
   }
@@ -387,23 +300,14 @@ try {
 }
 
 // What ran, where, with which versions.
-const versions: Record<string, string> = { node: process.versions.node };
-versions.python =
-  (await capture('/usr/bin/python3', ['-c', 'import platform; print(platform.python_version())'])) || '?';
-versions.redis =
-  ((await capture('redis-cli', ['-u', redisUrl, 'info', 'server'])).match(/redis_version:(\S+)/) ?? [])[1] ??
-  '?';
-if (brokers.has('amqp')) versions.rabbitmq = await rabbitVersion(amqpUrl);
-if (brokers.has('sqlite')) versions.sqlite = sqliteVersion();
-for (const s of SYSTEM_IDS) versions[s] = (await SYSTEMS[s].version().catch(() => '')) || '?';
-if (baseline) versions['celeriac-base'] = (await SYSTEMS['celeriac-base'].version().catch(() => '')) || '?';
-const osRelease = readFileSync('/etc/os-release', 'utf8').match(/PRETTY_NAME="([^"]+)"/)?.[1] ?? 'Linux';
+const versions = await collectVersions(brokers, redisUrl, amqpUrl, baseline !== null);
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const date = new Date().toISOString();
+const durationS = (Date.now() - started) / 1000;
 const meta: Meta = {
   date,
   command,
-  durationS: (Date.now() - started) / 1000,
+  durationS,
   reps,
   smoke,
   filters: [
@@ -417,16 +321,7 @@ const meta: Meta = {
   ]
     .filter(Boolean)
     .join(' '),
-  machine: {
-    nproc: (await capture('nproc', [])) || String(cpus().length),
-    cpu: cpus()[0]?.model ?? '?',
-    ramGiB: (totalmem() / 2 ** 30).toFixed(1),
-    os: `${osRelease}, kernel ${(await capture('uname', ['-r'])) || '?'}`,
-    loadBefore,
-    loadAfter: loadavg()
-      .map((x) => x.toFixed(2))
-      .join(', '),
-  },
+  machine: await describeMachine(loadBefore),
   versions,
   redisUrl,
   amqpUrl: brokers.has('amqp') ? amqpUrl.replace(/\/\/[^@/]*@/, '//') : undefined,

@@ -4,8 +4,10 @@
  *  - define tasks (`task`) and validate their options eagerly against what the core and every middleware
  *    declare they own;
  *  - build Celery messages and route them (publishing is internal: tasks, canvas and workers reach it
- *    through app/internal.ts), sending the publish signals;
+ *    through task/publisher.ts), sending the publish signals;
  *  - own one broker and one backend connection, opened on first use and closed by `close()`.
+ * The pieces of those it delegates live beside it: building and routing a message (app/messages.ts),
+ * the publish hooks and signals (app/publish-listeners.ts), opening each connection (app/connections.ts).
  * Workers and canvas build on the app from above (src/celeriac.ts puts them together); the app imports
  * neither.
  */
@@ -13,24 +15,14 @@
 import { hostname as osHostname } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import type { ResultBackend } from '../backends/backend.js';
-import { backendSchemes, createBackend } from '../backends/registry.js';
 import type { Broker } from '../brokers/broker.js';
-import { connectWithRetry } from '../brokers/connect.js';
-import { createBroker } from '../brokers/registry.js';
 import { Control } from '../control/client.js';
 import { ConfigError } from '../errors.js';
 import { AppEvents } from '../events/index.js';
-import { PublishHooks } from '../middleware/hooks.js';
-import type { Middleware, OutgoingTask } from '../middleware/middleware.js';
-import { buildTaskMessage, type WireMessage } from '../protocol/message.js';
+import type { Middleware } from '../middleware/middleware.js';
 import { uuid, uuid3Oid } from '../protocol/oid.js';
 import { recordChildId } from '../task/context.js';
-import {
-  CORE_TASK_OPTION_KEYS,
-  SEND_OPTION_KEYS,
-  type SendOptions,
-  type TaskOptions,
-} from '../task/options.js';
+import { CORE_TASK_OPTION_KEYS, type SendOptions, type TaskOptions } from '../task/options.js';
 import { bindInternals, type Call, type PublishedTask, type TaskPublisher } from '../task/publisher.js';
 import { AsyncResult, type RevokeOptions, withWaitAhead } from '../task/result.js';
 import { type AnyTask, Task, type TaskFn } from '../task/task.js';
@@ -38,7 +30,10 @@ import { WaitAhead } from '../task/wait-ahead.js';
 import { LamportClock } from '../util/lamport.js';
 import type { Logger } from '../util/log.js';
 import { checkKeys, resolveSettings, type Settings, type SettingsInput } from './config.js';
+import { openBackend, openBroker } from './connections.js';
+import { Messages } from './messages.js';
 import { type BeatEntryInput, type PeriodicOptions, type PeriodicTarget, periodicInput } from './periodic.js';
+import { PublishListeners } from './publish-listeners.js';
 import { type SignalHandler, type SignalName, Signals } from './signals.js';
 
 export interface CeleriacOptions extends SettingsInput {
@@ -46,15 +41,6 @@ export interface CeleriacOptions extends SettingsInput {
   main?: string;
   /** Middleware added after the built-ins, as `app.use()` would (before any task is defined). */
   middleware?: readonly Middleware[];
-}
-
-function globToRegExp(glob: string): RegExp {
-  return new RegExp(
-    `^${glob
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  );
 }
 
 export class App {
@@ -71,15 +57,13 @@ export class App {
   readonly #tasks = new Map<string, AnyTask>();
   readonly #periodic = new Map<string, BeatEntryInput>();
   readonly #middleware: Middleware[] = [];
-  #publishHooks = new PublishHooks([]);
+  readonly #listeners = new PublishListeners(this.signals);
   /** Task option names the core and the middleware own (rebuilt by `use`). */
   #taskOptionKeys: readonly string[] = CORE_TASK_OPTION_KEYS;
-  /** Celery's `origin` header of clients: `gen<pid>@<host>`; a worker passes its node name per publish. */
-  readonly #origin: string;
   #broker: Promise<Broker> | null = null;
   #control: Control | null = null;
   #backend: Promise<ResultBackend> | null = null;
-  readonly #routes: Array<[RegExp, string]>;
+  readonly #messages: Messages;
   readonly #publisher: TaskPublisher;
   readonly #waitAhead = new WaitAhead();
 
@@ -87,17 +71,13 @@ export class App {
     const { main, middleware, ...settings } = options;
     this.conf = resolveSettings(settings);
     this.main = main ?? 'celeriac';
-    this.#origin = `gen${process.pid}@${osHostname()}`;
     this.oid = uuid3Oid(`${osHostname()}-${process.pid}-${threadId}-${uuid()}`);
-    this.#routes = Object.entries(this.conf.taskRoutes).map(([glob, r]) => [
-      globToRegExp(glob),
-      typeof r === 'string' ? r : r.queue,
-    ]);
+    this.#messages = new Messages(this.conf, this.oid);
     for (const m of [...builtins, ...(middleware ?? [])]) this.use(m);
     const internals = {
       buildMessage: (name: string, args: unknown[], o: SendOptions, task?: PublishedTask) =>
-        this.#buildMessage(name, args, o, task),
-      route: (name: string, o: SendOptions, task?: PublishedTask) => this.#route(name, o, task),
+        this.#messages.build(name, args, o, task),
+      route: (name: string, o: SendOptions, task?: PublishedTask) => this.#messages.route(name, o, task),
       publish: <R>(name: string, args: unknown[], o: SendOptions, task?: PublishedTask) =>
         this.#publish<R>(name, args, o, task),
       publishMany: <R>(calls: readonly Call[], task?: PublishedTask) => this.#publishMany<R>(calls, task),
@@ -135,7 +115,7 @@ export class App {
     if (this.#middleware.some((m) => m.name === mw.name))
       throw new ConfigError(`a middleware named "${mw.name}" is already in use`);
     this.#middleware.push(mw);
-    this.#publishHooks = new PublishHooks(this.#middleware);
+    this.#listeners.setMiddleware(this.#middleware);
     const keys = new Set(this.#taskOptionKeys);
     for (const k of mw.taskOptions ?? []) keys.add(k);
     this.#taskOptionKeys = [...keys];
@@ -199,73 +179,17 @@ export class App {
     return new AsyncResult<R>(id, () => this.backend(), this.#revoker);
   }
 
-  #route(name: string, options: SendOptions, task?: PublishedTask): string {
-    if (options.queue) return options.queue;
-    for (const [re, queue] of this.#routes) if (re.test(name)) return queue;
-    return task?.options.queue ?? this.conf.taskDefaultQueue;
-  }
-
-  #buildMessage(
-    name: string,
-    args: unknown[],
-    options: SendOptions,
-    task?: PublishedTask,
-  ): { id: string; message: WireMessage } {
-    checkKeys('send option', options, SEND_OPTION_KEYS);
-    const id = options.taskId ?? uuid();
-    const now = new Date();
-    const eta =
-      options.eta ??
-      (options.countdown !== undefined ? new Date(now.getTime() + options.countdown * 1000) : null);
-    const expires =
-      options.expires === undefined
-        ? null
-        : options.expires instanceof Date
-          ? options.expires
-          : new Date(now.getTime() + options.expires * 1000);
-    const message = buildTaskMessage({
-      id,
-      name,
-      args,
-      kwargs: options.kwargs ?? {},
-      origin: options.origin ?? this.#origin,
-      replyTo: options.replyTo ?? this.oid,
-      eta,
-      expires,
-      retries: options.retries ?? 0,
-      timeLimit: [options.timeLimit ?? null, options.softTimeLimit ?? null],
-      rootId: options.rootId ?? null,
-      parentId: options.parentId ?? null,
-      group: options.group ?? null,
-      groupIndex: options.groupIndex ?? null,
-      shadow: options.shadow ?? null,
-      priority: options.priority ?? task?.options.priority ?? this.conf.taskDefaultPriority,
-      ignoreResult: options.ignoreResult ?? task?.options.ignoreResult ?? false,
-      embed: {
-        callbacks: options.link ?? null,
-        errbacks: options.linkError ?? null,
-        chain: options.chain ?? null,
-        chord: options.chord ?? null,
-      },
-      compression: options.compression ?? this.conf.taskCompression,
-      serializer: this.conf.taskSerializer,
-      protocol: this.conf.taskProtocol,
-      now,
-    });
-    return { id, message };
-  }
-
   async #publish<R>(
     name: string,
     args: unknown[],
     options: SendOptions,
     task?: PublishedTask,
   ): Promise<AsyncResult<R>> {
-    const { id, message } = this.#buildMessage(name, args, options, task);
-    const queue = this.#route(name, options, task);
+    const { id, message } = this.#messages.build(name, args, options, task);
+    const queue = this.#messages.route(name, options, task);
     const broker = await this.broker();
     await this.#replyQueueReady();
-    const out = this.#beforePublish(id, name, queue, args, options, message);
+    const out = this.#listeners.before(id, name, queue, args, options, message);
     // A client that waits for what it sends starts the result's wait with the publish (task/wait-ahead.ts).
     const ignored = options.ignoreResult ?? task?.options.ignoreResult ?? false;
     const early = ignored ? null : this.#waitAhead.begin(id);
@@ -276,7 +200,7 @@ export class App {
       throw err;
     }
     early?.published();
-    if (out) this.#afterPublish(out, args, options);
+    if (out) this.#listeners.after(out, args, options);
     if (options.addToParent !== false) recordChildId(id);
     const result = new AsyncResult<R>(id, () => this.backend(), this.#revoker);
     return withWaitAhead(result, this.#waitAhead, early);
@@ -286,76 +210,23 @@ export class App {
     const items = calls.map((c) => {
       const options = c.options ?? {};
       const t = task ?? this.#tasks.get(c.name);
-      const { id, message } = this.#buildMessage(c.name, c.args, options, t);
-      return { id, queue: this.#route(c.name, options, t), message };
+      const { id, message } = this.#messages.build(c.name, c.args, options, t);
+      return { id, queue: this.#messages.route(c.name, options, t), message };
     });
     const broker = await this.broker();
     await this.#replyQueueReady();
     const outs = items.map((it, i) => {
       const c = calls[i] as Call;
-      return this.#beforePublish(it.id, c.name, it.queue, c.args, c.options ?? {}, it.message);
+      return this.#listeners.before(it.id, c.name, it.queue, c.args, c.options ?? {}, it.message);
     });
     await broker.publishMany(items);
     outs.forEach((out, i) => {
       const c = calls[i] as Call;
-      if (out) this.#afterPublish(out, c.args, c.options ?? {});
+      if (out) this.#listeners.after(out, c.args, c.options ?? {});
       if (c.options?.addToParent !== false) recordChildId(items[i]?.id as string);
     });
     return items.map((i) => new AsyncResult<R>(i.id, () => this.backend(), this.#revoker));
   }
-
-  /** The publish hooks and Celery's before_task_publish; null (nothing allocated) when nobody listens. */
-  #beforePublish(
-    id: string,
-    name: string,
-    queue: string,
-    args: unknown[],
-    options: SendOptions,
-    message: WireMessage,
-  ): OutgoingTask | null {
-    const signal = this.signals.has('before_task_publish') || this.signals.has('after_task_publish');
-    if (!signal && !this.#publishHooks.any) return null;
-    const out: OutgoingTask = { id, name, queue, message };
-    this.#publishHooks.before(out);
-    if (this.signals.has('before_task_publish')) {
-      this.signals.emit(
-        'before_task_publish',
-        {
-          sender: name,
-          body: [args, options.kwargs ?? {}],
-          exchange: '',
-          routingKey: queue,
-          headers: message.headers,
-          properties: message.properties,
-        },
-        this.#publishLogger,
-        id,
-      );
-    }
-    return out;
-  }
-
-  #afterPublish(out: OutgoingTask, args: unknown[], options: SendOptions): void {
-    this.#publishHooks.after(out);
-    this.signals.emit(
-      'after_task_publish',
-      {
-        sender: out.name,
-        body: [args, options.kwargs ?? {}],
-        exchange: '',
-        routingKey: out.queue,
-        headers: out.message.headers,
-      },
-      this.#publishLogger,
-      out.id,
-    );
-  }
-
-  /** Publish signal handlers that throw are reported on stderr: a client has no worker logger. */
-  readonly #publishLogger = {
-    enabled: () => true,
-    log: (_level: string, message: string) => process.stderr.write(`celeriac: ${message}\n`),
-  };
 
   /**
    * rpc:// results go to this app's reply queue, which must exist before a worker answers (RabbitMQ drops
@@ -374,22 +245,7 @@ export class App {
    * ends the wait (Ctrl-C while connecting).
    */
   broker(options: { logger?: Logger; signal?: AbortSignal } = {}): Promise<Broker> {
-    this.#broker ??= (async () => {
-      const b = await createBroker(this.conf.brokerUrl, this.conf.brokerTransportOptions);
-      try {
-        await connectWithRetry(b, {
-          url: this.conf.brokerUrl,
-          retryOnStartup: this.conf.brokerConnectionRetryOnStartup,
-          maxRetries: this.conf.brokerConnectionMaxRetries,
-          logger: options.logger ?? this.#publishLogger,
-          signal: options.signal,
-        });
-      } catch (err) {
-        await b.close().catch(() => {});
-        throw err;
-      }
-      return b;
-    })();
+    this.#broker ??= openBroker(this.conf, options);
     this.#broker.catch(() => {
       this.#broker = null; // let the next call try again
     });
@@ -398,25 +254,7 @@ export class App {
 
   /** The result backend connection, opened on first use (the broker's URL when none is set and it can store results). */
   backend(): Promise<ResultBackend> {
-    this.#backend ??= (async () => {
-      let url = this.conf.resultBackend;
-      if (!url) {
-        const scheme = this.conf.brokerUrl.split(':')[0] ?? '';
-        if (!backendSchemes().includes(scheme)) {
-          throw new ConfigError(
-            `No result backend is configured (set "backend", e.g. rpc:// or redis://); the ${scheme}:// broker cannot store results`,
-          );
-        }
-        url = this.conf.brokerUrl;
-      }
-      const b = await createBackend(url, {
-        ...this.conf.resultBackendTransportOptions,
-        brokerUrl: this.conf.brokerUrl,
-        oid: this.oid,
-      });
-      await b.connect();
-      return b;
-    })();
+    this.#backend ??= openBackend(this.conf, this.oid);
     this.#backend.catch(() => {
       this.#backend = null;
     });

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Delivery } from '../src/brokers/broker.js';
 import { createSqliteBroker } from '../src/brokers/sqlite/index.js';
-import { walWatch } from '../src/drivers/sqlite/file.js';
+import { walWatch } from '../src/drivers/sqlite/changes.js';
 import type { WireMessage } from '../src/protocol/message.js';
 
 const COUNT = 50;

@@ -28,92 +28,25 @@
  * stalled event loop) skips it until the others had time to beat again.
  */
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Transaction } from 'better-sqlite3';
 import { TickBatcher, TurnBatch } from '../../drivers/sqlite/batch.js';
 import { acquireFile, type SqliteFile } from '../../drivers/sqlite/file.js';
 import { parseSqliteUrl, type SqliteTarget } from '../../drivers/sqlite/options.js';
 import { BrokerError } from '../../errors.js';
-import type { WireMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import type { BrokerCapabilities, QueueSnapshot } from '../broker.js';
-import { priorityBucket, type Taken, taken, VirtualBroker, type VirtualStore } from '../virtual.js';
+import { type Taken, taken, VirtualBroker, type VirtualStore } from '../virtual.js';
 import { SqliteBroadcast } from './broadcast.js';
 import { browseSqlite, rowMessage } from './rows.js';
+import { HOST, type Item, prepare, type Statements, type Transactions, transactions } from './statements.js';
 
 /** Rows per write transaction: short enough that other processes never wait long for the lock. */
 const WRITE_CHUNK = 500;
 const HEARTBEAT_MAX_MS = 30_000;
 const RESTORE_EVERY_MAX_MS = 5_000;
-const HOST = hostname();
-
-type Item = { queue: string; message: WireMessage };
-interface Candidate {
-  id: number;
-  priority: number;
-  redelivered: number;
-}
-interface Row {
-  id: number;
-  queue: string;
-  redelivered: number;
-  content_type: unknown;
-  content_encoding: unknown;
-  headers: unknown;
-  properties: unknown;
-  body: unknown;
-}
-
-function prepare(file: SqliteFile) {
-  const db = file.db;
-  return {
-    insert: db.prepare(
-      'INSERT INTO messages (queue, priority, created_at, content_type, content_encoding, headers, properties, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
-    hasReady: db.prepare("SELECT 1 FROM messages WHERE state = 'ready' AND queue = ? LIMIT 1").pluck(),
-    readyIds: db.prepare(
-      "SELECT id, priority, redelivered FROM messages WHERE state = 'ready' AND queue = ? ORDER BY priority, redelivered DESC, id LIMIT ?",
-    ),
-    claim: db.prepare(
-      "UPDATE messages SET state = 'unacked', owner = ?, taken_at = ? WHERE id = ? AND state = 'ready' RETURNING id, queue, redelivered, content_type, content_encoding, headers, properties, body",
-    ),
-    beat: db.prepare(
-      'INSERT INTO owners (owner, host, pid, heartbeat_at) VALUES (?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at',
-    ),
-    // Acked or discarded: the message was handled, so it goes whoever holds it now, except that a
-    // message another live owner took after a restore stays with that owner (it will ack it itself).
-    remove: db.prepare("DELETE FROM messages WHERE id = ? AND (owner = ? OR state = 'ready')"),
-    requeue: db.prepare(
-      "UPDATE messages SET state = 'ready', owner = NULL, taken_at = NULL, redelivered = 1 WHERE id = ? AND owner = ? AND state = 'unacked'",
-    ),
-    dropOwner: db.prepare('DELETE FROM owners WHERE owner = ?'),
-    staleOwner: db.prepare('SELECT 1 FROM owners WHERE heartbeat_at < ? AND owner <> ? LIMIT 1').pluck(),
-    orphan: db
-      .prepare(
-        "SELECT 1 FROM messages WHERE state = 'unacked' AND taken_at < ? AND (owner IS NULL OR owner NOT IN (SELECT owner FROM owners)) LIMIT 1",
-      )
-      .pluck(),
-    restore: db.prepare(
-      `UPDATE messages SET state = 'ready', owner = NULL, taken_at = NULL, redelivered = 1
-       WHERE state = 'unacked' AND taken_at < :cutoff AND owner IS NOT :me
-         AND (owner IS NULL OR owner NOT IN (SELECT owner FROM owners WHERE heartbeat_at >= :cutoff))`,
-    ),
-    dropStale: db.prepare('DELETE FROM owners WHERE heartbeat_at < ? AND owner <> ?'),
-    size: db.prepare("SELECT count(*) FROM messages WHERE state = 'ready' AND queue = ?").pluck(),
-    purge: db.prepare("DELETE FROM messages WHERE state = 'ready' AND queue = ?"),
-  };
-}
-type Statements = ReturnType<typeof prepare>;
 
 interface Settles {
   remove: TurnBatch<number, number>;
   requeue: TurnBatch<number, number>;
-}
-
-interface Transactions {
-  insert: Transaction<(items: readonly Item[], now: number) => void>;
-  take: Transaction<(queues: readonly string[], max: number, now: number) => Row[]>;
-  restore: Transaction<(cutoff: number) => number>;
 }
 
 export class SqliteStore implements VirtualStore {
@@ -183,45 +116,11 @@ export class SqliteStore implements VirtualStore {
       throw err;
     }
     this.#file = file;
-    this.#tx = this.#transactions(file, this.#st);
+    this.#tx = transactions(file, this.#st, this.#owner);
     this.#settles = this.#settleBatches(file, this.#st);
     this.#lastTick = Date.now();
     this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
     this.#heartbeat.unref();
-  }
-
-  #transactions(file: SqliteFile, st: Statements): Transactions {
-    const db = file.db;
-    return {
-      insert: db.transaction((items: readonly Item[], now: number) => {
-        for (const { queue, message: m } of items) {
-          const priority = priorityBucket(m.properties.priority);
-          const headers = JSON.stringify(m.headers);
-          const props = JSON.stringify(m.properties);
-          st.insert.run(queue, priority, now, m.contentType, m.contentEncoding, headers, props, m.body);
-        }
-      }),
-      take: db.transaction((queues: readonly string[], max: number, now: number) => {
-        const candidates: Candidate[] = [];
-        for (const q of queues) candidates.push(...(st.readyIds.all(q, max) as Candidate[]));
-        if (queues.length > 1) {
-          candidates.sort((a, b) => a.priority - b.priority || b.redelivered - a.redelivered || a.id - b.id);
-        }
-        const rows: Row[] = [];
-        for (const c of candidates.slice(0, max)) {
-          const row = st.claim.get(this.#owner, now, c.id) as Row | undefined;
-          if (row) rows.push(row);
-        }
-        // The heartbeat goes in with the claim, so no message is ever unacked by an owner without one.
-        if (rows.length) st.beat.run(this.#owner, HOST, process.pid, now);
-        return rows;
-      }),
-      restore: db.transaction((cutoff: number) => {
-        const n = st.restore.run({ cutoff, me: this.#owner }).changes;
-        st.dropStale.run(cutoff, this.#owner);
-        return n;
-      }),
-    };
   }
 
   #open(): { file: SqliteFile; st: Statements; tx: Transactions } {

@@ -24,6 +24,7 @@ import {
   withWorker,
 } from '../lib/context.js';
 import { runJson } from '../lib/proc.js';
+import { redisCpuMsPer, redisCpuSeconds } from '../lib/redis-cpu.js';
 import { brokerOf, configLabel, ROOT, totalConcurrency, type WorkerConfig } from '../lib/systems.js';
 
 export const FEED_LATENCY_MS = 100;
@@ -113,6 +114,7 @@ function queueCase(cfg: WorkerConfig, n: number): Case {
           ep,
         );
         w.sampler.resetPeak();
+        const redis0 = ep.broker === 'sqlite' ? null : await redisCpuSeconds(ctx.redisUrl);
         const cpu0 = w.sampler.cpu();
         const r = await drive<RunOut>(
           cfg.system,
@@ -120,11 +122,14 @@ function queueCase(cfg: WorkerConfig, n: number): Case {
           ep,
         );
         const cpu = w.sampler.cpu() - cpu0;
+        const redis =
+          redis0 === null ? undefined : redisCpuMsPer(redis0, await redisCpuSeconds(ctx.redisUrl), n);
         const m: Metrics = {
           feeds_per_s: n / r.wall,
           wall_s: r.wall,
           enqueue_s: r.enqueue_seconds,
           cpu_ms_per_feed: (cpu * 1000) / n,
+          ...(redis === undefined ? {} : { redis_cpu_ms_per_feed: redis }),
           peak_rss_mb: w.sampler.peakRss() / 2 ** 20,
           failed: r.failed,
           verified: verified(r.sample),

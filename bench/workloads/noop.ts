@@ -33,6 +33,7 @@ import {
   withBaseline,
   withWorker,
 } from '../lib/context.js';
+import { redisCpuMsPer, redisCpuSeconds } from '../lib/redis-cpu.js';
 import { brokerOf, configLabel, SYSTEMS, type SystemId, type WorkerConfig } from '../lib/systems.js';
 
 interface EnqOut {
@@ -136,18 +137,22 @@ export const noop = {
           if (mode === 'pipelined') metrics.enqueue_pipelined_per_s = e.rate;
           return withWorker(c, cfg, 'noop', queue, async (w, ep) => {
             w.sampler.resetPeak();
+            const redis0 = ep.broker === 'sqlite' ? null : await redisCpuSeconds(c.redisUrl);
             const cpu0 = w.sampler.cpu();
             const r = await drive<WaitOut>(
               sys,
               ['wait', '--queue', queue, '--n', String(n), '--ids', ids],
               ep,
             );
-            rmSync(ids, { force: true });
             const cpu = w.sampler.cpu() - cpu0;
+            const redis =
+              redis0 === null ? undefined : redisCpuMsPer(redis0, await redisCpuSeconds(c.redisUrl), n);
+            rmSync(ids, { force: true });
             return {
               ...metrics,
               drain_per_s: (n - 1) / (r.last_done - r.first_done),
               cpu_ms_per_task: (cpu * 1000) / n,
+              ...(redis === undefined ? {} : { redis_cpu_ms_per_task: redis }),
               peak_rss_mb: w.sampler.peakRss() / 2 ** 20,
               failed: r.failed,
             };

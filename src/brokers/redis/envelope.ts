@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { ProtocolError } from '../../errors.js';
 import type { WireMessage, WireProperties } from '../../protocol/message.js';
+import { intern, internField } from '../../util/intern.js';
 import { type Taken, taken } from '../virtual.js';
 
 export interface Envelope {
@@ -66,6 +67,30 @@ export interface ParsedEnvelope {
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** Celery v2 headers whose values repeat from message to message (task name, producer, reprs). */
+const REPEATED_HEADERS = ['lang', 'task', 'origin', 'argsrepr', 'kwargsrepr', 'shadow'] as const;
+
+/**
+ * The message is held for as long as its task runs: make its repeated strings shared copies (util/intern.ts)
+ * and its ids that equal the task id (root_id of a root task, correlation_id) that one string, instead of
+ * a copy each that JSON.parse made. Values do not change, only which copy holds them.
+ */
+function shareRepeated(
+  headers: Record<string, unknown>,
+  properties: Record<string, unknown>,
+  info: Record<string, unknown>,
+): void {
+  for (const k of REPEATED_HEADERS) internField(headers, k);
+  const id = headers.id;
+  if (typeof id === 'string') {
+    if (headers.root_id === id) headers.root_id = id;
+    if (properties.correlation_id === id) properties.correlation_id = id;
+  }
+  internField(properties, 'reply_to');
+  internField(info, 'exchange');
+  internField(info, 'routing_key');
+}
+
 /**
  * Decode an envelope as stored in a queue list, an `unacked` entry or a fanout message. Throws a
  * ProtocolError naming what is wrong when it is not a kombu envelope we can read.
@@ -100,8 +125,9 @@ export function parseEnvelope(raw: string | Envelope): ParsedEnvelope {
     if (k !== 'body_encoding' && k !== 'delivery_tag') properties[k] = props[k];
   }
   const headers = (env.headers ?? {}) as Record<string, unknown>;
-  const ct = env['content-type'];
-  const ce = env['content-encoding'];
+  shareRepeated(headers, properties, info);
+  const ct = intern(env['content-type']);
+  const ce = intern(env['content-encoding']);
   return {
     tag: typeof props.delivery_tag === 'string' ? props.delivery_tag : '',
     message: {

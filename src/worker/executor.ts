@@ -39,6 +39,9 @@ export interface ExecEnv {
   settled?(): void;
 }
 
+/** One microtask step, as the frame this replaced took (see Executor.run). */
+const passOn = (o: Outcome): Outcome => o;
+
 function settled(env: ExecEnv, outcome: Outcome): Outcome {
   env.settled?.();
   return outcome;
@@ -158,19 +161,22 @@ export class Executor {
    * Run the task. The promise never rejects: whatever goes wrong, in the task or in a hook, is an Outcome.
    * Not an async function: one `.then` on the task's own promise instead of an async frame per task
    * (a suspended frame is a generator, its register file and two await closures: at 10,000 tasks in
-   * flight, megabytes). The outcome still comes a microtask after a synchronous task returns, as an
-   * `await` of its value did, so the hooks run in the order they always did.
+   * flight, megabytes). The outcome reaches the caller as many microtasks after the task ends as it did
+   * through the async frame and the async pool's own `.then` (that is what `passOn` is for: a shared
+   * function, so the step costs a promise and no closure). Order matters on a broker that delivers
+   * synchronously (memory): a retry re-sent with countdown 0 must not finish before the first run's
+   * `settled` hooks (task_retry, task-retried) have run.
    */
   run(req: TaskRequest, env: ExecEnv): Promise<Outcome> {
     const started = performance.now();
     const task = this.#app.tasks.get(req.name);
-    if (!task) return Promise.resolve(settled(env, failure(new NotRegistered(req.name), 0)));
+    if (!task) return Promise.resolve(settled(env, failure(new NotRegistered(req.name), 0))).then(passOn);
     const ctx = new ExecContext(req, task, this.#shared, env, started);
     if (this.#wantsRun) {
       try {
         this.#hooks.beforeRun(ctx);
       } catch (err) {
-        return Promise.resolve(settled(env, failure(err, 0)));
+        return Promise.resolve(settled(env, failure(err, 0))).then(passOn);
       }
     }
     let value: unknown;
@@ -178,12 +184,14 @@ export class Executor {
       const args = bindArguments(req.name, task.fn, task.options.params, req.args, req.kwargs);
       value = taskStorage.run(ctx, task.fn, ...args);
     } catch (err) {
-      return Promise.resolve(this.#finish(ctx, env, this.#failed(ctx, err)));
+      return Promise.resolve(this.#finish(ctx, env, this.#failed(ctx, err))).then(passOn);
     }
-    return Promise.resolve(value).then(
-      (v) => this.#finish(ctx, env, this.#succeeded(ctx, v)),
-      (err: unknown) => this.#finish(ctx, env, this.#failed(ctx, err)),
-    );
+    return Promise.resolve(value)
+      .then(
+        (v) => this.#finish(ctx, env, this.#succeeded(ctx, v)),
+        (err: unknown) => this.#finish(ctx, env, this.#failed(ctx, err)),
+      )
+      .then(passOn);
   }
 
   #succeeded(ctx: ExecContext, value: unknown): Outcome {

@@ -53,9 +53,8 @@ export class Worker {
   /** Resolves once the worker has stopped, whoever stopped it (a signal, `stop()`, remote `shutdown`). */
   readonly stopped: Promise<void>;
   #stoppedResolve!: () => void;
-  /** The queues to consume: remote control changes them at once, the broker consumer follows (#changeQueues). */
+  /** The queues to consume (changed at once by remote control), and those the broker consumer was made for. */
   #queues: QueueSpec[];
-  /** The queues the broker consumer was last created for. */
   #consumed: readonly string[] = [];
   #queueChange: Promise<void> = Promise.resolve();
   #mailbox: Mailbox | null = null;
@@ -96,7 +95,7 @@ export class Worker {
     this.logger = options.logger ?? createLogger(this.config.conf.workerLogLevel);
   }
 
-  /** The queues consumed (remote control's add_consumer/cancel_consumer change them; the broker consumer follows within a round trip). */
+  /** The queues consumed (remote control's add_consumer/cancel_consumer change them). */
   get queues(): readonly string[] {
     return this.#queues.map((q) => q.name);
   }
@@ -282,11 +281,9 @@ export class Worker {
   }
 
   /**
-   * Consume `next` instead of the current queues. `#queues` takes the new set at once, because remote
-   * control replies before the broker consumer is re-created: the next add_consumer/cancel_consumer must
-   * build on this one (read from the set being applied, a quick add, cancel, add of one queue lost the
-   * last add). The changes run one after another, each applying the latest set; one that finds the broker
-   * consumer on it already does nothing.
+   * Consume `next` instead. `#queues` takes it at once: remote control replies before the broker consumer
+   * is re-created, and the next change must build on this one (an add, cancel, add in a row lost the last
+   * add). The changes run in turn, each applying the latest set, or nothing if the consumer has it.
    */
   #changeQueues(next: QueueSpec[]): Promise<void> {
     this.#queues = next;
@@ -296,7 +293,7 @@ export class Worker {
       if (names.join('\0') === this.#consumed.join('\0')) return;
       await this.#brokerConsumer?.cancel();
       this.#brokerConsumer = null;
-      this.#consumed = [...names];
+      this.#consumed = names;
       const created = await this.#consume(names);
       // A stop that began meanwhile has cancelled nothing new: cancel this one here.
       if (this.#state === 'running') this.#brokerConsumer = created;

@@ -67,6 +67,12 @@ export interface VirtualStore {
    * one transaction). Without it the broker gathers each turn's tags into one ack/requeue/discard call.
    */
   settleOne?(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void>;
+  /**
+   * Optional: an ack or discard of a delivery the store handed out before recording it, and has not
+   * recorded yet (Redis: a message straight from BRPOP, redis/popped.ts). True when it was one: the store
+   * forgot it, and there is nothing to write.
+   */
+  dropUnrecorded?(tag: string): boolean;
   purge(queue: string): Promise<number>;
   size(queue: string): Promise<number>;
   /** Wake any take() waiting now, so cancel and close do not wait out `waitMs`. */
@@ -185,6 +191,7 @@ export class VirtualBroker implements Broker {
   /** Queue an ack/requeue/discard for this turn's write of its kind; settles with that write. */
   settle(kind: 'ack' | 'requeue' | 'discard', tag: string): Promise<void> {
     if (this.#store.settleOne) return this.#store.settleOne(kind, tag);
+    if (kind !== 'requeue' && this.#store.dropUnrecorded?.(tag)) return Promise.resolve();
     const c = kind === 'ack' ? this.#acks : kind === 'requeue' ? this.#requeues : this.#discards;
     return c.add(tag);
   }

@@ -31,16 +31,16 @@ import { runScript } from '../../drivers/redis/scripts.js';
 import type { WireMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import type { BrokerCapabilities, QueueSnapshot } from '../broker.js';
-import { type Taken, taken, type VirtualStore } from '../virtual.js';
+import type { Taken, VirtualStore } from '../virtual.js';
 import { BlockingPool } from './blocking.js';
 import { RedisBroadcast } from './broadcast.js';
 import { browseRedis } from './browse.js';
-import { buildEnvelope, parseEnvelope, parseUnackedEntry, restorable } from './envelope.js';
-import { type Held, held, Leases } from './lease.js';
+import { buildEnvelope, parseUnackedEntry, restorable } from './envelope.js';
+import { type Held, Leases } from './lease.js';
 import { cadences, type RedisBrokerOptions } from './options.js';
+import { PoppedRecords } from './popped.js';
 import { restoreTimedOut } from './restore.js';
 import { REQUEUE } from './scripts.js';
-import { type TakeOrder, takeNow } from './take.js';
 
 export class RedisStore implements VirtualStore {
   readonly transport: string;
@@ -62,8 +62,6 @@ export class RedisStore implements VirtualStore {
   readonly #target: RedisTarget;
   /** stderr until the worker sets its own (setLogger). */
   #logger: Logger = createLogger('warn');
-  /** Fast-path deliveries recorded under a fresh tag (duplicate): the tag handed out → the tag in Redis. */
-  readonly #alias = new Map<string, string>();
   /** Unacked entries already reported as beyond repair (reported once, not at every scan). */
   readonly #reported = new Set<string>();
   #cmd: Redis | null = null;
@@ -77,8 +75,8 @@ export class RedisStore implements VirtualStore {
   #lastRestore = 0;
   #maintaining = false;
   #closed = false;
-  /** The record of a message handed out straight from BRPOP, while it is on its way (see #startPopped). */
-  #committing: Promise<void> | null = null;
+  /** Messages handed out straight from BRPOP, and their record in `unacked` (./popped.ts). */
+  readonly #popped: PoppedRecords;
 
   constructor(target: RedisTarget, options: RedisBrokerOptions, scheme = 'redis') {
     this.transport = scheme;
@@ -87,6 +85,7 @@ export class RedisStore implements VirtualStore {
     this.keys = new BrokerKeys({ ...options, db: target.db });
     this.broadcast = new RedisBroadcast(this);
     this.#leases = new Leases(this);
+    this.#popped = new PoppedRecords(this, this.#leases);
     this.#blocking = new BlockingPool({
       transport: scheme,
       target,
@@ -99,6 +98,16 @@ export class RedisStore implements VirtualStore {
   get client(): Redis {
     if (!this.#cmd) throw brokerError('Redis broker', new Error('not connected: call connect() first'));
     return this.#cmd;
+  }
+
+  /** True once close() has begun (PoppedHost). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** VirtualStore.dropUnrecorded: an ack or discard of a message whose record was never written. */
+  dropUnrecorded(tag: string): boolean {
+    return this.#popped.drop(tag);
   }
 
   /** Number of deliveries this store holds unacked. */
@@ -182,7 +191,7 @@ export class RedisStore implements VirtualStore {
     const order = this.keys.brpopOrder(this.#cycle(sig, queues));
     // After a wait that found nothing, go straight to BRPOP: an idle consumer costs one command per wait.
     if (!this.#idle.has(sig)) {
-      const now = await takeNow(this, this.#leases, order, max, null);
+      const now = await this.#popped.take(sig, order, max);
       if (now.length || waitMs <= 0) return this.#served(sig, now);
     }
     // interrupt() came while the script ran: do not start a wait the caller no longer wants.
@@ -196,75 +205,9 @@ export class RedisStore implements VirtualStore {
       return [];
     }
     this.#idle.delete(sig);
-    const early = this.#startPopped(order, popped);
+    const early = this.#popped.start(sig, order, popped);
     if (early) return this.#served(sig, [early]);
-    return this.#served(sig, await this.#commitPopped(order, max, popped));
-  }
-
-  /**
-   * Hand out a message BRPOP popped before it is recorded in `unacked`, and record it meanwhile: an idle
-   * worker then starts a task one round trip sooner (the round-trip latency is mostly such trips). Acks and
-   * requeues wait for the record, so one can never reach Redis before it. Null when the envelope needs the
-   * careful path (undecodable, no delivery tag): that path records or reports it before anything runs.
-   */
-  #startPopped(order: TakeOrder, popped: [string, string]): Taken | null {
-    const entry = order.find((o) => o.key === popped[0]);
-    if (!entry) return null;
-    let parsed: ReturnType<typeof parseEnvelope>;
-    try {
-      parsed = parseEnvelope(popped[1]);
-    } catch {
-      return null;
-    }
-    // A tag we hold already is a duplicate: the careful path records it under a fresh tag first.
-    if (!parsed.tag || this.#leases.held.has(parsed.tag)) return null;
-    const tag = parsed.tag;
-    this.#leases.held.set(tag, held(entry.queue, parsed));
-    this.#leases.lost.delete(tag);
-    const early = taken(tag, entry.queue, parsed.message, parsed.redelivered);
-    const commit = this.#commitPopped(order, 1, popped, early).then(
-      (taken) => {
-        // Recorded under a fresh tag (another consumer's unacked entry has this one): acks and requeues,
-        // which wait for this record, go to that entry.
-        const real = taken[0]?.tag;
-        if (real && real !== tag) {
-          this.#leases.held.delete(tag);
-          this.#alias.set(tag, real);
-        }
-      },
-      (err: unknown) => this.onError(brokerError('recording a popped message failed', err)),
-    );
-    const prev = this.#committing;
-    const all = prev ? Promise.all([prev, commit]).then(() => {}) : commit;
-    this.#committing = all;
-    void all.then(() => {
-      if (this.#committing === all) this.#committing = null;
-    });
-    return early;
-  }
-
-  /** Record a message BRPOP popped (and take up to max-1 more). It exists only in our memory until this
-   * succeeds, so retry through connection trouble; on close, push it back to the front of its list. */
-  async #commitPopped(
-    order: TakeOrder,
-    max: number,
-    popped: [string, string],
-    early: Taken | null = null,
-  ): Promise<Taken[]> {
-    let delay = 100;
-    for (;;) {
-      try {
-        return await takeNow(this, this.#leases, order, max, popped, early);
-      } catch (err) {
-        if (this.#closed) {
-          await this.client.rpush(popped[0], popped[1]).catch(() => {});
-          throw err;
-        }
-        this.onError(brokerError('recording a popped message failed; retrying', err));
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 5000);
-      }
-    }
+    return this.#served(sig, await this.#popped.commit(order, max, popped));
   }
 
   /** kombu's round_robin cycle: the queue just served moves to the back of the order. */
@@ -293,7 +236,7 @@ export class RedisStore implements VirtualStore {
   }
 
   async ack(tags: readonly string[]): Promise<void> {
-    if (this.#committing) await this.#committing;
+    await this.#popped.settled();
     const mine = this.#release(this.#real(tags));
     if (!mine.length) return;
     try {
@@ -313,7 +256,7 @@ export class RedisStore implements VirtualStore {
   }
 
   async requeue(tags: readonly string[]): Promise<void> {
-    if (this.#committing) await this.#committing;
+    await this.#popped.settled();
     const real = this.#real(tags);
     const items: { tag: string; held: Held }[] = [];
     for (const tag of real) {
@@ -344,16 +287,16 @@ export class RedisStore implements VirtualStore {
 
   /** False once another consumer restored this delivery after we lost its lease. */
   isValid(tag: string): boolean {
-    return !this.#leases.lost.has(this.#alias.get(tag) ?? tag);
+    return !this.#leases.lost.has(this.#popped.alias.get(tag) ?? tag);
   }
 
   /** The tags as recorded in Redis (a fast-path delivery may have been recorded under a fresh one). */
   #real(tags: readonly string[]): readonly string[] {
-    if (!this.#alias.size) return tags;
+    if (!this.#popped.alias.size) return tags;
     return tags.map((t) => {
-      const real = this.#alias.get(t);
+      const real = this.#popped.alias.get(t);
       if (real === undefined) return t;
-      this.#alias.delete(t);
+      this.#popped.alias.delete(t);
       return real;
     });
   }

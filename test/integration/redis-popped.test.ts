@@ -8,19 +8,27 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { createRedisStore, type RedisStore } from '../../src/brokers/redis/index.js';
-import { VirtualBroker } from '../../src/brokers/virtual.js';
+import { type Taken, VirtualBroker } from '../../src/brokers/virtual.js';
+import { Celeriac } from '../../src/index.js';
 import { buildTaskMessage } from '../../src/protocol/message.js';
+import { createLogger } from '../../src/util/log.js';
 import { deletePrefix, rawClient, skipRedis } from '../helpers/redis.js';
 import { uniq, waitUntil } from '../helpers/services.js';
 
 const DB = 3;
+/** The delivery tag the store handed the message out under (a VirtualDelivery is its Taken too). */
+const tagOf = (d: Delivery | undefined): string | undefined => (d as (Delivery & Taken) | undefined)?.tag;
 
 /** The commands the server ran (Lua's included) that name `needle`, as they arrive. */
-async function watch(raw: Redis, needle: string): Promise<{ seen: string[][]; stop: () => void }> {
+async function watch(
+  raw: Redis,
+  needles: string | string[],
+): Promise<{ seen: string[][]; stop: () => void }> {
   const monitor = await raw.duplicate().monitor();
   const seen: string[][] = [];
+  const any = typeof needles === 'string' ? [needles] : needles;
   monitor.on('monitor', (_time: string, args: string[]) => {
-    if (args.some((a) => a.includes(needle))) seen.push(args);
+    if (args.some((a) => any.some((n) => a.includes(n)))) seen.push(args);
   });
   return { seen, stop: () => monitor.disconnect() };
 }
@@ -52,7 +60,15 @@ describe.skipIf(skipRedis)('redis broker: the record of a message popped by BRPO
         .split('\n')
         .some((l) => l.includes(` name=${name}-blocking `) && /\bflags=\S*b/.test(l));
     await waitUntil(blocked, 5000, 'the consumer to block in BRPOP');
-    const message = buildTaskMessage({ id: uniq('id'), name: 'tasks.t', args: [1] });
+    const message = buildTaskMessage({
+      id: uniq('id'),
+      name: 'tasks.t',
+      args: [1],
+      kwargs: {},
+      origin: 'gen1@test',
+      replyTo: '',
+      now: new Date(),
+    });
     return { b, store, q, prefix, message, seen: mon.seen, blocked };
   }
 
@@ -79,7 +95,7 @@ describe.skipIf(skipRedis)('redis broker: the record of a message popped by BRPO
     await waitUntil(() => got.length === 1, 10_000, 'the delivery');
     // Back in BRPOP: the take after the message (and any record) has run.
     await waitUntil(c.blocked, 5000, 'the consumer to block again');
-    const tag = got[0]?.tag as string;
+    const tag = tagOf(got[0]) as string;
     expect(c.seen.some((x) => x.some((a) => a.includes(tag)))).toBe(true); // the watch saw the message
     expect(wrote(c.seen, 'hset', tag)).toBe(0);
     expect(wrote(c.seen, 'zadd', tag)).toBe(0);
@@ -94,7 +110,7 @@ describe.skipIf(skipRedis)('redis broker: the record of a message popped by BRPO
     const c = await idleConsumer((d) => got.push(d), 10);
     await c.b.publish(c.q, c.message);
     await waitUntil(() => got.length === 1, 10_000, 'the delivery');
-    const tag = got[0]?.tag as string;
+    const tag = tagOf(got[0]) as string;
     await waitUntil(
       async () => (await raw.hexists(`${c.prefix}unacked`, tag)) === 1,
       5000,
@@ -121,7 +137,7 @@ describe.skipIf(skipRedis)('redis broker: the record of a message popped by BRPO
     const c = await idleConsumer((d) => got.push(d), 1);
     await c.b.publish(c.q, c.message);
     await waitUntil(() => got.length === 1, 10_000, 'the delivery');
-    const tag = got[0]?.tag as string;
+    const tag = tagOf(got[0]) as string;
     await waitUntil(
       async () => (await raw.hexists(`${c.prefix}unacked`, tag)) === 1,
       5000,
@@ -140,11 +156,47 @@ describe.skipIf(skipRedis)('redis broker: the record of a message popped by BRPO
     }, 10);
     await c.b.publish(c.q, c.message);
     await waitUntil(() => got.length === 2, 10_000, 'the redelivery');
-    const tag = got[0]?.tag as string;
-    expect(got[1]?.tag).toBe(tag);
+    const tag = tagOf(got[0]) as string;
+    expect(tagOf(got[1])).toBe(tag);
     expect(got[1]?.redelivered).toBe(true);
     await got[1]?.ack();
     await waitUntil(async () => (await raw.hexists(`${c.prefix}unacked`, tag)) === 0, 5000, 'ack');
     expect(await c.b.size(c.q)).toBe(0);
+  });
+});
+
+describe.skipIf(skipRedis)('an idle worker on Redis: what it writes for one task', () => {
+  it("writes the task's result before it looks for the next message", async () => {
+    const url = `redis://127.0.0.1:6379/${DB}`;
+    const app = new Celeriac({ broker: url, backend: url });
+    const q = uniq('idle-rt');
+    const id = uniq('id');
+    const t = app.task('popped.noop', () => 1, { queue: q });
+    const raw = rawClient(DB);
+    // One watch for both: the queue's commands and the result's, in the server's order.
+    const mon = await watch(raw, [q, id]);
+    const w = app.worker({ queues: [q], concurrency: 10, mingle: false, logger: createLogger('error') });
+    try {
+      await w.start();
+      const brpops = () => mon.seen.filter((x) => x[0]?.toLowerCase() === 'brpop').length;
+      await waitUntil(() => brpops() > 0, 5000, 'the worker to wait in BRPOP');
+      const r = await t.applyAsync([], { taskId: id });
+      expect(await r.get({ timeout: 10 })).toBe(1);
+      const before = brpops();
+      await waitUntil(() => brpops() > before, 5000, 'the worker to wait in BRPOP again');
+      const at = (cmd: string, from = 0) =>
+        mon.seen.findIndex((x, i) => i >= from && x[0]?.toLowerCase() === cmd);
+      const pushed = at('lpush');
+      const stored = at('setex', pushed);
+      const rpop = at('rpop', pushed);
+      expect(pushed).toBeGreaterThanOrEqual(0);
+      expect(stored).toBeGreaterThan(pushed);
+      expect(rpop).toBeGreaterThan(stored);
+    } finally {
+      mon.stop();
+      await w.stop();
+      await app.close();
+      raw.disconnect();
+    }
   });
 });

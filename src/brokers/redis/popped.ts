@@ -44,6 +44,8 @@ export class PoppedRecords {
   /** Handed out, not recorded yet, by delivery tag (one per blocking wait; usually one). */
   readonly #pending = new Map<string, Pending>();
   #flushQueued = false;
+  /** The queue set of the last popped message acked before its record was written (see take). */
+  #justDropped: string | null = null;
   /** Records on their way: acks and requeues wait for them. */
   #committing: Promise<void> | null = null;
   /** Deliveries recorded under a fresh tag (duplicate): the tag handed out → the tag in Redis. */
@@ -87,6 +89,11 @@ export class PoppedRecords {
   /**
    * A non-blocking take of up to `max` for these queues, carrying the record of a message they popped
    * that is still pending: one script call for both. Returns only the new messages.
+   *
+   * Right after a popped message was acked in its own turn (nothing to carry), the take waits until this
+   * turn's writes are out: the consumer takes again before the task it just started has settled, so
+   * otherwise the take's script call goes first and the task's result waits behind its JS and its write.
+   * On an idle worker that take finds nothing; under load the queue's messages wait one turn more.
    */
   async take(sig: string, order: TakeOrder, max: number): Promise<Taken[]> {
     let mine: Pending | undefined;
@@ -96,7 +103,15 @@ export class PoppedRecords {
         break;
       }
     }
-    if (!mine) return takeNow(this.#host, this.#leases, order, max, null);
+    if (!mine) {
+      if (this.#justDropped === sig) {
+        this.#justDropped = null;
+        // An immediate inside an immediate: the result coalescer's flush, queued later in this turn, runs
+        // in between.
+        await new Promise((r) => setImmediate(() => setImmediate(r)));
+      }
+      return takeNow(this.#host, this.#leases, order, max, null);
+    }
     const p = mine;
     this.#pending.delete(p.early.tag);
     const run = takeNow(this.#host, this.#leases, p.order, max + 1, p.popped, p.early);
@@ -113,7 +128,10 @@ export class PoppedRecords {
 
   /** Ack or discard of a delivery whose record was never written: nothing to write. True when it was one. */
   drop(tag: string): boolean {
-    if (!this.#pending.delete(tag)) return false;
+    const p = this.#pending.get(tag);
+    if (!p) return false;
+    this.#pending.delete(tag);
+    this.#justDropped = p.sig;
     this.#leases.held.delete(tag);
     return true;
   }

@@ -123,7 +123,7 @@ export function renderReport(
     [
       'roundtrip',
       'Round-trip latency',
-      "Sequential publish + wait for the result on an idle worker, with each system's own client and result wait (pub/sub for Celery and Celeriac, QueueEvents for BullMQ); 20 warm-up calls not counted.",
+      "Sequential publish + wait for the result on an idle worker, with each system's own client and result wait (pub/sub for Celery and Celeriac, QueueEvents for BullMQ); 2,000 warm-up calls not counted (a Node client and worker reach their steady speed over the first ~1,500: bench/workloads/roundtrip.ts).",
     ],
     [
       'inflight',

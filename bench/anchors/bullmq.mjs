@@ -1,8 +1,9 @@
 // BullMQ anchor for Celeriac's benchmarks: one file, a worker and a driver.
 //
 //   node bullmq.mjs worker    --queue Q --concurrency C --task noop|sleep1|fetch_feed
-//   node bullmq.mjs enqueue   --queue Q --n N --mode one|batch        (add awaited one by one | addBulk)
-//   node bullmq.mjs wait      --queue Q --n N                         (waits for N completed jobs)
+//   node bullmq.mjs enqueue   --queue Q --n N --mode one|batch [--ids-out F]   (add awaited one by one | addBulk)
+//   node bullmq.mjs wait      --queue Q --n N [--after W --ids F]     (waits for N (+W) completed jobs;
+//                                                                      with W, the times are F's jobs')
 //   node bullmq.mjs run       --queue Q --n N --task T [--urls F]     (addBulk + wait: feeds, in-flight)
 //   node bullmq.mjs roundtrip --queue Q --n N [--warmup W]            (add + waitUntilFinished, sequential)
 //   node bullmq.mjs purge     --queue Q                               (obliterate)
@@ -10,7 +11,7 @@
 // Every driver command prints one JSON object on stdout; the worker prints BENCH-READY when it is
 // consuming and closes warmly on SIGTERM. Results are stored (BullMQ keeps the return value in the job
 // hash, removeOnComplete is left at its default, false). Redis: BENCH_REDIS_URL (db 13 by default).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Queue, QueueEvents, Worker } from 'bullmq';
@@ -29,7 +30,9 @@ const { positionals, values: a } = parseArgs({
     task: { type: 'string', default: 'noop' },
     mode: { type: 'string', default: 'one' },
     urls: { type: 'string' },
-    ids: { type: 'string' }, // accepted for a uniform driver interface; BullMQ waits by count
+    // BullMQ waits by count; with --after (jobs queued ahead of these, a warm-up) the times are these ids'.
+    ids: { type: 'string' },
+    after: { type: 'string', default: '0' },
     'ids-out': { type: 'string' },
     warmup: { type: 'string', default: '20' },
     timeout: { type: 'string', default: '600' },
@@ -75,30 +78,43 @@ async function runWorker() {
 async function enqueue(queue, count, mode, name, dataFor) {
   const t0 = Date.now();
   const p0 = performance.now();
+  const ids = [];
   if (mode === 'batch') {
     for (let i = 0; i < count; i += BULK_CHUNK) {
       const jobs = [];
       for (let j = i; j < Math.min(count, i + BULK_CHUNK); j++) jobs.push({ name, data: dataFor(j) });
-      await queue.addBulk(jobs);
+      for (const job of await queue.addBulk(jobs)) ids.push(job.id);
     }
   } else {
-    for (let i = 0; i < count; i++) await queue.add(name, dataFor(i));
+    for (let i = 0; i < count; i++) ids.push((await queue.add(name, dataFor(i))).id);
   }
-  return { start: t0, seconds: (performance.now() - p0) / 1000 };
+  const seconds = (performance.now() - p0) / 1000;
+  if (a['ids-out']) writeFileSync(a['ids-out'], JSON.stringify(ids));
+  return { start: t0, seconds };
 }
 
-async function waitDone(queue, client, count) {
+async function waitDone(queue, client, count, after = 0, ids = null) {
   const deadline = Date.now() + Number(a.timeout) * 1000;
   for (;;) {
     const c = await queue.getJobCounts('completed', 'failed');
-    if (c.completed + c.failed >= count) break;
+    if (c.completed + c.failed >= after + count) break;
     if (Date.now() > deadline) throw new Error(`timed out: ${c.completed + c.failed} of ${count} jobs`);
     await sleep(20);
   }
   const end = Date.now();
   const key = `bull:${queueName}:completed`;
-  const first = await client.zrange(key, 0, 0, 'WITHSCORES');
-  const last = await client.zrange(key, -1, -1, 'WITHSCORES');
+  let first = await client.zrange(key, 0, 0, 'WITHSCORES');
+  let last = await client.zrange(key, -1, -1, 'WITHSCORES');
+  if (after > 0 && ids) {
+    // Only the measured jobs' completion times (the warm-up's come first in the same set).
+    const scores = [];
+    for (let i = 0; i < ids.length; i += BULK_CHUNK) {
+      for (const s of await client.zmscore(key, ...ids.slice(i, i + BULK_CHUNK)))
+        if (s !== null) scores.push(Number(s));
+    }
+    first = [null, Math.min(...scores)];
+    last = [null, Math.max(...scores)];
+  }
   const failed = (await queue.getJobCounts('failed')).failed;
   const [sampleJob] = await queue.getJobs(['completed'], 0, 0);
   return {
@@ -119,7 +135,8 @@ async function main() {
       const r = await enqueue(queue, n, a.mode, 'noop', () => ({}));
       out({ n, seconds: r.seconds, rate: n / r.seconds });
     } else if (cmd === 'wait') {
-      out({ n, ...(await waitDone(queue, connection, n)) });
+      const ids = a.ids ? JSON.parse(readFileSync(a.ids, 'utf8')) : null;
+      out({ n, ...(await waitDone(queue, connection, n, Number(a.after), ids)) });
     } else if (cmd === 'run') {
       const urls = a.urls ? JSON.parse(readFileSync(a.urls, 'utf8')) : null;
       const count = urls ? urls.length : n;

@@ -29,6 +29,8 @@ const { positionals, values: a } = parseArgs({
     task: { type: 'string', default: 'noop' },
     mode: { type: 'string', default: 'one' },
     ids: { type: 'string' },
+    // Tasks queued ahead of the waited ones (a warm-up): Celeriac waits on the ids, so it needs no count.
+    after: { type: 'string', default: '0' },
     'ids-out': { type: 'string' },
     urls: { type: 'string' },
     warmup: { type: 'string', default: '20' },

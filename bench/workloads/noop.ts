@@ -9,7 +9,15 @@
  *    confirmed one-by-one rate the async row measures) loads its queue batched and has no one-by-one rate;
  * 2. the worker starts on the loaded queue and drains it; the drain rate is read from the result
  *    backend's own completion times, (N - 1) / (last done - first done), so worker start-up is not counted;
- *    worker CPU is taken from ready to the last result.
+ *    worker CPU, the Redis server's and the peak RSS are taken from ready to the last result, and per task
+ *    over all the tasks run, warm-up included (a slightly higher figure than the steady state's).
+ *
+ * Warm-up: for the Node systems the queue holds WARMUP more tasks ahead of the N measured (loaded with the
+ * batched form, not counted), so the N run at the worker's steady speed. A Node worker speeds up over its
+ * first ~15,000 tasks as V8 optimizes the hot path: sampled every 200 ms, Celeriac async -c100 took 11,000,
+ * 23,000, 33,000, then 40,000 tasks/s (2026-12-01). Without it, a 20,000-task drain that lasts ~1 s on a
+ * fast machine measured mostly that start-up. Celery gets none: CPython has no optimizing JIT to wait for,
+ * and its drains (150-2,000/s) would take minutes more per run.
  *
  * Celeriac async -c100 also runs with `--task-events` (-E), whose drain rate against the row without it
  * is the price of task events.
@@ -87,6 +95,8 @@ function configs(): NoopConfig[] {
   ];
 }
 
+const WARMUP = 20_000;
+
 export const noop = {
   name: 'noop',
   title: 'No-op throughput',
@@ -123,6 +133,15 @@ export const noop = {
           // Loaded before the worker starts; from here withWorker (which finds the same endpoint from the
           // queue name) purges and removes it whatever happens.
           const ep0 = endpoint(c, broker, queue);
+          const warmup = sys === 'celery' || c.smoke ? 0 : WARMUP;
+          if (warmup) {
+            const wmode = SYSTEMS[sys].batch ? 'batch' : 'one';
+            const args = ['enqueue', '--queue', queue, '--n', String(warmup), '--mode', wmode];
+            await drive<EnqOut>(sys, args, ep0).catch(async (err: Error) => {
+              await cleanUp(c, sys, ep0);
+              throw err;
+            });
+          }
           const mode =
             cfg.loadBatched && SYSTEMS[sys].batch ? 'batch' : cfg.loadPipelined ? 'pipelined' : 'one';
           const e = await drive<EnqOut>(
@@ -141,17 +160,30 @@ export const noop = {
             const cpu0 = w.sampler.cpu();
             const r = await drive<WaitOut>(
               sys,
-              ['wait', '--queue', queue, '--n', String(n), '--ids', ids],
+              [
+                'wait',
+                '--queue',
+                queue,
+                '--n',
+                String(n),
+                '--ids',
+                ids,
+                ...(warmup ? ['--after', String(warmup)] : []),
+              ],
               ep,
             );
             const cpu = w.sampler.cpu() - cpu0;
+            // Over the warm-up too: the window cannot start at its end, which a wait on the warm-up's results
+            // would notice late, and polling them meanwhile would load the broker during the measured drain.
+            // The measured tasks follow the warm-up in the queue, so their last result comes after its.
+            const all = n + warmup;
             const redis =
-              redis0 === null ? undefined : redisCpuMsPer(redis0, await redisCpuSeconds(c.redisUrl), n);
+              redis0 === null ? undefined : redisCpuMsPer(redis0, await redisCpuSeconds(c.redisUrl), all);
             rmSync(ids, { force: true });
             return {
               ...metrics,
               drain_per_s: (n - 1) / (r.last_done - r.first_done),
-              cpu_ms_per_task: (cpu * 1000) / n,
+              cpu_ms_per_task: (cpu * 1000) / all,
               ...(redis === undefined ? {} : { redis_cpu_ms_per_task: redis }),
               peak_rss_mb: w.sampler.peakRss() / 2 ** 20,
               failed: r.failed,

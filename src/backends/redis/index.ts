@@ -6,7 +6,7 @@
  * |------------------|---------|
  * | results          | `celery-task-meta-<id>`: SETEX (SET when expires is null) and PUBLISH on the same name, in one Lua call per batch (the results of one event-loop turn) |
  * | dedup guard      | a stored SUCCESS is never overwritten (as Celery: a lost-and-redelivered task cannot clobber it) |
- * | waiting          | pub/sub, no polling: one subscriber connection for all waits, SUBSCRIBE before GET, UNSUBSCRIBE when done |
+ * | waiting          | pub/sub, no polling (subscriptions.ts): one subscriber connection for all waits, SUBSCRIBE before GET, UNSUBSCRIBE when done |
  * | reconnect        | forever with backoff; after the subscriber reconnects every waited key is read again (results published while it was down) |
  * | groups           | `celery-taskset-meta-<gid>` = `{"result": [[gid, null], [[[id, null], null], …]]}` (GroupResult.save()) |
  * | chords           | `.j` zset (or list), `.t`, `.s` helpers, as Celery's native Redis chord counter |
@@ -40,8 +40,9 @@ import {
   type ResultBackend,
   type StoreOptions,
 } from '../backend.js';
-import { ResultWaiters, type WaitOptions } from '../waiters.js';
+import type { WaitOptions } from '../waiters.js';
 import { STORE_RESULTS } from './scripts.js';
+import { ResultSubscriptions } from './subscriptions.js';
 
 export const redisBackendDefaults = {
   /** Put in front of every key; Celery appends '_' unless it ends in one of `:_-.`. @defaultValue '' */
@@ -62,8 +63,6 @@ interface PendingStore {
   expires: string;
 }
 
-/** Channels per SUBSCRIBE/UNSUBSCRIBE/MGET command when thousands of results are outstanding. */
-const BATCH = 1000;
 /** Results per store script call: bounds how long one call holds the server. */
 const STORE_BATCH = 500;
 
@@ -74,26 +73,8 @@ export class RedisBackend implements ResultBackend {
   readonly options: Readonly<RedisBackendOptions>;
   readonly #target: RedisTarget;
   #cmd: Redis | null = null;
-  #sub: Redis | null = null;
-  #subReady: Promise<Redis> | null = null;
-  /** Everyone waiting; a newly awaited id and one nobody awaits any more both resync the subscriptions. */
-  readonly #waiters = new ResultWaiters({
-    watch: (id) => {
-      this.#unread.add(id);
-      this.#scheduleSync();
-    },
-    unwatch: () => this.#scheduleSync(),
-  });
-  /** task ids whose channel the subscriber connection is subscribed to. */
-  readonly #subscribed = new Set<string>();
-  /**
-   * Ids whose new wait has not read the key yet. Kept apart from the subscriptions: a wait that ends and
-   * comes back before the next sync finds its id still subscribed, but the result may have been published
-   * in between, so it must read the key all the same (a get() after a dropped wait ahead hung on that).
-   */
-  readonly #unread = new Set<string>();
-  #syncing: Promise<void> | null = null;
-  #dirty = false;
+  /** Waits: the subscriber connection and its subscriptions (subscriptions.ts). */
+  readonly #subs: ResultSubscriptions;
   #closed = false;
   /** The results of one event-loop turn, written by one script call (util/coalesce.ts). */
   readonly #stores = new Coalescer<PendingStore>((batch) => this.#writeStores(batch), { max: STORE_BATCH });
@@ -109,6 +90,13 @@ export class RedisBackend implements ResultBackend {
     this.#target = target;
     this.options = Object.freeze({ ...options });
     this.keys = new ResultKeys(options.globalKeyprefix);
+    this.#subs = new ResultSubscriptions({
+      transport: scheme,
+      target,
+      tuning: this.options,
+      keys: this.keys,
+      command: () => this.client,
+    });
   }
 
   get client(): Redis {
@@ -119,11 +107,11 @@ export class RedisBackend implements ResultBackend {
 
   /** Task ids with at least one waiter (for tests and diagnostics). */
   get waiting(): number {
-    return this.#waiters.size;
+    return this.#subs.waiting;
   }
   /** Channels currently subscribed (for tests: it drops back to 0 once every wait is over). */
   get subscriptions(): number {
-    return this.#subscribed.size;
+    return this.#subs.subscriptions;
   }
 
   async connect(): Promise<void> {
@@ -186,110 +174,9 @@ export class RedisBackend implements ResultBackend {
     return raw === null ? null : (decodeJson(raw) as ResultMeta);
   }
 
-  /** Waits are pub/sub: SUBSCRIBE before GET (see #sync), no polling, so `intervalMs` does not apply. */
+  /** Waits are pub/sub: SUBSCRIBE before GET (subscriptions.ts), no polling, so `intervalMs` does not apply. */
   waitFor(taskId: string, options: WaitOptions): Promise<ResultMeta | null> {
-    return this.#waiters.wait(taskId, options);
-  }
-
-  #scheduleSync(): void {
-    this.#dirty = true;
-    if (this.#syncing || this.#closed) return;
-    this.#syncing = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.#sync())
-      .finally(() => {
-        this.#syncing = null;
-        if (this.#dirty && !this.#closed) this.#scheduleSync();
-      });
-  }
-
-  /**
-   * Bring the subscriptions in line with the waiters: SUBSCRIBE new ids first, then read their keys (a
-   * result stored before the subscription is caught by the read, one stored after by the message), and
-   * UNSUBSCRIBE ids nobody waits for any more, so subscriptions never pile up (celery/celery#3812).
-   */
-  async #sync(): Promise<void> {
-    while (this.#dirty && !this.#closed) {
-      this.#dirty = false;
-      try {
-        const sub = await this.#subscriber();
-        const add = this.#waiters.ids().filter((id) => !this.#subscribed.has(id));
-        for (let i = 0; i < add.length; i += BATCH) {
-          const ids = add.slice(i, i + BATCH);
-          await sub.subscribe(...ids.map((id) => this.keys.task(id)));
-          for (const id of ids) this.#subscribed.add(id);
-        }
-        // Subscribed first, read second: a result stored before the SUBSCRIBE is found by the read, one
-        // stored after by the message.
-        const read: string[] = [];
-        for (const id of this.#unread) {
-          if (!this.#waiters.has(id))
-            this.#unread.delete(id); // that wait is over already
-          else if (this.#subscribed.has(id)) {
-            read.push(id);
-            this.#unread.delete(id);
-          }
-        }
-        await this.#readNow(read);
-        // Not awaited: the next wait's SUBSCRIBE (a get() right after delay()) must not queue behind
-        // the reply to the last one's UNSUBSCRIBE. Both go on the one subscriber connection, in order.
-        const drop = [...this.#subscribed].filter((id) => !this.#waiters.has(id));
-        for (let i = 0; i < drop.length; i += BATCH) {
-          const ids = drop.slice(i, i + BATCH);
-          for (const id of ids) this.#subscribed.delete(id);
-          sub.unsubscribe(...ids.map((id) => this.keys.task(id))).catch(() => {
-            // Reconnecting: ioredis re-subscribes only what it still holds; a stray channel's messages
-            // find no waiter and are dropped.
-          });
-        }
-      } catch {
-        // The subscriber is reconnecting; its 'ready' handler schedules the next sync.
-        return;
-      }
-    }
-  }
-
-  /** Read the stored metas of waited ids and deliver the ready ones. */
-  async #readNow(ids: string[]): Promise<void> {
-    const wanted = ids.filter((id) => this.#waiters.has(id));
-    for (let i = 0; i < wanted.length; i += BATCH) {
-      const chunk = wanted.slice(i, i + BATCH);
-      const values = await this.client.mget(...chunk.map((id) => this.keys.task(id)));
-      for (const [j, raw] of values.entries()) {
-        if (raw !== null) this.#waiters.notify(decodeJson(raw) as ResultMeta, chunk[j] as string);
-      }
-    }
-  }
-
-  #subscriber(): Promise<Redis> {
-    this.#subReady ??= (async () => {
-      const sub = newClient(await loadIoredis(this.transport), this.#target, 'subscriber', this.options);
-      sub.on('message', (channel: string, message: string) => {
-        const id = this.keys.taskIdOf(channel);
-        if (id === null) return;
-        try {
-          this.#waiters.notify(decodeJson(message) as ResultMeta, id);
-        } catch {
-          // Not a meta we can read: the waiter keeps waiting (and times out) rather than crash the process.
-        }
-      });
-      let first = true;
-      sub.on('ready', () => {
-        if (first) {
-          first = false;
-          return;
-        }
-        // Reconnected: ioredis re-subscribed; results published while we were away are only in the keys.
-        void this.#readNow(this.#waiters.ids()).catch(() => {});
-        this.#scheduleSync();
-      });
-      this.#sub = sub;
-      await connectClient(sub, this.#target, 'result backend subscriber');
-      return sub;
-    })().catch((err) => {
-      this.#subReady = null;
-      throw err;
-    });
-    return this.#subReady;
+    return this.#subs.wait(taskId, options);
   }
 
   async forget(taskId: string): Promise<void> {
@@ -397,9 +284,9 @@ export class RedisBackend implements ResultBackend {
     // Results still gathering for the next batch go out before the connection quits.
     // (sent now, ahead of the QUIT below, which waits for its reply)
     if (this.#cmd) void this.#stores.flush();
-    await this.#waiters.close();
-    const conns = [this.#cmd, this.#sub];
-    this.#cmd = this.#sub = null;
+    const sub = await this.#subs.close();
+    const conns = [this.#cmd, sub];
+    this.#cmd = null;
     await Promise.all(conns.map((c) => (c ? quit(c) : undefined)));
   }
 }

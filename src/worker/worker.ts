@@ -6,8 +6,7 @@
  *    then consume with prefetch = slots × multiplier; the consumer (consumer.ts) does the rest;
  *  - keep the background loops: autoscalers, heartbeats; each one reports failures through the logger;
  *  - remote control (remote.ts: the control target, mingle, the mailbox): mingle before consuming, then the pidbox mailbox; queues added or
- *    cancelled at run time re-create the one broker consumer (the old one is cancelled first, so the
- *    prefetch window stays one window, and its deliveries stay settleable, so nothing is lost);
+ *    cancelled at run time re-create the one broker consumer (queues.ts);
  *  - stop: warm (stop consuming, give back what waits, let running tasks finish within the shutdown
  *    timeout) then cold (abort them; requeue what was not acked).
  * Features (results, retries, limits, revokes, callbacks, signals …) are middleware: this file only
@@ -15,8 +14,8 @@
  */
 import type { App } from '../app/app.js';
 import type { ResultBackend } from '../backends/backend.js';
-import type { Broker, Consumer } from '../brokers/broker.js';
-import { coreCommands, type QueueSpec } from '../control/commands/index.js';
+import type { Broker } from '../brokers/broker.js';
+import { coreCommands } from '../control/commands/index.js';
 import type { Mailbox } from '../control/mailbox.js';
 import { ConfigError, WorkerLostError } from '../errors.js';
 import { type BoundMiddleware, WorkerHooks } from '../middleware/hooks.js';
@@ -32,6 +31,7 @@ import { resolveWorkerConfig, type WorkerConfig, type WorkerOptions } from './co
 import { TaskConsumer } from './consumer.js';
 import type { Pool } from './pools/pool.js';
 import { createPool, POOL_ALIASES } from './pools/registry.js';
+import { ConsumedQueues } from './queues.js';
 import { controlTarget, remoteControlOff, runMingle, startMailbox } from './remote.js';
 
 export { parsePoolSpec, type WorkerOptions } from './config.js';
@@ -53,10 +53,8 @@ export class Worker {
   /** Resolves once the worker has stopped, whoever stopped it (a signal, `stop()`, remote `shutdown`). */
   readonly stopped: Promise<void>;
   #stoppedResolve!: () => void;
-  /** The queues to consume (changed at once by remote control), and those the broker consumer was made for. */
-  #queues: QueueSpec[];
-  #consumed: readonly string[] = [];
-  #queueChange: Promise<void> = Promise.resolve();
+  /** The queues to consume and the broker consumer made for them (queues.ts). */
+  readonly #queues: ConsumedQueues;
   #mailbox: Mailbox | null = null;
   /** controlVia 'parent': the handlers a mailbox would run, answered through controlHandler(). */
   #controls: ReadonlyMap<string, ControlHandler> | null = null;
@@ -64,15 +62,11 @@ export class Worker {
   #pool: Pool | null = null;
   #cpuPool: Pool | null = null;
   #scalers: Autoscaler[] = [];
-  #broker: Broker | null = null;
-  #brokerConsumer: Consumer | null = null;
   #consumer: TaskConsumer | null = null;
   #hooks: WorkerHooks | null = null;
   #bound: BoundMiddleware[] = [];
   #heartbeat: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
-  /** Errors the broker consumer reported and retried past (reconnects): `broker-errors` in stats. */
-  #brokerErrors = 0;
   #starting: Promise<void> | null = null;
   /** Aborted by stop() during start: ends the broker connection retries at once (Ctrl-C). */
   readonly #startAbort = new AbortController();
@@ -82,22 +76,20 @@ export class Worker {
     this.app = app;
     this.config = resolveWorkerConfig(app.conf, options);
     this.hostname = this.config.hostname;
-    this.#queues = this.config.queues.map((name) => ({
-      name,
-      exchange: name,
-      exchangeType: 'direct',
-      routingKey: name,
-      options: {},
-    }));
+    this.logger = options.logger ?? createLogger(this.config.conf.workerLogLevel);
+    this.#queues = new ConsumedQueues(this.config.queues, {
+      hostname: this.hostname,
+      logger: this.logger,
+      running: () => this.#state === 'running',
+    });
     this.stopped = new Promise((resolve) => {
       this.#stoppedResolve = resolve;
     });
-    this.logger = options.logger ?? createLogger(this.config.conf.workerLogLevel);
   }
 
   /** The queues consumed (remote control's add_consumer/cancel_consumer change them). */
   get queues(): readonly string[] {
-    return this.#queues.map((q) => q.name);
+    return this.#queues.names;
   }
 
   get state(): WorkerState {
@@ -122,7 +114,7 @@ export class Worker {
       ...(this.#scalers.length ? { autoscaler: this.#scalers.map((s) => s.stats()) } : {}),
       ...(this.#hooks?.stats() ?? {}),
       prefetch_count: this.#consumer?.prefetch ?? 0,
-      'broker-errors': this.#brokerErrors,
+      'broker-errors': this.#queues.brokerErrors,
     };
   }
 
@@ -159,7 +151,7 @@ export class Worker {
     } catch (err) {
       // Children must not outlive a worker that failed to start.
       for (const s of this.#scalers) s.stop();
-      await Promise.all([this.#brokerConsumer?.cancel(), this.#pool?.stop(), this.#cpuPool?.stop()]);
+      await Promise.all([this.#queues.cancel(), this.#pool?.stop(), this.#cpuPool?.stop()]);
       await this.#mailbox?.stop().catch(() => {});
       this.#state = 'stopped';
       this.#stoppedResolve();
@@ -182,7 +174,6 @@ export class Worker {
     // What the adapter handles by itself (undecodable envelopes, duplicate tags, lease and restore trouble)
     // is reported through this worker's logger, so `-l` governs it and NODE_NO_WARNINGS cannot hide it.
     broker.setLogger?.(this.logger);
-    this.#broker = broker;
     let backend: ResultBackend | null = null;
     try {
       backend = await this.app.backend();
@@ -210,7 +201,7 @@ export class Worker {
       cpuPool: this.#cpuPool,
       cpuQueues: c.cpuQueues,
       prefetch,
-      setPrefetch: (n) => this.#brokerConsumer?.setPrefetch(n),
+      setPrefetch: (n) => this.#queues.setPrefetch(n),
     });
     this.#consumer = consumer;
     for (const [pool, scale] of [
@@ -231,8 +222,7 @@ export class Worker {
     const off = remoteControlOff(this.app, broker);
     const revokeHooks = this.#bound.find((b) => b.name === 'revoke')?.hooks as RevokeHooks | undefined;
     if (!off && c.mingle) await runMingle(this.app, this.hostname, this.logger, revokeHooks);
-    this.#consumed = this.queues;
-    this.#brokerConsumer = await this.#consume(this.#consumed);
+    await this.#queues.start(broker, consumer);
     if (off) this.logger.log('info', `remote control off: ${off}`);
     else {
       try {
@@ -244,8 +234,8 @@ export class Worker {
               if (pool) out.push({ pool, autoscaler: this.#scalers.find((s) => s.pool === pool) ?? null });
             return out;
           },
-          queues: () => this.#queues,
-          changeQueues: (next) => this.#changeQueues(next),
+          queues: () => this.#queues.specs,
+          changeQueues: (next) => this.#queues.change(next),
         });
         if (c.controlVia === 'parent') this.#controls = hooks.controls(coreCommands(target));
         else this.#mailbox = await startMailbox(this.app, broker, target, hooks);
@@ -266,42 +256,6 @@ export class Worker {
       'info',
       `${this.hostname} ready: pool=${main.implementation} concurrency=${main.concurrency}${cpuInfo} queues=${this.queues.join(',')} broker=${broker.transport}`,
     );
-  }
-
-  #consume(queues: readonly string[]): Promise<Consumer | null> {
-    const consumer = this.#consumer as TaskConsumer;
-    if (!queues.length) return Promise.resolve(null);
-    return (this.#broker as Broker).consume(queues, (d) => consumer.receive(d), {
-      prefetch: consumer.prefetch,
-      onError: (err) => {
-        this.#brokerErrors++;
-        this.logger.log('error', `consumer: ${err.message}; retrying`);
-      },
-    });
-  }
-
-  /**
-   * Consume `next` instead. `#queues` takes it at once: remote control replies before the broker consumer
-   * is re-created, and the next change must build on this one (an add, cancel, add in a row lost the last
-   * add). The changes run in turn, each applying the latest set, or nothing if the consumer has it.
-   */
-  #changeQueues(next: QueueSpec[]): Promise<void> {
-    this.#queues = next;
-    const run = async () => {
-      if (this.#state !== 'running') return;
-      const names = this.queues;
-      if (names.join('\0') === this.#consumed.join('\0')) return;
-      await this.#brokerConsumer?.cancel();
-      this.#brokerConsumer = null;
-      this.#consumed = names;
-      const created = await this.#consume(names);
-      // A stop that began meanwhile has cancelled nothing new: cancel this one here.
-      if (this.#state === 'running') this.#brokerConsumer = created;
-      else await created?.cancel();
-      this.logger.log('info', `${this.hostname}: consuming ${names.join(',') || 'no queues'}`);
-    };
-    this.#queueChange = this.#queueChange.then(run, run);
-    return this.#queueChange;
   }
 
   /** What the middleware of this worker get; built once at start. */
@@ -385,8 +339,7 @@ export class Worker {
     await this.#mailbox
       ?.stop()
       .catch((err: Error) => this.logger.log('warn', `remote control: ${err.message}`));
-    await this.#queueChange;
-    await this.#brokerConsumer?.cancel();
+    await this.#queues.stop();
     const d = this.#consumer;
     if (d) {
       await d.releaseWaiting();

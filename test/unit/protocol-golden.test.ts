@@ -533,6 +533,20 @@ describe('timestamps', () => {
     expect(toIsoUtc(new Date('2030-01-02T03:04:05.678Z'))).toBe('2030-01-02T03:04:05.678000+00:00');
     expect(toIsoUtc(new Date('2030-01-02T03:04:05Z'))).toBe('2030-01-02T03:04:05+00:00');
   });
+  it('toIsoUtc gives each instant its own text when instants repeat and alternate (its one-entry memo)', () => {
+    const a = new Date('2030-01-02T03:04:05.678Z');
+    const b = new Date('2030-01-02T03:04:05.679Z');
+    const seq = [a, a, b, new Date(a.getTime()), b, new Date('2030-01-02T03:04:06Z'), a];
+    expect(seq.map(toIsoUtc)).toEqual([
+      '2030-01-02T03:04:05.678000+00:00',
+      '2030-01-02T03:04:05.678000+00:00',
+      '2030-01-02T03:04:05.679000+00:00',
+      '2030-01-02T03:04:05.678000+00:00',
+      '2030-01-02T03:04:05.679000+00:00',
+      '2030-01-02T03:04:06+00:00',
+      '2030-01-02T03:04:05.678000+00:00',
+    ]);
+  });
 });
 
 describe('kombu >= 5.3 JSON type markers (hand-written from celery-wire.md §1.3; 5.2 cannot produce them)', () => {

@@ -90,7 +90,7 @@ async function enqueue(queue, count, mode, name, dataFor) {
   }
   const seconds = (performance.now() - p0) / 1000;
   if (a['ids-out']) writeFileSync(a['ids-out'], JSON.stringify(ids));
-  return { start: t0, seconds };
+  return { start: t0, seconds, ids };
 }
 
 async function waitDone(queue, client, count, after = 0, ids = null) {
@@ -106,7 +106,7 @@ async function waitDone(queue, client, count, after = 0, ids = null) {
   let first = await client.zrange(key, 0, 0, 'WITHSCORES');
   let last = await client.zrange(key, -1, -1, 'WITHSCORES');
   if (after > 0 && ids) {
-    // Only the measured jobs' completion times (the warm-up's come first in the same set).
+    // Only these jobs' completion times (the warm-up's are in the same set).
     const scores = [];
     for (let i = 0; i < ids.length; i += BULK_CHUNK) {
       for (const s of await client.zmscore(key, ...ids.slice(i, i + BULK_CHUNK)))
@@ -140,8 +140,11 @@ async function main() {
     } else if (cmd === 'run') {
       const urls = a.urls ? JSON.parse(readFileSync(a.urls, 'utf8')) : null;
       const count = urls ? urls.length : n;
+      // Jobs completed before this run (a warm-up's, kept: removeOnComplete is false) are not this run's.
+      const before = await queue.getJobCounts('completed', 'failed');
       const r = await enqueue(queue, count, 'batch', a.task, (i) => (urls ? { url: urls[i] } : {}));
-      const w = await waitDone(queue, connection, count);
+      const w = await waitDone(queue, connection, count, before.completed + before.failed, r.ids);
+      w.failed -= before.failed;
       out({
         n: count,
         start: r.start / 1000,

@@ -30,7 +30,14 @@ import { brokerOf, configLabel, ROOT, totalConcurrency, type WorkerConfig } from
 export const FEED_LATENCY_MS = 100;
 /** The most feeds `--feed-sizes` may ask (the farm renders every body before the run). */
 export const MAX_FEEDS = 10_000;
-const WARMUP = 50;
+/**
+ * Feeds fetched before measuring, by every queue and both ceilings. A Node worker speeds up over its
+ * first thousands of tasks as V8 optimizes the parser and the queue's hot path; at 50 the measured run of
+ * a fast machine (5,000 feeds in ~3 s) still held that start-up, twice over for the two-process rows.
+ */
+const WARMUP = 2000;
+/** The warm-up of one run: at most its own N (a smoke run's farm serves 50 feeds). */
+const warmupOf = (n: number): number => Math.min(WARMUP, n);
 
 interface RunOut {
   n: number;
@@ -110,7 +117,7 @@ function queueCase(cfg: WorkerConfig, n: number): Case {
       return withWorker(ctx, cfg, 'fetch_feed', queue, async (w, ep) => {
         await drive(
           cfg.system,
-          ['run', '--queue', queue, '--task', 'fetch_feed', '--urls', farm.urlsFile(WARMUP)],
+          ['run', '--queue', queue, '--task', 'fetch_feed', '--urls', farm.urlsFile(warmupOf(n))],
           ep,
         );
         w.sampler.resetPeak();
@@ -163,12 +170,17 @@ function ceilingCase(lang: 'node' | 'python', n: number, concurrency: number): C
                 urls,
                 '--concurrency',
                 String(concurrency),
+                '--warmup',
+                String(warmupOf(n)),
               ],
               cwd: ROOT,
             }
           : {
               cmd: '/usr/bin/python3',
-              args: ['noqueue_eventlet.py', '--urls', urls, '--concurrency', String(concurrency)],
+              args: [
+                'noqueue_eventlet.py',
+                ...['--urls', urls, '--concurrency', String(concurrency), '--warmup', String(warmupOf(n))],
+              ],
               cwd: join(ROOT, 'bench', 'anchors'),
             };
       const r = await runJson<{ wall: number; cpu_s: number; failed: number }>(spec);

@@ -123,7 +123,10 @@ export const ISSUE19_GOALS: GoalRow[] = [
     goal: '≤ 0.5 × BullMQ’s',
     value: (rows) => {
       const rs = scope(rows, 'feedhub');
-      const h = headline(rows);
+      // Like for like: one process against one process. The ceiling is one process, so subtracting it
+      // from a two-process worker's CPU also counts a second runtime (its JIT, its collector); the
+      // two-process pair is listed with the others.
+      const h = one(celeriac(rs, ASYNC_1P), /./);
       const b = one(rs, BULL_1P);
       const vh = med(h, 'overhead_ms_per_feed');
       const vb = med(b, 'overhead_ms_per_feed');

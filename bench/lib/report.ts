@@ -113,12 +113,12 @@ export function renderReport(
     [
       'feedhub',
       'Feed hub',
-      "Each task fetches one feed (RSS or Atom, 20 items, ~10 KB) from a local farm that answers after 100 ms, over keep-alive HTTP, parses it and returns its summary. feeds/s = N / wall time from the first enqueue to the last result. The no-queue ceiling is the same fetch + parse at the same concurrency with no queue (Node for Celeriac and BullMQ, running the same task code, bench/anchors/feed.mjs; Python eventlet for Celery); the latency ceiling is concurrency / latency (10,000/s at -c 1000). Queue overhead = worker CPU per feed − the ceiling's CPU per feed. Worker CPU and RSS cover the whole worker process tree; the Redis server's CPU over the same window (INFO cpu: the worker's and the driver's commands, and the Lua scripts they run inside Redis) is its own column.",
+      "Each task fetches one feed (RSS or Atom, 20 items, ~10 KB) from a local farm that answers after 100 ms, over keep-alive HTTP, parses it and returns its summary. feeds/s = N / wall time from the first enqueue to the last result, after 2,000 unmeasured warm-up feeds on every system and both ceilings. The no-queue ceiling is the same fetch + parse at the same concurrency with no queue (Node for Celeriac and BullMQ, running the same task code, bench/anchors/feed.mjs; Python eventlet for Celery); the latency ceiling is concurrency / latency (10,000/s at -c 1000). Queue overhead = worker CPU per feed − the ceiling's CPU per feed. Worker CPU and RSS cover the whole worker process tree; the Redis server's CPU over the same window (INFO cpu: the worker's and the driver's commands, and the Lua scripts they run inside Redis) is its own column.",
     ],
     [
       'noop',
       'No-op throughput',
-      "Enqueue with no worker running, each call awaited (one by one) or with the client's batched form (1000 per call); then the worker drains the loaded queue, storing every result. The drain rate is (N − 1) / (last − first completion time) read back from the result backend. Worker CPU covers the drain; the Redis server's CPU over the same window is its own column.",
+      "Enqueue with no worker running, each call awaited (one by one) or with the client's batched form (1000 per call); then the worker drains the loaded queue, storing every result. For the Node systems (Celeriac, BullMQ) the queue holds 20,000 unmeasured warm-up tasks ahead of the N (a Node worker speeds up over its first ~15,000 tasks as V8 optimizes its hot path; Celery's CPython has no such start-up). The drain rate is (N − 1) / (last − first completion time) of the N, read back from the result backend. Worker CPU covers the whole drain, per task over every task run, warm-up included; the Redis server's CPU over the same window is its own column.",
     ],
     [
       'roundtrip',

@@ -107,13 +107,17 @@ async function waitDone(queue, client, count, after = 0, ids = null) {
   let last = await client.zrange(key, -1, -1, 'WITHSCORES');
   if (after > 0 && ids) {
     // Only these jobs' completion times (the warm-up's are in the same set).
-    const scores = [];
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < ids.length; i += BULK_CHUNK) {
-      for (const s of await client.zmscore(key, ...ids.slice(i, i + BULK_CHUNK)))
-        if (s !== null) scores.push(Number(s));
+      for (const s of await client.zmscore(key, ...ids.slice(i, i + BULK_CHUNK))) {
+        if (s === null) continue;
+        lo = Math.min(lo, Number(s));
+        hi = Math.max(hi, Number(s));
+      }
     }
-    first = [null, Math.min(...scores)];
-    last = [null, Math.max(...scores)];
+    first = [null, lo];
+    last = [null, hi];
   }
   const failed = (await queue.getJobCounts('failed')).failed;
   const [sampleJob] = await queue.getJobs(['completed'], 0, 0);

@@ -82,6 +82,15 @@ describe.skipIf(skipRedis)('redis broker: the record of a message popped by BRPO
   });
   afterAll(() => raw.disconnect());
 
+  /** Wait for the one delivery, then for its record in `unacked`; its tag. */
+  async function recorded(prefix: string, got: Delivery[]): Promise<string> {
+    await waitUntil(() => got.length === 1, 10_000, 'the delivery');
+    const tag = tagOf(got[0]) as string;
+    const inUnacked = async () => (await raw.hexists(`${prefix}unacked`, tag)) === 1;
+    await waitUntil(inUnacked, 5000, 'the record in unacked');
+    return tag;
+  }
+
   const wrote = (seen: string[][], cmd: string, tag: string) =>
     seen.filter((c) => c[0]?.toLowerCase() === cmd && c.includes(tag)).length;
 
@@ -109,13 +118,7 @@ describe.skipIf(skipRedis)('redis broker: the record of a message popped by BRPO
     const got: Delivery[] = [];
     const c = await idleConsumer((d) => got.push(d), 10);
     await c.b.publish(c.q, c.message);
-    await waitUntil(() => got.length === 1, 10_000, 'the delivery');
-    const tag = tagOf(got[0]) as string;
-    await waitUntil(
-      async () => (await raw.hexists(`${c.prefix}unacked`, tag)) === 1,
-      5000,
-      'the record in unacked',
-    );
+    const tag = await recorded(c.prefix, got);
     expect(await raw.zscore(`${c.prefix}unacked_index`, tag)).not.toBeNull();
     // One script call recorded it and looked for more (RPOP): the record did not cost a call of its own.
     const hset = c.seen.findIndex((x) => x[0]?.toLowerCase() === 'hset' && x.includes(tag));
@@ -136,13 +139,7 @@ describe.skipIf(skipRedis)('redis broker: the record of a message popped by BRPO
     const got: Delivery[] = [];
     const c = await idleConsumer((d) => got.push(d), 1);
     await c.b.publish(c.q, c.message);
-    await waitUntil(() => got.length === 1, 10_000, 'the delivery');
-    const tag = tagOf(got[0]) as string;
-    await waitUntil(
-      async () => (await raw.hexists(`${c.prefix}unacked`, tag)) === 1,
-      5000,
-      'the record in unacked',
-    );
+    const tag = await recorded(c.prefix, got);
     const entry = JSON.parse((await raw.hget(`${c.prefix}unacked`, tag)) as string);
     expect(entry[0].properties.delivery_tag).toBe(tag);
     expect(entry.slice(1)).toEqual(['', c.q]);

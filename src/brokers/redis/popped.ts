@@ -17,8 +17,7 @@
  */
 
 import { brokerError } from '../../drivers/redis/connection.js';
-import type { Taken } from '../virtual.js';
-import { taken } from '../virtual.js';
+import { type Taken, taken } from '../virtual.js';
 import { parseEnvelope } from './envelope.js';
 import { held, type Leases } from './lease.js';
 import { type TakeHost, type TakeOrder, takeNow } from './take.js';

@@ -236,8 +236,10 @@ for (const kind of Object.keys(setups)) {
       expect(newId).not.toBe(r.id);
       const again = await http.until<TaskDetailView>(
         `api/tasks/${newId}`,
-        (b) => b.state === 'FAILURE' && b.name !== null,
-        'the re-sent task failing again',
+        // Its args come with task-received, which may be folded in after task-failed (the
+        // state keeps a late task-received's fields: events/state.ts); wait for both, as for the state.
+        (b) => b.state === 'FAILURE' && b.name !== null && b.argsrepr !== null,
+        'the re-sent task failing again, with its task-received folded in',
       );
       expect(again).toMatchObject({ name: 'dash.fail', argsrepr: "(7, 'again')" });
       expect(again.traceback).toMatch(/boom 7 again/);
